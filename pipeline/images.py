@@ -1,0 +1,53 @@
+"""Conversions between generator tensors, numpy arrays and Pillow images; atomic image writes."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .atomic import write_with
+from .errors import UserError
+
+SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
+    """[1, C, H, W] or [C, H, W] in about [-1, 1] -> HxWxC uint8, rounding as the official tools do."""
+    if img.ndim == 4:
+        img = img[0]
+    return (img.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def uint8_to_tensor(arr: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """HxWx3 uint8 -> [1, 3, H, W] float in [-1, 1] (the inverse of tensor_to_uint8 up to rounding)."""
+    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device=device, dtype=torch.float32)
+    return (t.permute(2, 0, 1).unsqueeze(0) - 127.5) / 127.5
+
+
+def output_format(path: str | os.PathLike) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIX_FORMATS:
+        raise UserError(f"cannot write {path}: unknown image suffix {suffix or '(none)'}; "
+                        f"use one of {', '.join(sorted(SUFFIX_FORMATS))}")
+    return SUFFIX_FORMATS[suffix]
+
+
+def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, **save_kwargs) -> Path:
+    """Write atomically in the format the suffix names (JPEG at quality 95 unless told otherwise)."""
+    path = Path(path)
+    fmt = output_format(path)
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    if fmt == "JPEG":
+        save_kwargs.setdefault("quality", 95)
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+    save_kwargs = {k: v for k, v in save_kwargs.items() if v is not None}
+    try:
+        write_with(path, lambda tmp: image.save(tmp, format=fmt, **save_kwargs))
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable output path") from None
+    return path
