@@ -1,0 +1,54 @@
+"""Drag loop settings, named after the DragGAN paper (Pan et al. 2023)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass
+class DragConfig:
+    """Defaults are the paper's FFHQ settings. `r1`, `r2` are pixels at 512 resolution; the loop
+    scales them by resolution / 512 and rounds, as the official code does."""
+
+    lr: float = 2e-3
+    lambda_mask: float = 20.0
+    r1: float = 3.0
+    r2: float = 12.0
+    feature_block: int = 5
+    w_plus: bool = True
+    optimize_rows: int = 6
+    max_steps: int = 300
+    stop_distance: float | None = None  # None: the stop_rule decides
+    stop_rule: str = "paper"  # 'paper': 1 px for <= 5 handles, else 2; 'official': max(2 * R / 512, 2)
+    tracking: str = "l1"  # 'l1' as in the paper, 'l2' as in the official code
+    disc_grid: str = "pixel"  # 'pixel': integer pixel grid; 'official': the official code's linspace(0, R, R) grid
+    noise_mode: str = "const"
+    sparse: bool = True  # sample upsampled features at the needed pixels only (identical results)
+    full_synthesis: bool = False  # run every block each step, as the official code does (benchmarks only)
+
+    def __post_init__(self) -> None:
+        if self.tracking not in ("l1", "l2"):
+            raise ValueError("tracking must be 'l1' or 'l2'")
+        if self.stop_rule not in ("paper", "official"):
+            raise ValueError("stop_rule must be 'paper' or 'official'")
+        if self.disc_grid not in ("pixel", "official"):
+            raise ValueError("disc_grid must be 'pixel' or 'official'")
+        if self.lr <= 0 or self.r1 <= 0 or self.r2 <= 0 or self.max_steps < 0 or self.optimize_rows < 1:
+            raise ValueError("lr, r1, r2 must be positive, max_steps >= 0, optimize_rows >= 1")
+
+    def stop_distance_for(self, num_handles: int, resolution: int) -> float:
+        if self.stop_distance is not None:
+            return float(self.stop_distance)
+        if self.stop_rule == "official":
+            return max(2 * resolution / 512, 2.0)
+        return 1.0 if num_handles <= 5 else 2.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def official(cls, **overrides: Any) -> "DragConfig":
+        """The official DragGAN GUI's arithmetic: L2 tracking, linspace disc grid, its stop rule, lambda 10."""
+        kw: dict[str, Any] = {"tracking": "l2", "disc_grid": "official", "stop_rule": "official", "lambda_mask": 10.0}
+        kw.update(overrides)
+        return cls(**kw)

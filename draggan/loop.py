@@ -1,0 +1,236 @@
+"""The DragGAN loop: motion supervision (paper eq. 1) and point tracking (eq. 2) on W+.
+
+Each step runs the synthesis only up to the feature block (no RGB, no later blocks), reads the
+upsampled features at the disc and patch pixels only (`sampling.py`), tracks the handles, checks the
+stop rule, then takes one Adam step on the optimised latent rows. The image is rendered only when
+asked (callback previews) and once at the end.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .config import DragConfig
+from .sampling import bilinear_at, upsampled_at
+
+Points = Sequence[Sequence[float]]
+
+
+@dataclass
+class DragStep:
+    """What the callback sees after each tracking step. `render()` synthesises the current image."""
+
+    step: int
+    points: list[list[float]]  # [[x, y], ...] image pixels
+    targets: list[list[float]]
+    loss: float | None
+    distances: list[float]
+    ws: torch.Tensor
+    render: Callable[[], torch.Tensor]
+
+
+@dataclass
+class DragResult:
+    ws: torch.Tensor  # [1, num_ws, w_dim], detached
+    points: list[list[float]]  # final handle positions [[x, y], ...]
+    steps: int  # optimiser steps taken
+    trajectory: list[dict[str, Any]]
+    image: torch.Tensor | None  # [1, C, R, R] in about [-1, 1]
+    stopped_by: str = "max_steps"  # 'distance' | 'max_steps' | 'callback'
+    targets: list[list[float]] = field(default_factory=list)
+
+    @property
+    def mean_distance(self) -> float:
+        return sum(math.dist(p, t) for p, t in zip(self.points, self.targets)) / max(len(self.points), 1)
+
+
+def _check_points(handles: Points, targets: Points, res: int) -> tuple[torch.Tensor, torch.Tensor]:
+    h = torch.as_tensor(handles, dtype=torch.float64).reshape(-1, 2)
+    t = torch.as_tensor(targets, dtype=torch.float64).reshape(-1, 2)
+    if len(h) == 0 or h.shape != t.shape:
+        raise ValueError(f"need the same number (>= 1) of handles and targets, got {len(h)} and {len(t)}")
+    for name, p in (("handle", h), ("target", t)):
+        if (p < 0).any() or (p > res - 1).any() or not torch.isfinite(p).all():
+            raise ValueError(f"{name} points must lie inside the {res}x{res} image (0..{res - 1})")
+    return h, t
+
+
+def _disc_offsets(radius: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integer (dy, dx) offsets with |(dy, dx)| < radius."""
+    r = int(math.ceil(radius)) + 1
+    d = torch.arange(-r, r + 1)
+    dy, dx = torch.meshgrid(d, d, indexing="ij")
+    keep = (dy.square() + dx.square()).double().sqrt() < radius
+    return dy[keep], dx[keep]
+
+
+def _disc_pixels(py: int, px: int, radius: float, grid: str, res: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixels q with |q - p| < radius, on the integer grid or on the official linspace(0, R, R) grid."""
+    if grid == "pixel":
+        dy, dx = _disc_offsets(radius)
+        rows, cols = dy + py, dx + px
+    else:
+        coords = torch.linspace(0, res, res)
+        lo_y, hi_y = max(py - int(radius) - 2, 0), min(py + int(radius) + 3, res)
+        lo_x, hi_x = max(px - int(radius) - 2, 0), min(px + int(radius) + 3, res)
+        yy, xx = torch.meshgrid(coords[lo_y:hi_y], coords[lo_x:hi_x], indexing="ij")
+        dist = ((yy - py) ** 2 + (xx - px) ** 2) ** 0.5
+        ri, ci = torch.where(dist < radius)
+        rows, cols = ri + lo_y, ci + lo_x
+    keep = (rows >= 0) & (rows < res) & (cols >= 0) & (cols < res)
+    return rows[keep], cols[keep]
+
+
+class _Features:
+    """Access to the upsampled feature map: sparse (exact taps) or the full resized map."""
+
+    def __init__(self, feat: torch.Tensor, res: int, sparse: bool):
+        self.size = (res, res)
+        self.low = feat
+        self.full = None if sparse else F.interpolate(feat, [res, res], mode="bilinear")
+
+    def at(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        if self.full is None:
+            return upsampled_at(self.low, rows, cols, self.size)
+        return self.full[0][:, rows, cols]
+
+    def sample(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.full is None:
+            return bilinear_at(self.low, y, x, self.size)
+        h, w = self.size
+        grid = torch.stack([x / (w - 1) * 2 - 1, y / (h - 1) * 2 - 1], dim=-1).to(self.full.dtype)[None, None]
+        return F.grid_sample(self.full, grid, align_corners=True)[0, :, 0]
+
+
+def _track(feats: _Features, refs: torch.Tensor, points: list[list[int]], r2: int, res: int, metric: str) -> list[list[int]]:
+    """Nearest neighbour of each handle's initial feature in its (2 r2 + 1)^2 patch; points are [row, col]."""
+    out = []
+    for j, (py, px) in enumerate(points):
+        up, down = max(py - r2, 0), min(py + r2 + 1, res)
+        left, right = max(px - r2, 0), min(px + r2 + 1, res)
+        rr, cc = torch.meshgrid(torch.arange(up, down), torch.arange(left, right), indexing="ij")
+        vals = feats.at(rr.reshape(-1), cc.reshape(-1))  # [C, P]
+        diff = vals - refs[:, j:j + 1]
+        dist = diff.abs().sum(0) if metric == "l1" else torch.linalg.norm(diff, dim=0)
+        idx = int(torch.argmin(dist))
+        width = right - left
+        out.append([idx // width + up, idx % width + left])
+    return out
+
+
+def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points, mask: torch.Tensor | None = None,
+         config: DragConfig | None = None, callback: Callable[[DragStep], bool | None] | None = None) -> DragResult:
+    """Move `handles` to `targets` ([[x, y], ...] image pixels) by optimising the W+ latent `ws` [1, num_ws, w_dim].
+
+    `mask` ([R, R], 1 = movable) keeps features outside it close to the start. `callback(step)` runs
+    after each tracking step; returning True stops the loop. A chained edit passes `result.ws` back in.
+    """
+    cfg = config or DragConfig()
+    res = G.img_resolution
+    h_xy, t_xy = _check_points(handles, targets, res)
+    if ws.ndim != 3 or ws.shape[0] != 1 or ws.shape[1] != G.num_ws:
+        raise ValueError(f"ws must have shape [1, {G.num_ws}, {G.w_dim}], got {list(ws.shape)}")
+    device = ws.device
+    ws0 = ws.detach().clone()
+    rows = min(cfg.optimize_rows, G.num_ws)
+    if cfg.w_plus:
+        opt_w = ws0[:, :rows].clone().requires_grad_(True)
+    else:
+        opt_w = ws0[:, :1].clone().requires_grad_(True)
+    optim = torch.optim.Adam([opt_w], lr=cfg.lr)
+
+    def current_ws() -> torch.Tensor:
+        head = opt_w if cfg.w_plus else opt_w.expand(-1, rows, -1)
+        return torch.cat([head, ws0[:, rows:]], dim=1)
+
+    fix = None
+    if mask is not None:
+        mask = torch.as_tensor(mask, dtype=torch.float32, device=device)
+        if mask.shape != (res, res):
+            raise ValueError(f"mask must be {res}x{res}, got {tuple(mask.shape)}")
+        fix = (1 - mask.clamp(0, 1))[None, None]
+    r1 = max(round(cfg.r1 / 512 * res), 1)  # at least the handle pixel itself on small generators
+    r2 = max(round(cfg.r2 / 512 * res), 1)
+    stop_d = cfg.stop_distance_for(len(h_xy), res)
+    points = [[round(float(p[1])), round(float(p[0]))] for p in h_xy]  # [row, col]
+    tgt = [[float(t[1]), float(t[0])] for t in t_xy]
+    refs = feat0 = None
+    trajectory: list[dict[str, Any]] = []
+    stopped_by = "max_steps"
+    step = 0
+
+    def render() -> torch.Tensor:
+        with torch.no_grad():
+            return G.synthesis(current_ws().detach(), noise_mode=cfg.noise_mode)
+
+    while True:
+        w_cur = current_ws()
+        need_grad = step < cfg.max_steps
+        with torch.set_grad_enabled(need_grad):
+            if cfg.full_synthesis:  # the official code's cost: whole image every step
+                feat = G.synthesis(w_cur, noise_mode=cfg.noise_mode, return_features=True)[1][cfg.feature_block]
+            else:
+                feat = G.synthesis.features(w_cur, upto=cfg.feature_block, noise_mode=cfg.noise_mode)[-1]
+        fa = _Features(feat, res, cfg.sparse)
+        with torch.no_grad():
+            if refs is None:
+                feat0 = feat.detach()
+                f0 = _Features(feat0, res, cfg.sparse)
+                refs = f0.at(torch.tensor([p[0] for p in points]), torch.tensor([p[1] for p in points]))
+            fd = _Features(feat.detach(), res, cfg.sparse)
+            points = _track(fd, refs, points, r2, res, cfg.tracking)
+        dists = [math.hypot(t[0] - p[0], t[1] - p[1]) for p, t in zip(points, tgt)]
+        done = all(d <= stop_d for d in dists)
+        loss = None
+        if need_grad and not done:
+            loss = _motion_loss(fa, points, tgt, r1, res, cfg.disc_grid, min(1.0, stop_d), device)
+            if fix is not None:
+                diff = F.interpolate(feat - feat0, [res, res], mode="bilinear") * fix
+                loss = loss + cfg.lambda_mask * diff.abs().mean()
+        xy = [[float(p[1]), float(p[0])] for p in points]
+        trajectory.append({"step": step, "points": xy, "loss": None if loss is None else float(loss.detach()),
+                           "distances": dists, "mean_distance": sum(dists) / len(dists)})
+        if done:
+            stopped_by = "distance"
+        elif step >= cfg.max_steps:
+            stopped_by = "max_steps"
+        if callback is not None and callback(DragStep(step, xy, [[t[1], t[0]] for t in tgt], trajectory[-1]["loss"],
+                                                      dists, w_cur.detach(), render)):
+            stopped_by = "callback" if not done and step < cfg.max_steps else stopped_by
+            break
+        if done or step >= cfg.max_steps:
+            break
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        step += 1
+    final_ws = current_ws().detach()
+    image = render()
+    return DragResult(final_ws, [[float(p[1]), float(p[0])] for p in points], step, trajectory, image, stopped_by,
+                      [[t[1], t[0]] for t in tgt])
+
+
+def _motion_loss(feats: _Features, points: list[list[int]], targets: list[list[float]], r1: int, res: int,
+                 grid: str, arrived: float, device: torch.device) -> torch.Tensor:
+    """Sum over handles of mean |F(q) - F(q + d)| over the disc, F(q) detached (paper eq. 1).
+
+    Handles within `arrived` px of their target are left out: a unit step would overshoot them.
+    """
+    loss = torch.zeros((), device=device)
+    for (py, px), (ty, tx) in zip(points, targets):
+        d = torch.tensor([ty - py, tx - px], dtype=torch.float32)
+        norm = float(torch.linalg.norm(d))
+        if norm <= arrived:
+            continue
+        d = d / (norm + 1e-7)
+        rows, cols = _disc_pixels(py, px, r1, grid, res)
+        if len(rows) == 0:
+            continue
+        here = feats.at(rows, cols).detach()
+        shifted = feats.sample(rows.to(torch.float32) + d[0], cols.to(torch.float32) + d[1])
+        loss = loss + F.l1_loss(shifted, here)
+    return loss

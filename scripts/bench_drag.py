@@ -1,0 +1,85 @@
+"""Drag loop speed and memory: FFHQ-512 architecture (random weights), one handle, batch 1.
+
+Modes (each in its own process, so peak RSS is its own):
+  ours        synthesis stopped after the feature block, features sampled only where needed
+  full-synth  every block run each step (image included), sparse sampling
+  official    every block run each step and the feature map resized to 512x512 (the official cost)
+
+    python scripts/bench_drag.py [--device cpu] [--steps 6] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+MODES = {"ours": {}, "full-synth": {"full_synthesis": True},
+         "official": {"full_synthesis": True, "sparse": False}}
+
+
+def run_case(mode: str, device: str, steps: int, threads: int | None) -> dict:
+    import torch
+
+    from draggan import DragConfig, drag
+    from stylegan2 import Generator, GeneratorConfig
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig()).to(device).eval().requires_grad_(False)
+    with torch.no_grad():
+        ws = G.mapping(torch.randn(1, G.z_dim, device=device), truncation_psi=0.7)
+    stamps = []
+
+    def cb(step):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        stamps.append(time.perf_counter())
+
+    cfg = DragConfig(max_steps=steps, stop_distance=0.0, **MODES[mode])
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    drag(G, ws, [[200, 250]], [[300, 250]], config=cfg, callback=cb)
+    total = time.perf_counter() - t0
+    gaps = sorted(b - a for a, b in zip(stamps[:-1], stamps[1:]))[1:]  # drop the first (warm-up) step
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return {"mode": mode, "ms_per_step": 1000 * gaps[len(gaps) // 2], "ms_min": 1000 * gaps[0],
+            "total_s": total, "peak_mb": peak}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.case:
+        print(json.dumps(run_case(args.case, args.device, args.steps, args.threads)))
+        return
+    rows = []
+    for mode in args.modes.split(","):
+        cmd = [sys.executable, __file__, "--case", mode, "--device", args.device, "--steps", str(args.steps)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
+    import torch
+
+    print(f"DragGAN step, FFHQ-512 generator (random weights), 1 handle, device={args.device}, "
+          f"threads={args.threads or torch.get_num_threads()}, {args.steps} steps (first dropped)")
+    print(f"{'mode':<11} {'ms/step':>8} {'min ms':>8} {'peak MB':>8}")
+    for r in rows:
+        print(f"{r['mode']:<11} {r['ms_per_step']:>8.0f} {r['ms_min']:>8.0f} {r['peak_mb']:>8.0f}")
+    by = {r["mode"]: r for r in rows}
+    if "ours" in by and "official" in by:
+        print(f"speed-up over the official cost: x{by['official']['ms_per_step'] / by['ours']['ms_per_step']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
