@@ -36,6 +36,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_align(args: argparse.Namespace) -> int:
+    from .align import AlignConfig, align_photo, write_alignment
+    from .photo import load_photo
+
+    photo = load_photo(args.photo)
+    al = align_photo(photo, AlignConfig(size=args.size, face=args.face))
+    paths = write_alignment(al, args.output)
+    faces = "\n".join(f"  face {i}: box {[round(v) for v in f['box']]}{'  <- used' if i == al.face_index else ''}"
+                       for i, f in enumerate(al.faces))
+    _report(args, {"files": {k: str(v) for k, v in paths.items()}, "faces": al.faces, "face_index": al.face_index,
+                   "photo_to_crop": al.photo_to_crop.tolist()},
+            f"{len(al.faces)} face(s) found:\n{faces}\nwrote {paths['aligned']} and {paths['alignment']}")
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from stylegan2 import zoo
 
@@ -85,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--output", required=True)
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=_cmd_generate)
+
+    a = sub.add_parser("align", help="find the face and write its FFHQ-aligned crop and transform")
+    a.add_argument("photo")
+    a.add_argument("-o", "--output", required=True, help="output folder")
+    a.add_argument("--size", type=int, default=512, help="crop size = the generator's resolution")
+    a.add_argument("--face", type=int, default=0, help="which face, by size (0 = largest)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=_cmd_align)
 
     m = sub.add_parser("models", help="list or download known public checkpoints")
     m.add_argument("--registry", help="JSON file adding or overriding entries (mirrors, known hashes)")

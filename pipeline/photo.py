@@ -1,0 +1,76 @@
+"""Reading a person's photo: any common format, EXIF orientation applied, metadata kept for the output."""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import UserError
+
+MIN_SIDE = 16
+
+
+@dataclass
+class Photo:
+    """RGB pixels in display orientation plus what the final output must carry over."""
+
+    pixels: np.ndarray  # H x W x 3 uint8, EXIF orientation applied
+    exif: bytes | None  # EXIF with the orientation tag reset to 1
+    icc_profile: bytes | None
+    source_format: str | None
+    path: Path | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def _to_rgb8(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if arr.max() > 255 or img.mode.startswith("I;16") else 255.0
+        gray = np.clip(np.rint(arr / hi * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        gray = np.clip(np.rint(arr * (255.0 if arr.max() <= 1.0 else 1.0)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+    return np.asarray(img.convert("RGB"))
+
+
+def load_photo(path: str | os.PathLike) -> Photo:
+    """Open, fully decode and normalise a photo; every failure is a one-line UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"photo not found: {path}")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty (0 bytes); pass a JPEG, PNG, WebP or TIFF photo")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                fmt = img.format
+                icc = img.info.get("icc_profile")
+                img = ImageOps.exif_transpose(img)
+                exif = img.getexif()
+                exif_bytes = exif.tobytes() if len(exif) else None
+                pixels = _to_rgb8(img)
+    except UnidentifiedImageError:
+        raise UserError(f"{path} is not an image Pillow can read; pass a JPEG, PNG, WebP or TIFF photo") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UserError(f"{path} is too large to process safely (decompression bomb check)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UserError(f"{path} could not be decoded ({exc}); the file may be truncated or corrupt") from None
+    h, w = pixels.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise UserError(f"{path} is only {w}x{h} pixels; a photo with a visible face is needed")
+    return Photo(np.ascontiguousarray(pixels), exif_bytes, icc, fmt, path)
