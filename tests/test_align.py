@@ -31,7 +31,9 @@ def test_face_and_landmarks_plausible(base):
     lm = base.landmarks
     l, t, r, b = base.face_box
     assert len(base.faces) == 1
-    assert ((lm[:, 0] > l - 10) & (lm[:, 0] < r + 10) & (lm[:, 1] > t - 25) & (lm[:, 1] < b + 10)).all()
+    m = 0.2 * (r - l)  # dlib's box is tight: the jaw line often reaches a little past it
+    assert ((lm[:, 0] > l - m) & (lm[:, 0] < r + m) & (lm[:, 1] > t - m) & (lm[:, 1] < b + m)).all()
+    assert (lm[36:48, 1] > t).all() and (lm[36:48, 1] < b).all()  # the eyes are well inside
     eyes_y = lm[36:48, 1].mean()
     mouth_y = lm[48:68, 1].mean()
     nose_y = lm[27:36, 1].mean()
