@@ -51,6 +51,44 @@ def _cmd_align(args: argparse.Namespace) -> int:
     return 0
 
 
+def _offline(args: argparse.Namespace) -> bool:
+    import os
+
+    return bool(getattr(args, "offline", False) or os.environ.get("DRAGEDIT_OFFLINE"))
+
+
+def _pti_config(args: argparse.Namespace):
+    from inversion import PTIConfig
+
+    return PTIConfig(pivot_steps=args.pivot_steps, tune_steps=args.tune_steps, seed=args.seed,
+                     pivot_space="w+" if args.w_plus else "w", locality=args.locality,
+                     checkpoint_every=args.checkpoint_every, allow_download=not _offline(args))
+
+
+def _cmd_invert(args: argparse.Namespace) -> int:
+    from .devices import resolve_device
+    from .stages import load_target_image, run_invert_stage
+
+    device = resolve_device(args.device)
+    metrics = run_invert_stage(args.input, args.generator, args.output, _pti_config(args), device,
+                               progress=not args.json)
+    t, p = metrics["tuned"], metrics["pivot"]
+    _report(args, metrics, f"pivot PSNR {p['psnr']:.2f} dB, tuned PSNR {t['psnr']:.2f} dB "
+                           f"(losses: {metrics['losses_used']['pivot']}, {metrics['losses_used']['tune']}); "
+                           f"wrote {args.output}")
+    return 0
+
+
+def _add_pti_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--pivot-steps", type=int, default=450)
+    sp.add_argument("--tune-steps", type=int, default=350)
+    sp.add_argument("--w-plus", action="store_true", help="W+ pivot instead of PTI's W pivot")
+    sp.add_argument("--locality", action="store_true", help="PTI's locality regulariser")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--checkpoint-every", type=int, default=25)
+    sp.add_argument("--offline", action="store_true", help="never download LPIPS weights (also: DRAGEDIT_OFFLINE=1)")
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from stylegan2 import zoo
 
@@ -108,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--face", type=int, default=0, help="which face, by size (0 = largest)")
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=_cmd_align)
+
+    i = sub.add_parser("invert", help="PTI: W pivot + generator tuning for an aligned crop (resumable)")
+    i.add_argument("input", help="an align output folder or a square image at the generator's resolution")
+    i.add_argument("--generator", help="checkpoint (.pkl, .pt, .safetensors); default: the embedded one")
+    i.add_argument("-o", "--output", required=True, help="output folder (holds the checkpoint while running)")
+    i.add_argument("--device", default="auto")
+    i.add_argument("--json", action="store_true")
+    _add_pti_args(i)
+    i.set_defaults(func=_cmd_invert)
 
     m = sub.add_parser("models", help="list or download known public checkpoints")
     m.add_argument("--registry", help="JSON file adding or overriding entries (mirrors, known hashes)")

@@ -17,6 +17,13 @@ ASTRONAUT = FIXTURES / "photos" / "astronaut.png"
 REPO = Path(__file__).parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _offline():
+    """No test touches the internet: LPIPS backbones are never downloaded (subprocesses inherit this)."""
+    os.environ["DRAGEDIT_OFFLINE"] = "1"
+    yield
+
+
 @pytest.fixture(scope="session")
 def ref_io() -> dict[str, np.ndarray]:
     with np.load(REF_DIR / "reference_io.npz") as data:

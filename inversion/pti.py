@@ -1,0 +1,262 @@
+"""Pivotal Tuning Inversion: a W pivot (stage 1), then generator fine-tuning around it (stage 2).
+
+Both stages checkpoint their full state (latent, noise maps, Adam state, RNG, tuned weights, loss
+log) every `checkpoint_every` steps through an atomic write, so a run killed at any point resumes
+from the last checkpoint and ends bit-identical to an uninterrupted run on the same machine.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from pipeline.atomic import write_with
+
+from .config import PTIConfig
+from .losses import lpips_metric, perceptual_loss, ssim
+
+CHECKPOINT_NAME = "pti_checkpoint.pt"
+
+
+@dataclass
+class InversionResult:
+    w: torch.Tensor  # [1, num_ws, w_dim] pivot
+    G: torch.nn.Module  # tuned generator
+    metrics: dict[str, Any]
+    loss_log: list[dict[str, Any]]
+    losses_used: dict[str, str]
+    pivot_image: torch.Tensor = field(repr=False, default=None)
+    image: torch.Tensor = field(repr=False, default=None)
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
+    """PSNR in dB of images in [-1, 1], measured on the 8-bit values a user would save."""
+    a = (x.detach().float() * 127.5 + 128).clamp(0, 255).round()
+    b = (y.detach().float() * 127.5 + 128).clamp(0, 255).round()
+    mse = float((a - b).square().mean())
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def image_metrics(img: torch.Tensor, target: torch.Tensor, lpips_net: torch.nn.Module | None) -> dict[str, float | None]:
+    with torch.no_grad():
+        out = {"psnr": psnr(img, target), "ssim": float(ssim(img.float(), target.float())[0])}
+        out["lpips"] = float(lpips_net(img.float(), target.float())[0]) if lpips_net is not None else None
+    return out
+
+
+def _fingerprint(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def _downsample(img: torch.Tensor, size: int) -> torch.Tensor:
+    return F.interpolate(img, size=(size, size), mode="area") if img.shape[-1] > size else img
+
+
+def _noise_reg(noise_bufs: list[torch.Tensor]) -> torch.Tensor:
+    """The projector's noise autocorrelation penalty over an image pyramid."""
+    reg = 0.0
+    for v in noise_bufs:
+        noise = v[None, None]
+        while True:
+            reg = reg + (noise * torch.roll(noise, shifts=1, dims=3)).mean() ** 2
+            reg = reg + (noise * torch.roll(noise, shifts=1, dims=2)).mean() ** 2
+            if noise.shape[2] <= 8:
+                break
+            noise = F.avg_pool2d(noise, kernel_size=2)
+    return reg
+
+
+def _lr_at(cfg: PTIConfig, t: float) -> float:
+    ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown)
+    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
+    return cfg.pivot_lr * ramp * min(1.0, t / cfg.lr_rampup)
+
+
+class _Checkpointer:
+    def __init__(self, work_dir: Path | None, identity: dict[str, Any]):
+        self.path = work_dir / CHECKPOINT_NAME if work_dir else None
+        self.identity = identity
+
+    def load(self) -> dict[str, Any] | None:
+        if self.path is None or not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception:
+            return None  # unreadable: start over rather than trust it
+        return state if state.get("identity") == self.identity else None
+
+    def save(self, state: dict[str, Any]) -> None:
+        if self.path is not None:
+            state = {**state, "identity": self.identity}
+            write_with(self.path, lambda tmp: torch.save(state, tmp))
+
+    def clear(self) -> None:
+        if self.path is not None and self.path.exists():
+            self.path.unlink()
+
+
+def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = None, work_dir: str | os.PathLike | None = None,
+           progress: bool = True, base_id: str = "", warn: Callable[[str], None] | None = None,
+           step_hook: Callable[[str, int], None] | None = None) -> InversionResult:
+    """Invert `target` ([1, 3, R, R] in [-1, 1]) into G. `G` itself is not modified.
+
+    With `work_dir`, state is checkpointed there and a later call with the same inputs resumes.
+    `base_id` names the base generator (e.g. its file hash) so a checkpoint is never reused across generators.
+    """
+    cfg = config or PTIConfig()
+    device = target.device
+    target = target.to(torch.float32)
+    if target.shape[-1] != G.img_resolution or target.shape[-2] != G.img_resolution:
+        raise ValueError(f"target must be {G.img_resolution}x{G.img_resolution}, got {tuple(target.shape[-2:])}")
+    work = Path(work_dir) if work_dir else None
+    loss_pivot = perceptual_loss("vgg", cfg.allow_download, warn).to(device)
+    loss_tune = perceptual_loss("alex", cfg.allow_download, warn).to(device)
+    losses_used = {"pivot": loss_pivot.name, "tune": loss_tune.name}
+    identity = {"config": cfg.result_dict(), "target": _fingerprint(target), "base": base_id,
+                "resolution": G.img_resolution, "losses": losses_used}
+    ckpt = _Checkpointer(work, identity)
+    state = ckpt.load() or {"stage": "pivot", "step": 0, "log": []}
+    timings = dict(state.get("timings", {}))
+    log: list[dict[str, Any]] = list(state["log"])
+
+    # ---- Stage 1: pivot ------------------------------------------------------------------------
+    if state["stage"] == "pivot":
+        Gp = copy.deepcopy(G).eval().requires_grad_(False)
+        w_avg, w_std = Gp.mean_w(cfg.w_avg_samples, seed=123)
+        w_avg, w_std = w_avg.to(device), float(w_std)
+        noise_named = [(n, b) for n, b in Gp.synthesis.named_buffers() if n.endswith("noise_const")]
+        noise_bufs = [b for _, b in noise_named]
+        gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+        rows = G.num_ws if cfg.pivot_space == "w+" else 1
+        w_opt = w_avg[:, None, :].repeat(1, rows, 1).clone()
+        if "w_opt" in state:
+            w_opt = state["w_opt"].to(device)
+            for (n, b) in noise_named:
+                b.copy_(state["noise"][n].to(device))
+            gen.set_state(state["rng"])
+        else:
+            for b in noise_bufs:
+                b.copy_(torch.randn(b.shape, generator=gen).to(device))
+        w_opt.requires_grad_(True)
+        for b in noise_bufs:
+            b.requires_grad_(True)
+        optim = torch.optim.Adam([w_opt] + noise_bufs, betas=(0.9, 0.999), lr=cfg.pivot_lr)
+        if "optim" in state:
+            optim.load_state_dict(state["optim"])
+        with torch.no_grad():
+            target_small = _downsample(target, cfg.loss_size)
+        t0 = time.perf_counter()
+        bar = tqdm(total=cfg.pivot_steps, initial=state["step"], desc="PTI pivot", disable=not progress, unit="step")
+        for step in range(state["step"], cfg.pivot_steps):
+            t = step / cfg.pivot_steps
+            noise_scale = w_std * cfg.noise_start * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
+            lr = _lr_at(cfg, t)
+            for group in optim.param_groups:
+                group["lr"] = lr
+            w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * noise_scale
+            ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if rows == 1 else w_opt + w_noise
+            synth = Gp.synthesis(ws, noise_mode="const")
+            dist = loss_pivot(_downsample(synth, cfg.loss_size), target_small).sum()
+            reg = _noise_reg(noise_bufs)
+            loss = dist + reg * cfg.noise_reg_weight
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            with torch.no_grad():
+                for b in noise_bufs:
+                    b -= b.mean()
+                    b *= b.square().mean().rsqrt()
+            log.append({"stage": "pivot", "step": step, "loss": float(loss.detach()), "perceptual": float(dist.detach()),
+                        "lr": lr})
+            bar.update(1)
+            bar.set_postfix(loss=f"{log[-1]['perceptual']:.4f}")
+            if step_hook:
+                step_hook("pivot", step)
+            if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.pivot_steps:
+                timings["pivot_s"] = timings.get("pivot_s", 0.0) + time.perf_counter() - t0
+                t0 = time.perf_counter()
+                ckpt.save({"stage": "pivot", "step": step + 1, "log": log, "w_opt": w_opt.detach().cpu(),
+                           "noise": {n: b.detach().cpu() for n, b in noise_named}, "rng": gen.get_state(),
+                           "optim": optim.state_dict(), "timings": timings})
+        bar.close()
+        timings["pivot_s"] = timings.get("pivot_s", 0.0) + time.perf_counter() - t0
+        w_pivot = w_opt.detach().expand(-1, G.num_ws, -1).clone() if rows == 1 else w_opt.detach().clone()
+        del Gp, optim
+        state = {"stage": "tune", "step": 0, "log": log, "w_pivot": w_pivot.cpu(), "timings": timings}
+        ckpt.save(state)
+
+    # ---- Stage 2: pivotal tuning ---------------------------------------------------------------
+    w_pivot = state["w_pivot"].to(device)
+    Gt = copy.deepcopy(G)
+    params = [p for p in Gt.synthesis.parameters()]
+    Gt.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    optim = torch.optim.Adam(params, lr=cfg.tune_lr)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
+    if "G_synthesis" in state:
+        Gt.synthesis.load_state_dict({k: v.to(device) for k, v in state["G_synthesis"].items()})
+        optim.load_state_dict(state["optim"])
+        gen.set_state(state["rng"])
+    done_tuning = state.get("tune_done", False)
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.tune_steps, initial=state["step"], desc="PTI tuning", disable=not progress, unit="step")
+    step = state["step"]
+    while not done_tuning and step < cfg.tune_steps:
+        img = Gt.synthesis(w_pivot, noise_mode="const")
+        l2 = F.mse_loss(img, target)
+        perc = loss_tune(img, target).mean()
+        loss = cfg.l2_weight * l2 + cfg.lpips_weight * perc
+        entry = {"stage": "tune", "step": step, "loss": float(loss.detach()), "l2": float(l2.detach()),
+                 "perceptual": float(perc.detach())}
+        if entry["perceptual"] <= cfg.lpips_threshold:
+            entry["early_stop"] = True
+            log.append(entry)
+            done_tuning = True
+            break
+        if cfg.locality and step % cfg.locality_interval == 0:
+            loss = loss + _locality_loss(G, Gt, w_pivot, cfg, loss_tune, gen)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        log.append(entry)
+        step += 1
+        bar.update(1)
+        bar.set_postfix(perceptual=f"{entry['perceptual']:.4f}")
+        if step_hook:
+            step_hook("tune", step - 1)
+        if step % cfg.checkpoint_every == 0 and step < cfg.tune_steps:
+            timings["tune_s"] = timings.get("tune_s", 0.0) + time.perf_counter() - t0
+            t0 = time.perf_counter()
+            ckpt.save({"stage": "tune", "step": step, "log": log, "w_pivot": w_pivot.cpu(), "rng": gen.get_state(),
+                       "G_synthesis": {k: v.detach().cpu() for k, v in Gt.synthesis.state_dict().items()},
+                       "optim": optim.state_dict(), "timings": timings})
+    bar.close()
+    timings["tune_s"] = timings.get("tune_s", 0.0) + time.perf_counter() - t0
+    Gt = Gt.eval().requires_grad_(False)
+    return InversionResult(w_pivot, Gt, {"timings": timings, "tune_steps_run": step}, log, losses_used)
+
+
+def _locality_loss(G: torch.nn.Module, Gt: torch.nn.Module, w_pivot: torch.Tensor, cfg: PTIConfig,
+                   loss_fn: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
+    """PTI's locality regulariser: keep tuned and original outputs close at latents around the pivot."""
+    device = w_pivot.device
+    z = torch.randn(1, G.z_dim, generator=gen).to(device)
+    with torch.no_grad():
+        w_z = G.mapping(z)
+        direction = w_z - w_pivot
+        w_loc = w_pivot + cfg.locality_alpha * direction / direction.norm()
+        old = G.synthesis(w_loc, noise_mode="const")
+    new = Gt.synthesis(w_loc, noise_mode="const")
+    return cfg.locality_l2_weight * F.mse_loss(new, old) + cfg.locality_lpips_weight * loss_fn(new, old).mean()

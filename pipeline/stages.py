@@ -1,0 +1,56 @@
+"""Stage functions a photo tool can call one at a time; the CLI and sessions use the same ones."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import UserError
+from .generators import resolve_generator
+from .images import uint8_to_tensor
+
+
+def load_target_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
+    """The crop to invert: an align output folder's aligned.png, or a square image (resized if needed)."""
+    from .align import ALIGNED_NAME
+    from .photo import load_photo
+
+    p = Path(path)
+    if p.is_dir():
+        if not (p / ALIGNED_NAME).is_file():
+            raise UserError(f"{p} has no {ALIGNED_NAME}; run `dragedit align PHOTO -o {p}` first")
+        p = p / ALIGNED_NAME
+    pixels = load_photo(p).pixels
+    h, w = pixels.shape[:2]
+    if h != w:
+        raise UserError(f"{p} is {w}x{h}, not square; align the photo first (`dragedit align`)")
+    if h != resolution:
+        pixels = np.asarray(Image.fromarray(pixels).resize((resolution, resolution), Image.Resampling.LANCZOS))
+    return pixels
+
+
+def run_invert_stage(target: str | os.PathLike | np.ndarray, generator: str | None, out_dir: str | os.PathLike,
+                     config=None, device: torch.device | str = "cpu", progress: bool = True) -> dict[str, Any]:
+    """Align-output (or image) -> PTI artifacts in `out_dir`; resumes a checkpoint left there."""
+    from inversion import PTIConfig, invert, save_inversion
+    from stylegan2 import load_generator
+
+    G, info = load_generator(resolve_generator(generator), device=device, with_info=True)
+    pixels = target if isinstance(target, np.ndarray) else load_target_image(target, G.img_resolution)
+    if pixels.shape[:2] != (G.img_resolution, G.img_resolution):
+        raise UserError(f"the crop is {pixels.shape[1]}x{pixels.shape[0]} but the generator makes "
+                        f"{G.img_resolution}x{G.img_resolution} images; align with --size {G.img_resolution}")
+    tgt = uint8_to_tensor(pixels, device)
+    cfg = config or PTIConfig()
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {out}: {exc.strerror}") from None
+    result = invert(G, tgt, cfg, work_dir=out, progress=progress, base_id=info["sha256"])
+    return save_inversion(result, out, G, info["sha256"], tgt,
+                          extra={"config": cfg.to_dict(), "generator": info["path"], "device": str(device)})

@@ -1,0 +1,153 @@
+"""PTI: recovers images the generator made, improves real crops, resumes bit-exactly after kill -9."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from inversion import PTIConfig, invert, load_inversion, save_inversion
+from inversion.losses import backbone_cached
+from inversion.pti import psnr
+from pipeline.align import AlignConfig, align_photo
+from pipeline.errors import UserError
+from pipeline.images import uint8_to_tensor
+from pipeline.photo import load_photo
+from stylegan2 import file_sha256
+from tests.conftest import ASTRONAUT, REF_PKL, REPO, assert_user_error, run_cli
+
+FAST = dict(w_avg_samples=2000, allow_download=False)
+
+
+@pytest.fixture(scope="module")
+def sha():
+    return file_sha256(REF_PKL)
+
+
+def test_inverts_an_image_the_generator_made(ref_generator, sha, tmp_path):
+    G = ref_generator
+    with torch.no_grad():
+        z = torch.from_numpy(np.random.RandomState(5).randn(1, G.z_dim)).float()
+        target = G.synthesis(G.mapping(z, truncation_psi=0.7))
+        start = G.synthesis(G.mapping.w_avg[None, None].expand(1, G.num_ws, -1))
+    cfg = PTIConfig(pivot_steps=150, tune_steps=60, **FAST)
+    res = invert(G, target, cfg, work_dir=tmp_path, progress=False, base_id=sha)
+    m = save_inversion(res, tmp_path, G, sha, target)
+    start_psnr = psnr(start, target)
+    assert m["pivot"]["psnr"] > start_psnr + 6, (start_psnr, m["pivot"])
+    assert m["tuned"]["psnr"] > m["pivot"]["psnr"] + 3
+    assert not (tmp_path / "pti_checkpoint.pt").exists()
+    # Reloading gives exactly the generator the metrics describe.
+    w, Gt = load_inversion(tmp_path, G, sha)
+    with torch.no_grad():
+        again = psnr(Gt.synthesis(w), target)
+    assert abs(again - m["tuned"]["psnr"]) < 1e-6
+    assert sum(p.numel() for p in G.parameters()) > 0 and not torch.equal(
+        Gt.synthesis.b128.conv1.weight, G.synthesis.b128.conv1.weight)  # the base generator was not modified in place
+
+
+def test_tuning_beats_the_pivot_on_a_real_crop(ref_generator, sha, tmp_path):
+    crop = align_photo(load_photo(ASTRONAUT), AlignConfig(size=128)).crop
+    target = uint8_to_tensor(crop)
+    res = invert(ref_generator, target, PTIConfig(pivot_steps=60, tune_steps=80, **FAST), progress=False, base_id=sha)
+    m = save_inversion(res, tmp_path, ref_generator, sha, target)
+    assert m["tuned"]["psnr"] > m["pivot"]["psnr"] + 2
+    assert m["tuned"]["ssim"] > m["pivot"]["ssim"]
+    log = json.loads((tmp_path / "loss_log.json").read_text())
+    tune = [e["perceptual"] for e in log if e["stage"] == "tune"]
+    assert tune[-1] < tune[0]
+    if not backbone_cached("vgg"):
+        assert m["losses_used"] == {"pivot": "l1+ms-ssim", "tune": "l1+ms-ssim"}
+        assert m["lpips_metric_available"] is False and m["tuned"]["lpips"] is None
+
+
+def test_w_plus_and_locality_options(ref_generator, sha):
+    G = ref_generator
+    target = uint8_to_tensor(np.full((128, 128, 3), 128, np.uint8))
+    res = invert(G, target, PTIConfig(pivot_steps=20, tune_steps=3, pivot_space="w+", locality=True, **FAST),
+                 progress=False, base_id=sha)
+    assert res.w.shape == (1, G.num_ws, G.w_dim)
+    assert not torch.equal(res.w[0, 0], res.w[0, -1])
+    assert len([e for e in res.loss_log if e["stage"] == "tune"]) == 3
+
+
+def test_wrong_base_generator_is_refused(ref_generator, sha, tmp_path):
+    target = uint8_to_tensor(np.full((128, 128, 3), 90, np.uint8))
+    res = invert(ref_generator, target, PTIConfig(pivot_steps=5, tune_steps=2, **FAST), progress=False, base_id=sha)
+    save_inversion(res, tmp_path, ref_generator, sha, target)
+    with pytest.raises(UserError, match="another generator"):
+        load_inversion(tmp_path, ref_generator, "0" * 64)
+
+
+def _checkpoint_stage(path):
+    try:
+        st = torch.load(path, weights_only=True)
+        return st["stage"], st["step"]
+    except Exception:
+        return None
+
+
+def _invert_cmd(align_dir, out):
+    return [sys.executable, "-m", "pipeline.cli", "invert", str(align_dir), "--generator", str(REF_PKL), "-o", str(out),
+            "--pivot-steps", "80", "--tune-steps", "60", "--checkpoint-every", "7", "--offline", "--device", "cpu",
+            "--json"]
+
+
+def _kill_when(cmd, ckpt, want_stage, min_step):
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:
+            st = _checkpoint_stage(ckpt) if ckpt.exists() else None
+            if st and st[0] == want_stage and st[1] >= min_step:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return st
+            if proc.poll() is not None:
+                pytest.fail("the run finished before it could be killed")
+            time.sleep(0.005)
+        pytest.fail("no checkpoint appeared")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_kill9_and_resume_equals_uninterrupted(tmp_path):
+    align_dir = tmp_path / "al"
+    assert run_cli("align", ASTRONAUT, "-o", align_dir, "--size", "128").returncode == 0
+    ref = tmp_path / "ref"
+    proc = subprocess.run(_invert_cmd(align_dir, ref), cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for stage, min_step in (("pivot", 14), ("tune", 7)):
+        out = tmp_path / f"killed_{stage}"
+        killed_at = _kill_when(_invert_cmd(align_dir, out), out / "pti_checkpoint.pt", stage, min_step)
+        assert killed_at[0] == stage
+        assert not (out / "metrics.json").exists()
+        proc = subprocess.run(_invert_cmd(align_dir, out), cwd=REPO, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        for name in ("pivot.safetensors", "generator_delta.safetensors"):
+            a, b = load_file(str(ref / name)), load_file(str(out / name))
+            assert a.keys() == b.keys()
+            assert all(torch.equal(a[k], b[k]) for k in a), (stage, name)
+        la = json.loads((ref / "loss_log.json").read_text())
+        lb = json.loads((out / "loss_log.json").read_text())
+        assert la == lb
+        assert not list(out.glob(".*part"))
+
+
+def test_cli_invert_bad_inputs(tmp_path):
+    assert_user_error(run_cli("invert", tmp_path, "--generator", REF_PKL, "-o", tmp_path / "o"), "aligned.png")
+    assert_user_error(run_cli("invert", ASTRONAUT, "-o", tmp_path / "o"), "--generator")
+    wide = tmp_path / "wide.png"
+    from PIL import Image
+
+    Image.new("RGB", (200, 100)).save(wide)
+    assert_user_error(run_cli("invert", wide, "--generator", REF_PKL, "-o", tmp_path / "o"), "not square")
