@@ -17,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from pipeline import atomic
+from stylegan2.checkpoints import pack_metadata, unpack_metadata
 from pipeline.errors import UserError
 from pipeline.images import save_image, tensor_to_uint8
 
@@ -53,7 +54,7 @@ def save_inversion(result: InversionResult, out_dir: str | os.PathLike, G_base: 
                    target: torch.Tensor, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write all artifacts (metrics.json last), remove the checkpoint, return the metrics."""
     out = Path(out_dir)
-    meta = {"format": "dragedit-pti", "base_sha256": base_sha256, "losses": json.dumps(result.losses_used)}
+    meta = pack_metadata({"format": "dragedit-pti", "base_sha256": base_sha256, "losses": result.losses_used})
     w = result.w.detach().cpu().contiguous()
     atomic.write_with(out / PIVOT, lambda tmp: save_file({"w": w}, str(tmp), metadata=meta))
     delta = _delta(G_base, result.G)
@@ -84,7 +85,7 @@ def load_inversion(folder: str | os.PathLike, G_base: torch.nn.Module, base_sha2
     folder = Path(folder)
     try:
         with safe_open(str(folder / DELTA), framework="pt") as fh:
-            meta = fh.metadata() or {}
+            meta = unpack_metadata(fh.metadata())
         w = load_file(str(folder / PIVOT))["w"]
         delta = load_file(str(folder / DELTA))
     except (OSError, SafetensorError) as exc:

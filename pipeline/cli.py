@@ -89,6 +89,108 @@ def _add_pti_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--offline", action="store_true", help="never download LPIPS weights (also: DRAGEDIT_OFFLINE=1)")
 
 
+def _drag_config(args: argparse.Namespace):
+    from draggan import DragConfig
+
+    try:
+        return DragConfig(max_steps=args.steps, lr=args.lr, lambda_mask=args.lambda_mask, r1=args.r1, r2=args.r2,
+                          tracking=args.tracking, stop_distance=args.stop_distance)
+    except ValueError as exc:
+        raise UserError(f"invalid drag settings: {exc}") from None
+
+
+def _edit_requests(args: argparse.Namespace):
+    from .edits import EditRequest, load_edit_file, parse_drag
+
+    if args.edits and args.drag:
+        raise UserError("give points either with --drag or with --edits FILE, not both")
+    if args.edits:
+        return load_edit_file(args.edits)
+    if not args.drag:
+        raise UserError("no points given: add --drag X1,Y1:X2,Y2 (photo pixels) or --edits FILE")
+    if args.mask and not Path(args.mask).is_file():
+        raise UserError(f"mask file not found: {args.mask}")
+    return [EditRequest([parse_drag(d) for d in args.drag], args.mask)]
+
+
+def _add_drag_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--drag", action="append", metavar="X1,Y1:X2,Y2",
+                    help="move the photo point (X1,Y1) to (X2,Y2); repeat for several handles")
+    sp.add_argument("--mask", help="image of the photo's size: white = region that may move")
+    sp.add_argument("--edits", help="JSON edit file for several edits in a row")
+    sp.add_argument("--from", dest="from_spec", default=None, help="start from edit N or 'pivot' (default: latest)")
+    sp.add_argument("--steps", type=int, default=300, help="maximum drag steps")
+    sp.add_argument("--lr", type=float, default=2e-3)
+    sp.add_argument("--lambda-mask", type=float, default=20.0)
+    sp.add_argument("--r1", type=float, default=3.0, help="motion supervision radius (pixels at 512)")
+    sp.add_argument("--r2", type=float, default=12.0, help="tracking radius (pixels at 512)")
+    sp.add_argument("--tracking", choices=["l1", "l2"], default="l1")
+    sp.add_argument("--stop-distance", type=float, default=None)
+
+
+def _session_dir(args: argparse.Namespace) -> Path:
+    if args.session:
+        return Path(args.session)
+    return Path(args.output).parent / f"{Path(args.photo).stem}.dragedit"
+
+
+def _cmd_edit(args: argparse.Namespace) -> int:
+    from .api import edit_photo
+    from .devices import resolve_device
+
+    requests = _edit_requests(args)
+    result = edit_photo(args.photo, requests, args.output, _session_dir(args), args.generator, _pti_config(args),
+                        _drag_config(args), args.from_spec, device=resolve_device(args.device),
+                        progress=not args.json, face=args.face)
+    lines = [f"{name}: {h['steps']} steps, handles now at {[[round(v, 1) for v in p] for p in h['final_points']]}"
+             for name, h in zip(result["edits"], result["history"])]
+    stages = ", ".join(f"{k} {v}" for k, v in result["stages"].items())
+    _report(args, result, "\n".join(lines + [f"stages: {stages}", f"wrote {args.output} (session {result['session']})"]))
+    return 0
+
+
+def _cmd_drag(args: argparse.Namespace) -> int:
+    from .devices import resolve_device
+    from .session import Session
+
+    requests = _edit_requests(args)
+    with Session(args.session, progress=not args.json) as s:
+        if "invert" not in s.manifest.stages:
+            raise UserError(f"session {args.session} has no inversion yet; run `dragedit edit` or `dragedit invert` first")
+        names = s.drag(requests, _drag_config(args), args.generator, args.from_spec, resolve_device(args.device))
+        hist = [h for h in s.history() if f"edits/{h['edit']:03d}" in names]
+    _report(args, {"edits": names, "history": hist}, "\n".join(f"{n}: {h['steps']} steps" for n, h in zip(names, hist)))
+    return 0
+
+
+def _cmd_composite(args: argparse.Namespace) -> int:
+    from .images import check_writable
+    from .session import Session
+
+    check_writable(args.output)
+    with Session(args.session, progress=False) as s:
+        if not s.edit_names():
+            raise UserError(f"session {args.session} has no edits to composite")
+        res = s.composite(args.edit, args.output, photo_path=args.photo)
+    _report(args, {"edit": res["edit"], "output": res["output"], "changed_pixels": res.get("changed_pixels")},
+            f"wrote {args.output} ({res['edit']})")
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from .session import Session
+
+    if not (Path(args.session) / "session.json").is_file():
+        raise UserError(f"{args.session} is not a dragedit session (no session.json)")
+    with Session(args.session, progress=False) as s:
+        hist = s.history()
+    text = "\n".join(f"edit {h['edit']:03d} from {h['from']}: drags {h['drags']} -> handles "
+                     f"{[[round(v, 1) for v in p] for p in (h['final_points'] or [])]}, {h['steps']} steps "
+                     f"({h['stopped_by']})" for h in hist) or "no edits yet"
+    _report(args, hist, text)
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from stylegan2 import zoo
 
@@ -155,6 +257,39 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true")
     _add_pti_args(i)
     i.set_defaults(func=_cmd_invert)
+
+    e = sub.add_parser("edit", help="photo -> edited photo: every stage that is needed (cached, resumable)")
+    e.add_argument("photo")
+    e.add_argument("-o", "--output", required=True, help="edited photo (.jpg or .png)")
+    e.add_argument("--generator", help="checkpoint; default: the session's, else the embedded one")
+    e.add_argument("--session", help="session folder (default: OUTPUT_DIR/PHOTO_STEM.dragedit)")
+    e.add_argument("--face", type=int, default=0, help="which face, by size (0 = largest)")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--json", action="store_true")
+    _add_drag_args(e)
+    _add_pti_args(e)
+    e.set_defaults(func=_cmd_edit)
+
+    d = sub.add_parser("drag", help="add drag edit(s) to a session that has an inversion")
+    d.add_argument("session")
+    d.add_argument("--generator")
+    d.add_argument("--device", default="auto")
+    d.add_argument("--json", action="store_true")
+    _add_drag_args(d)
+    d.set_defaults(func=_cmd_drag)
+
+    c = sub.add_parser("composite", help="paste a session's edit into the full-resolution photo")
+    c.add_argument("session")
+    c.add_argument("-o", "--output", required=True)
+    c.add_argument("--edit", default=None, help="edit number (default: latest)")
+    c.add_argument("--photo", help="the original photo, if it moved since the session was made")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_cmd_composite)
+
+    h = sub.add_parser("history", help="list a session's edits")
+    h.add_argument("session")
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(func=_cmd_history)
 
     m = sub.add_parser("models", help="list or download known public checkpoints")
     m.add_argument("--registry", help="JSON file adding or overriding entries (mirrors, known hashes)")

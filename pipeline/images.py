@@ -23,7 +23,7 @@ def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
 
 def uint8_to_tensor(arr: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """HxWx3 uint8 -> [1, 3, H, W] float in [-1, 1] (the inverse of tensor_to_uint8 up to rounding)."""
-    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device=device, dtype=torch.float32)
+    t = torch.from_numpy(np.array(arr, copy=True)).to(device=device, dtype=torch.float32)
     return (t.permute(2, 0, 1).unsqueeze(0) - 127.5) / 127.5
 
 
@@ -33,6 +33,17 @@ def output_format(path: str | os.PathLike) -> str:
         raise UserError(f"cannot write {path}: unknown image suffix {suffix or '(none)'}; "
                         f"use one of {', '.join(sorted(SUFFIX_FORMATS))}")
     return SUFFIX_FORMATS[suffix]
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail before any work if `path` cannot be written (bad suffix, missing or read-only folder)."""
+    path = Path(path)
+    output_format(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"cannot write {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"cannot write {path}: permission denied; choose a writable output path")
 
 
 def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, **save_kwargs) -> Path:

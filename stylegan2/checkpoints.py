@@ -46,6 +46,18 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def pack_metadata(meta: dict[str, Any]) -> dict[str, str]:
+    """safetensors header metadata as one sorted JSON value (its own key order is not deterministic)."""
+    return {"dragedit": json.dumps(meta, sort_keys=True)}
+
+
+def unpack_metadata(meta: dict[str, str] | None) -> dict[str, Any]:
+    try:
+        return json.loads((meta or {}).get("dragedit", "{}"))
+    except ValueError:
+        return {}
+
+
 def infer_config(state_dict: dict[str, torch.Tensor], conv_clamp: float | None = 256) -> GeneratorConfig:
     """Architecture from tensor shapes (what an official state_dict does not record).
 
@@ -117,11 +129,11 @@ def _load_safetensors(path: Path) -> tuple[Generator, dict[str, Any]]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
+        meta = unpack_metadata(fh.metadata())
     if meta.get("format") != FORMAT_NAME:
         raise ValueError("safetensors file without dragedit generator metadata")
-    cfg = GeneratorConfig(**json.loads(meta["config"]))
-    info = {"source_format": "dragedit-safetensors", "provenance": json.loads(meta.get("provenance", "{}"))}
+    cfg = GeneratorConfig(**meta["config"])
+    info = {"source_format": "dragedit-safetensors", "provenance": meta.get("provenance", {})}
     return generator_from_state_dict(load_file(str(path)), cfg), info
 
 
@@ -185,8 +197,8 @@ def save_generator(G: Generator, path: str | os.PathLike, provenance: dict[str, 
     path = Path(path)
     tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
                for k, v in G.state_dict().items()}
-    meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": json.dumps(G.config.to_dict()),
-            "provenance": json.dumps(provenance or {})}
+    meta = pack_metadata({"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": G.config.to_dict(),
+                          "provenance": provenance or {}})
     write_with(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
     return path
 
