@@ -1,16 +1,34 @@
-"""Which generator a command uses when the user names none."""
+"""Which generator a command uses: the user's checkpoint, else the embedded demo generator."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .errors import UserError
 
+DEFAULT_NAME = "default_generator.safetensors"
+_noted: list[bool] = []
+
+
+def default_generator_path() -> Path | None:
+    """The small generator shipped in the package (trained on procedural portraits), if installed."""
+    path = Path(__file__).resolve().parent / "assets" / DEFAULT_NAME
+    return path if path.is_file() else None
+
 
 def resolve_generator(path: str | None) -> Path:
-    """The user's checkpoint, checked to exist (the embedded default generator is not shipped yet)."""
+    """The user's checkpoint, checked to exist; without one, the embedded generator with a one-line note."""
     if path is None:
-        raise UserError("no --generator given and no embedded default generator is installed; pass "
-                        "--generator PATH (see `dragedit models list`)")
+        default = default_generator_path()
+        if default is None:
+            raise UserError("no --generator given and no embedded default generator is installed; pass "
+                            "--generator PATH (see `dragedit models list`)")
+        if not _noted:
+            _noted.append(True)
+            print("note: using the embedded demo generator (trained on drawn faces); photo-quality results need a "
+                  "real FFHQ checkpoint: `dragedit models download draggan-ffhq-512`, then --generator",
+                  file=sys.stderr)
+        return default
     p = Path(path)
     if not p.is_file():
         raise UserError(f"generator file not found: {p}; pass --generator with an existing checkpoint")
