@@ -128,6 +128,13 @@ def _add_drag_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--stop-distance", type=float, default=None)
 
 
+def _add_run_args(sp: argparse.ArgumentParser, generator_help: str | None = None) -> None:
+    """--generator, --device and --json, shared by every command that runs a generator."""
+    sp.add_argument("--generator", help=generator_help or "checkpoint (.pkl, .pt, .safetensors); default: the embedded one")
+    sp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    sp.add_argument("--json", action="store_true", help="print a machine-readable result")
+
+
 def _session_dir(args: argparse.Namespace) -> Path:
     if args.session:
         return Path(args.session)
@@ -232,13 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="render one image from a generator")
-    g.add_argument("--generator", help="checkpoint (.pkl, state_dict .pt, .safetensors); default: the embedded one")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--psi", type=float, default=0.7, help="truncation psi")
     g.add_argument("--noise-mode", default="const", choices=["const", "none", "random"])
-    g.add_argument("--device", default="auto")
     g.add_argument("-o", "--output", required=True)
-    g.add_argument("--json", action="store_true")
+    _add_run_args(g)
     g.set_defaults(func=_cmd_generate)
 
     a = sub.add_parser("align", help="find the face and write its FFHQ-aligned crop and transform")
@@ -251,30 +256,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("invert", help="PTI: W pivot + generator tuning for an aligned crop (resumable)")
     i.add_argument("input", help="an align output folder or a square image at the generator's resolution")
-    i.add_argument("--generator", help="checkpoint (.pkl, .pt, .safetensors); default: the embedded one")
     i.add_argument("-o", "--output", required=True, help="output folder (holds the checkpoint while running)")
-    i.add_argument("--device", default="auto")
-    i.add_argument("--json", action="store_true")
+    _add_run_args(i)
     _add_pti_args(i)
     i.set_defaults(func=_cmd_invert)
 
     e = sub.add_parser("edit", help="photo -> edited photo: every stage that is needed (cached, resumable)")
     e.add_argument("photo")
     e.add_argument("-o", "--output", required=True, help="edited photo (.jpg or .png)")
-    e.add_argument("--generator", help="checkpoint; default: the session's, else the embedded one")
     e.add_argument("--session", help="session folder (default: OUTPUT_DIR/PHOTO_STEM.dragedit)")
     e.add_argument("--face", type=int, default=0, help="which face, by size (0 = largest)")
-    e.add_argument("--device", default="auto")
-    e.add_argument("--json", action="store_true")
+    _add_run_args(e, "checkpoint; default: the session's, else the embedded one")
     _add_drag_args(e)
     _add_pti_args(e)
     e.set_defaults(func=_cmd_edit)
 
     d = sub.add_parser("drag", help="add drag edit(s) to a session that has an inversion")
     d.add_argument("session")
-    d.add_argument("--generator")
-    d.add_argument("--device", default="auto")
-    d.add_argument("--json", action="store_true")
+    _add_run_args(d, "checkpoint; default: the session's")
     _add_drag_args(d)
     d.set_defaults(func=_cmd_drag)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
+
+from benchlib import run_isolated
 
 MODES = {"ours": {}, "full-synth": {"full_synthesis": True},
          "official": {"full_synthesis": True, "sparse": False}}
@@ -63,12 +63,8 @@ def main() -> None:
     if args.case:
         print(json.dumps(run_case(args.case, args.device, args.steps, args.threads)))
         return
-    rows = []
-    for mode in args.modes.split(","):
-        cmd = [sys.executable, __file__, "--case", mode, "--device", args.device, "--steps", str(args.steps)]
-        if args.threads:
-            cmd += ["--threads", str(args.threads)]
-        rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
+    extra = ["--device", args.device, "--steps", str(args.steps)] + (["--threads", str(args.threads)] if args.threads else [])
+    rows = run_isolated(__file__, args.modes.split(","), extra)
     import torch
 
     print(f"DragGAN step, FFHQ-512 generator (random weights), 1 handle, device={args.device}, "

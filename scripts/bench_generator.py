@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
+
+from benchlib import run_isolated
 
 
 def run_case(mode: str, device: str, repeats: int, threads: int | None) -> dict:
@@ -62,12 +62,8 @@ def main() -> None:
     if args.case:
         print(json.dumps(run_case(args.case, args.device, args.repeats, args.threads)))
         return
-    rows = []
-    for mode in ("full", "full+bwd", "block5", "block5+bwd"):
-        cmd = [sys.executable, __file__, "--case", mode, "--device", args.device, "--repeats", str(args.repeats)]
-        if args.threads:
-            cmd += ["--threads", str(args.threads)]
-        rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
+    extra = ["--device", args.device, "--repeats", str(args.repeats)] + (["--threads", str(args.threads)] if args.threads else [])
+    rows = run_isolated(__file__, ["full", "full+bwd", "block5", "block5+bwd"], extra)
     import torch
 
     print(f"FFHQ-512 StyleGAN2 generator, batch 1, device={args.device}, torch threads={args.threads or torch.get_num_threads()}")
