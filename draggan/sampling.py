@@ -23,6 +23,7 @@ def _axis_taps(dst: torch.Tensor, in_size: int, out_size: int) -> tuple[torch.Te
 def upsampled_at(feat: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """`interpolate(feat, size, 'bilinear')[0, :, rows, cols]` for integer pixel indices -> [C, N]."""
     f = feat[0]
+    rows, cols = rows.to(f.device), cols.to(f.device)
     h, w = f.shape[-2:]
     if (h, w) == tuple(size):
         return f[:, rows, cols]
@@ -36,6 +37,7 @@ def upsampled_at(feat: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, siz
 def bilinear_at(feat: torch.Tensor, y: torch.Tensor, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """`grid_sample(upsampled, align_corners=True, padding_mode='zeros')` at pixel coords (y, x) -> [C, N]."""
     H, W = size
+    y, x = y.to(feat.device, torch.float32), x.to(feat.device, torch.float32)
     y0f, x0f = y.floor(), x.floor()
     wy1, wx1 = y - y0f, x - x0f
     y0, x0 = y0f.long(), x0f.long()

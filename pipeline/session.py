@@ -176,7 +176,7 @@ class Session:
 
         cfg = drag_config or DragConfig()
         al = self.alignment()
-        w, Gt = self.tuned(generator, device)
+        _, Gt = self.tuned(generator, device)
         inv = self.manifest.stages["invert"]
         req_id = stable_hash([self.manifest.stages["align"]["key"], inv["key"], [r.to_dict() for r in requests],
                               [file_sha256(r.mask) if r.mask else None for r in requests], cfg.to_dict(),
@@ -206,9 +206,9 @@ class Session:
         return done
 
     def _next_edit_name(self) -> str:
+        """Numbered from committed edits only: a folder a killed run left behind is untrusted and overwritten."""
         nums = [int(n.split("/")[1]) for n in self.edit_names()]
-        taken = {int(p.name) for p in self._rel("edits").glob("[0-9][0-9][0-9]")} if self._rel("edits").exists() else set()
-        return f"edits/{max(nums + list(taken) + [0]) + 1:03d}"
+        return f"edits/{max(nums + [0]) + 1:03d}"
 
     def _run_edit(self, name, key, inputs, params, Gt, ws0, handles, targets, mask, cfg, al, req_id, index, callback):
         from safetensors.torch import save_file
