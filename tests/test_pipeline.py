@@ -176,7 +176,6 @@ def test_bad_inputs_leave_session_intact(reference, tmp_path):
         (edit_cmd(s, tmp_path / "o.png", DRAG1, extra=["--mask", tmp_path / "nomask.png"]), "mask file not found"),
         (edit_cmd(s, "/proc/nope/o.png", DRAG1), "cannot write"),
         (edit_cmd(s, tmp_path / "o.gif", DRAG1), "suffix"),
-        (["edit", ASTRONAUT, "--session", tmp_path / "fresh", "-o", tmp_path / "o.png", "--drag", DRAG1], "--generator"),
         (["edit", ASTRONAUT, "--generator", tmp_path / "none.pkl", "--session", s, "-o", tmp_path / "o.png",
           "--drag", DRAG1], "not found"),
         (edit_cmd(s, tmp_path / "o.png"), "no points"),
