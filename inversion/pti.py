@@ -23,7 +23,7 @@ from tqdm import tqdm
 from pipeline.atomic import write_with
 
 from .config import PTIConfig
-from .losses import lpips_metric, perceptual_loss, ssim
+from .losses import perceptual_loss, ssim
 
 CHECKPOINT_NAME = "pti_checkpoint.pt"
 

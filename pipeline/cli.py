@@ -67,7 +67,7 @@ def _pti_config(args: argparse.Namespace):
 
 def _cmd_invert(args: argparse.Namespace) -> int:
     from .devices import resolve_device
-    from .stages import load_target_image, run_invert_stage
+    from .stages import run_invert_stage
 
     device = resolve_device(args.device)
     metrics = run_invert_stage(args.input, args.generator, args.output, _pti_config(args), device,
