@@ -8,16 +8,23 @@ from typing import Any
 @dataclass
 class DragConfig:
     """Defaults are the paper's FFHQ settings. `r1`, `r2` are pixels at 512 resolution; the loop
-    scales them by resolution / 512 and rounds, as the official code does."""
+    scales them by resolution / 512 and rounds, as the official code does, but not below `min_r1`,
+    `min_r2`: below 256 px the scaled disc would shrink to the handle pixel alone (r1 = 1 at 128 px) and
+    the search patch to +-3 px, which on our 128 px generator made tracking drift (scripts/eval_drag.py).
+    `feature_block=None` picks the block at min(128, R / 2) pixels: block 5 (128 px) for 256-1024 px
+    generators, as the paper and the official code use, and block 4 (64 px, more channels than the
+    last block) on 128 px generators."""
 
     lr: float = 2e-3
     lambda_mask: float = 20.0
     r1: float = 3.0
     r2: float = 12.0
-    feature_block: int = 5
+    feature_block: int | None = None  # None: the block at min(128, R / 2) px
     w_plus: bool = True
     optimize_rows: int = 6
     max_steps: int = 300
+    min_r1: float = 2.0  # pixels at the generator's resolution, after scaling
+    min_r2: float = 6.0
     stop_distance: float | None = None  # None: the stop_rule decides
     stop_rule: str = "paper"  # 'paper': 1 px for <= 5 handles, else 2; 'official': max(2 * R / 512, 2)
     tracking: str = "l1"  # 'l1' as in the paper, 'l2' as in the official code
@@ -35,6 +42,25 @@ class DragConfig:
             raise ValueError("disc_grid must be 'pixel' or 'official'")
         if self.lr <= 0 or self.r1 <= 0 or self.r2 <= 0 or self.max_steps < 0 or self.optimize_rows < 1:
             raise ValueError("lr, r1, r2 must be positive, max_steps >= 0, optimize_rows >= 1")
+        if self.min_r1 < 1 or self.min_r2 < 1:
+            raise ValueError("min_r1 and min_r2 must be at least 1 pixel")
+        if self.feature_block is not None and self.feature_block < 0:
+            raise ValueError("feature_block must be >= 0")
+
+    def radii_for(self, resolution: int) -> tuple[int, int]:
+        """(r1, r2) in pixels at `resolution`: scaled from 512 and rounded as the official code, then floored."""
+        r1 = max(round(self.r1 / 512 * resolution), round(self.min_r1))
+        r2 = max(round(self.r2 / 512 * resolution), round(self.min_r2))
+        return r1, r2
+
+    def feature_block_for(self, block_resolutions: list[int]) -> int:
+        if self.feature_block is not None:
+            if self.feature_block >= len(block_resolutions):
+                raise ValueError(f"feature_block {self.feature_block} out of range: this generator has blocks "
+                                 f"0..{len(block_resolutions) - 1}")
+            return self.feature_block
+        want = min(128, block_resolutions[-1] // 2)
+        return min(range(len(block_resolutions)), key=lambda i: abs(block_resolutions[i] - want))
 
     def stop_distance_for(self, num_handles: int, resolution: int) -> float:
         if self.stop_distance is not None:
@@ -48,7 +74,9 @@ class DragConfig:
 
     @classmethod
     def official(cls, **overrides: Any) -> "DragConfig":
-        """The official DragGAN GUI's arithmetic: L2 tracking, linspace disc grid, its stop rule, lambda 10."""
-        kw: dict[str, Any] = {"tracking": "l2", "disc_grid": "official", "stop_rule": "official", "lambda_mask": 10.0}
+        """The official DragGAN GUI's arithmetic: L2 tracking, linspace disc grid, its stop rule, lambda 10,
+        block 5, radii scaled from 512 px with no floor beyond 1 px."""
+        kw: dict[str, Any] = {"tracking": "l2", "disc_grid": "official", "stop_rule": "official", "lambda_mask": 10.0,
+                              "feature_block": 5, "min_r1": 1.0, "min_r2": 1.0}
         kw.update(overrides)
         return cls(**kw)

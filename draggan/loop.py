@@ -153,8 +153,8 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
         if mask.shape != (res, res):
             raise ValueError(f"mask must be {res}x{res}, got {tuple(mask.shape)}")
         fix = (1 - mask.clamp(0, 1))[None, None]
-    r1 = max(round(cfg.r1 / 512 * res), 1)  # at least the handle pixel itself on small generators
-    r2 = max(round(cfg.r2 / 512 * res), 1)
+    r1, r2 = cfg.radii_for(res)
+    block = cfg.feature_block_for(list(G.synthesis.block_resolutions))
     stop_d = cfg.stop_distance_for(len(h_xy), res)
     points = [[round(float(p[1])), round(float(p[0]))] for p in h_xy]  # [row, col]
     tgt = [[float(t[1]), float(t[0])] for t in t_xy]
@@ -172,9 +172,9 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
         need_grad = step < cfg.max_steps
         with torch.set_grad_enabled(need_grad):
             if cfg.full_synthesis:  # the official code's cost: whole image every step
-                feat = G.synthesis(w_cur, noise_mode=cfg.noise_mode, return_features=True)[1][cfg.feature_block]
+                feat = G.synthesis(w_cur, noise_mode=cfg.noise_mode, return_features=True)[1][block]
             else:
-                feat = G.synthesis.features(w_cur, upto=cfg.feature_block, noise_mode=cfg.noise_mode)[-1]
+                feat = G.synthesis.features(w_cur, upto=block, noise_mode=cfg.noise_mode)[-1]
         fa = _Features(feat, res, cfg.sparse)
         with torch.no_grad():
             if refs is None:

@@ -94,7 +94,8 @@ def _drag_config(args: argparse.Namespace):
 
     try:
         return DragConfig(max_steps=args.steps, lr=args.lr, lambda_mask=args.lambda_mask, r1=args.r1, r2=args.r2,
-                          tracking=args.tracking, stop_distance=args.stop_distance)
+                          feature_block=args.feature_block, tracking=args.tracking,
+                          stop_distance=args.stop_distance)
     except ValueError as exc:
         raise UserError(f"invalid drag settings: {exc}") from None
 
@@ -124,6 +125,8 @@ def _add_drag_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--lambda-mask", type=float, default=20.0)
     sp.add_argument("--r1", type=float, default=3.0, help="motion supervision radius (pixels at 512)")
     sp.add_argument("--r2", type=float, default=12.0, help="tracking radius (pixels at 512)")
+    sp.add_argument("--feature-block", type=int, default=None,
+                    help="generator block whose features drive the drag (default: the one at min(128, R/2) px)")
     sp.add_argument("--tracking", choices=["l1", "l2"], default="l1")
     sp.add_argument("--stop-distance", type=float, default=None)
 

@@ -177,6 +177,10 @@ class Session:
         cfg = drag_config or DragConfig()
         al = self.alignment()
         _, Gt = self.tuned(generator, device)
+        try:
+            cfg.feature_block_for(list(Gt.synthesis.block_resolutions))
+        except ValueError as exc:
+            raise UserError(f"invalid drag settings: {exc}") from None
         inv = self.manifest.stages["invert"]
         req_id = stable_hash([self.manifest.stages["align"]["key"], inv["key"], [r.to_dict() for r in requests],
                               [file_sha256(r.mask) if r.mask else None for r in requests], cfg.to_dict(),
@@ -235,7 +239,9 @@ class Session:
         info = {"parent": inputs["parent"], "drags_photo": params["drags_photo"], "handles_crop": handles,
                 "targets_crop": targets, "final_points_crop": res.points, "final_points_photo": final_photo,
                 "steps": res.steps, "stopped_by": res.stopped_by, "mean_distance_crop": res.mean_distance,
-                "trajectory": res.trajectory, "mask": bool(mask is not None), "config": cfg.to_dict()}
+                "trajectory": res.trajectory, "mask": bool(mask is not None), "config": cfg.to_dict(),
+                "feature_block_used": cfg.feature_block_for(list(Gt.synthesis.block_resolutions)),
+                "radii_px": list(cfg.radii_for(Gt.img_resolution))}
         atomic.write_json(folder / "edit.json", info)
         self.manifest.mark(name, "computed")
         self.manifest.commit(name, key, inputs, params,

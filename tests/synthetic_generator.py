@@ -13,6 +13,7 @@ class _BlobSynthesis(nn.Module):
     def __init__(self, res: int, feat_res: int, sigma: float):
         super().__init__()
         self.res, self.feat_res, self.sigma = res, feat_res, sigma
+        self.block_resolutions = [4, 8, 16, 32, 64]  # every block returns the same map
 
     def centre(self, ws: torch.Tensor) -> torch.Tensor:
         """(row, col) of the blob in image pixels: rows 0..5 of W+ all move it, as in a real generator."""

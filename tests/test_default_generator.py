@@ -43,8 +43,27 @@ def test_eval_harness_without_steps_equals_no_edit():
     from eval_drag import evaluate
 
     G = load_generator(default_generator_path())
-    res = evaluate(G, [5], samples=1, seed=3, perturb=0.5, max_steps=0, psi=0.7, drag_kwargs={}, progress=False)
+    res = evaluate(G, [5], samples=1, seed=3, sigma=0.1, max_steps=0, psi=0.3, drag_kwargs={}, progress=False)
     m = res["settings"]["5"]["mean"]
     assert m["mse_edit"] == pytest.approx(m["mse_none"], abs=1e-12)
     assert m["dist_edit"] == pytest.approx(m["dist_none"], abs=0.05)
     assert m["dist_none"] > 1.0  # the sampled flow vectors are real motions
+
+
+def test_eval_flow_pairs_are_textured_consistent_motions():
+    """A textured square moved by (+3, +2) px on a flat background: every pair must sit on the square
+    and point along the true motion; flat background is never sampled even though Farneback spreads flow there."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from eval_drag import _flow_pairs
+
+    rng = np.random.RandomState(0)
+    tex = (rng.rand(24, 24) * 255).astype(np.uint8)
+    tex = np.asarray(Image.fromarray(tex).resize((48, 48), Image.BILINEAR))
+    i1 = np.full((128, 128), 120, np.uint8)
+    i2 = i1.copy()
+    i1[40:88, 40:88] = tex
+    i2[42:90, 43:91] = tex
+    i1, i2 = np.repeat(i1[..., None], 3, 2), np.repeat(i2[..., None], 3, 2)
+    handles, targets = _flow_pairs(i1, i2, 16, np.random.RandomState(1), margin=8)
+    assert ((handles >= 40 - 4) & (handles < 88 + 4)).all()  # on the square or its edge (structure window)
+    np.testing.assert_allclose(targets - handles, np.tile([[3.0, 2.0]], (16, 1)), atol=0.5)

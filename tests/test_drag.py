@@ -149,3 +149,19 @@ def test_w_mode_optimises_one_vector(ref_generator, ref_io):
 def test_bad_points(ref_generator, ref_io, handles, targets, msg):
     with pytest.raises(ValueError, match=msg):
         drag(ref_generator, torch.from_numpy(ref_io["ws_psi07"][:1]), handles, targets)
+
+
+@pytest.mark.parametrize("res,block", [(1024, 5), (512, 5), (256, 5), (128, 4), (64, 3)])
+def test_default_feature_block_follows_resolution(res, block):
+    blocks = [2 ** i for i in range(2, res.bit_length())]
+    assert DragConfig().feature_block_for(blocks) == block
+    if len(blocks) > 5:
+        assert DragConfig.official().feature_block_for(blocks) == 5
+    with pytest.raises(ValueError, match="out of range"):
+        DragConfig(feature_block=len(blocks)).feature_block_for(blocks)
+
+
+def test_radii_scale_from_512_with_a_floor():
+    assert DragConfig().radii_for(512) == (3, 12) and DragConfig().radii_for(1024) == (6, 24)
+    assert DragConfig().radii_for(128) == (2, 6)  # the scaled (1, 3) would supervise one pixel
+    assert DragConfig.official().radii_for(128) == (1, 3)  # the official arithmetic, kept for comparison
