@@ -93,14 +93,16 @@ def perturbed_pair(G, rng: np.random.RandomState, rows: int, sigma: float, psi: 
 
 
 def evaluate(G, settings: list[int], samples: int, seed: int, sigma: float, max_steps: int, psi: float,
-             drag_kwargs: dict, progress: bool = True) -> dict:
+             drag_kwargs: dict, progress: bool = True, examples: int = 0) -> dict:
+    """Per setting, per-sample figures and their means; `examples` > 0 also keeps that many samples'
+    images and points per setting under out["examples"] (for `--figure`; not JSON)."""
     from draggan import DragConfig, drag
     from inversion.losses import lpips_metric
 
     lp = lpips_metric("alex")
     res = G.img_resolution
     rows = drag_kwargs.get("optimize_rows", 6)
-    out: dict = {"settings": {}, "lpips_available": lp is not None}
+    out: dict = {"settings": {}, "lpips_available": lp is not None, "examples": []}
     for k in settings:
         rng = np.random.RandomState(seed)
         rec = {"mse_edit": [], "mse_none": [], "lpips_edit": [], "lpips_none": [], "dist_edit": [], "dist_none": [],
@@ -130,6 +132,9 @@ def evaluate(G, settings: list[int], samples: int, seed: int, sigma: float, max_
             rec["dist_ideal"].append(float(np.linalg.norm(_lk_track(i1, i2, handles) - targets, axis=1).mean()))
             rec["dist_tracker"].append(float(np.linalg.norm(np.array(r.points) - targets, axis=1).mean()))
             rec["steps"].append(r.steps)
+            if s < examples:
+                out["examples"].append({"points": k, "i1": i1, "result": i3, "i2": i2, "handles": handles,
+                                        "targets": targets, "final": np.array(r.points)})
             if progress:
                 print(f"  {k} pts, sample {s + 1}/{samples}: dist {rec['dist_none'][-1]:.2f} -> "
                       f"{rec['dist_edit'][-1]:.2f} px, MSE {rec['mse_none'][-1]:.4f} -> {rec['mse_edit'][-1]:.4f}",
@@ -137,6 +142,29 @@ def evaluate(G, settings: list[int], samples: int, seed: int, sigma: float, max_
         summary = {key: (float(np.mean(v)) if v else None) for key, v in rec.items()}
         out["settings"][str(k)] = {"mean": summary, "per_sample": rec}
     return out
+
+
+def example_figure(examples: list[dict], scale: int = 3) -> np.ndarray:
+    """Rows of (I1 with handle -> target arrows, drag result with DragGAN's final points, I2), upscaled."""
+    def up(img: np.ndarray) -> np.ndarray:
+        return cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST).copy()
+
+    def pt(p) -> tuple[int, int]:
+        return int(round((p[0] + 0.5) * scale - 0.5)), int(round((p[1] + 0.5) * scale - 0.5))
+
+    rows = []
+    for ex in examples:
+        a, b, c = up(ex["i1"]), up(ex["result"]), up(ex["i2"])
+        for h, t, f in zip(ex["handles"], ex["targets"], ex["final"]):
+            cv2.arrowedLine(a, pt(h), pt(t), (255, 40, 40), 1, cv2.LINE_AA, tipLength=0.3)
+            cv2.circle(a, pt(h), 2, (255, 40, 40), -1, cv2.LINE_AA)
+            cv2.circle(b, pt(t), 3, (40, 90, 255), 1, cv2.LINE_AA)
+            cv2.circle(b, pt(f), 2, (255, 40, 40), -1, cv2.LINE_AA)
+            cv2.circle(c, pt(t), 3, (40, 90, 255), 1, cv2.LINE_AA)
+        gap = np.full((a.shape[0], 4, 3), 255, np.uint8)
+        rows.append(np.concatenate([a, gap, b, gap, c], 1))
+        rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
+    return np.concatenate(rows[:-1], 0)
 
 
 def _drag_overrides(items: list[str]) -> dict:
@@ -173,6 +201,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="a DragConfig field, e.g. --set feature_block=4 --set r1=6 (repeatable)")
     ap.add_argument("--json", help="write the full results here")
+    ap.add_argument("--figure", help="write a PNG of the first --figure-samples samples per setting: I1 with "
+                                     "handle -> target arrows, drag result (red: final points, blue: targets), I2")
+    ap.add_argument("--figure-samples", type=int, default=2)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
 
@@ -184,7 +215,9 @@ def main() -> None:
     settings = [int(p) for p in args.points.split(",")]
     t0 = time.perf_counter()
     res = evaluate(G, settings, args.samples, args.seed, args.sigma, args.max_steps, args.psi,
-                   _drag_overrides(args.set), progress=not args.quiet)
+                   _drag_overrides(args.set), progress=not args.quiet,
+                   examples=args.figure_samples if args.figure else 0)
+    examples = res.pop("examples")
     res["args"] = vars(args) | {"generator": str(path)}
     res["seconds"] = time.perf_counter() - t0
     print(f"\nPaired reconstruction on {path.name} ({G.img_resolution}px), {args.samples} samples, seed {args.seed}, "
@@ -204,6 +237,10 @@ def main() -> None:
         from pipeline.atomic import write_json
 
         write_json(args.json, res)
+    if args.figure:
+        from pipeline.images import save_image
+
+        save_image(example_figure(examples), args.figure)
 
 
 if __name__ == "__main__":

@@ -67,3 +67,15 @@ def test_eval_flow_pairs_are_textured_consistent_motions():
     handles, targets = _flow_pairs(i1, i2, 16, np.random.RandomState(1), margin=8)
     assert ((handles >= 40 - 4) & (handles < 88 + 4)).all()  # on the square or its edge (structure window)
     np.testing.assert_allclose(targets - handles, np.tile([[3.0, 2.0]], (16, 1)), atol=0.5)
+
+
+def test_drags_on_embedded_generator_beat_no_edit():
+    """Quality regression on the shipped generator: paired reconstruction, 5 handles, larger motions."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from eval_drag import evaluate
+
+    G = load_generator(default_generator_path())
+    res = evaluate(G, [5], samples=3, seed=0, sigma=0.5, max_steps=100, psi=0.3, drag_kwargs={}, progress=False)
+    m = res["settings"]["5"]["mean"]
+    assert m["dist_edit"] < 0.7 * m["dist_none"], m
+    assert m["mse_edit"] < 0.9 * m["mse_none"], m
