@@ -2,6 +2,7 @@
 
     python scripts/train_generator.py --run runs/faces128 --kimg 100 [--hours 2] [--device auto]
     python scripts/train_generator.py --run runs/faces128 --export pipeline/assets/default_generator.safetensors
+    python scripts/train_generator.py --run runs/faces128 --figure docs/samples.png
 
 Each snapshot writes RUN/train_checkpoint.pt (atomic), RUN/samples.png and RUN/generator.safetensors
 (EMA generator, fp16). Running the same command again continues from the checkpoint.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -39,6 +41,8 @@ def main() -> None:
     ap.add_argument("--pl-weight", type=float, default=0.0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--export", help="write the EMA generator (fp16 safetensors) here and stop")
+    ap.add_argument("--figure", help="write a sample grid (seeds 0-7 at psi 1.0 and 0.7, then 8 training images) "
+                                     "here and stop")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -62,6 +66,14 @@ def main() -> None:
         save_generator(t.G_ema, run / "generator.safetensors", provenance=provenance(), dtype=torch.float16)
         (run / "progress.json").write_text(json.dumps(provenance(), indent=2))
 
+    if args.figure:
+        if not resumed:
+            sys.exit(f"no checkpoint in {run}")
+        seeds = list(range(8))
+        rows = [trainer.sample_grid(seeds), trainer.sample_grid(seeds, psi=0.7), render_batch(seeds, size)]
+        Image.fromarray(grid(np.concatenate(rows), 8)).save(args.figure)
+        print(f"wrote {args.figure} at {trainer.kimg:.1f} kimg")
+        return
     if args.export:
         if not resumed:
             sys.exit(f"no checkpoint in {run}")
