@@ -7,7 +7,6 @@ stored (reloaded) generator, so they describe exactly what a later stage will us
 from __future__ import annotations
 
 import copy
-import json
 import os
 from pathlib import Path
 from typing import Any

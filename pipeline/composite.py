@@ -61,7 +61,6 @@ def composite(photo: np.ndarray, edited_crop: np.ndarray, mask_crop: np.ndarray,
               ) -> tuple[np.ndarray, dict[str, Any]]:
     """Warp the crop and its mask into the photo (only over the crop's footprint) and blend."""
     h, w = photo.shape[:2]
-    size = edited_crop.shape[0]
     crop_to_photo = np.linalg.inv(photo_to_crop)
     ys, xs = np.nonzero(mask_crop > 0)
     out = photo.copy()

@@ -3,20 +3,23 @@
 For each sample, as Endo (2022) builds its pairs: w1 = mapping(z1) truncated to psi 0.3; on the
 rows DragGAN optimises (0-5), w2 = w1 + sigma (w' - w1) with sigma 0.1 and w' an independent, untruncated
 sample per row. Render I1, I2; dense optical flow I1 -> I2 (OpenCV Farneback); sample K flow vectors as
-handle -> target pairs; drag I1 for at most 100 steps; compare the result with I2. Reported per
-setting (1, 5, 32 points):
+handle -> target pairs (textured, forward-backward-consistent pixels only); drag I1 for at most 100
+steps; compare the result with I2. Reported per setting (1, 5, 32 points):
   MSE   on images in [0, 1], result vs I2 ("no edit": I1 vs I2)
   LPIPS AlexNet, where its weights are cached (else n/a)
   dist  mean distance from the handles to their targets, measured by OpenCV's pyramidal Lucas-Kanade
         tracking of the handle patches from I1 into the result, independent of DragGAN's own tracker
         ("no edit": the handles stay where they were; "I2": LK applied to I2, the measurement's floor)
 
-    python scripts/eval_drag.py [--generator PATH] [--samples 16] [--seed 0] [--json out.json]
+    python scripts/eval_drag.py [--generator PATH] [--samples 16] [--seed 0] [--sigma 0.1] [--json out.json]
+                                [--figure examples.png] [--set FIELD=VALUE ...]
+
+At 128 px, sigma 0.1 moves handles by about 1 px; --sigma 0.5 gives motions of 2-3 px (8-12 px at 512,
+the scale of the paper's Table 1), a harder test.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import cv2
