@@ -183,12 +183,20 @@ def _drag_overrides(items: list[str]) -> dict:
         if name not in kinds or name == "max_steps":
             raise SystemExit(f"--set {item}: not a DragConfig field (or use --max-steps)")
         kind = kinds[name]
-        if kind is bool:
-            out[name] = value.lower() in ("1", "true", "yes")
-        elif kind is type(None):  # optional number: feature_block, stop_distance
-            out[name] = None if value.lower() == "none" else (int(value) if value.lstrip("-").isdigit() else float(value))
-        else:
-            out[name] = kind(value)
+        try:
+            if kind is bool:
+                out[name] = value.lower() in ("1", "true", "yes")
+            elif kind is type(None):  # optional number: feature_block, stop_distance
+                out[name] = None if value.lower() == "none" else (int(value) if value.lstrip("-").isdigit()
+                                                                  else float(value))
+            else:
+                out[name] = kind(value)
+        except ValueError:
+            raise SystemExit(f"--set {item}: {value!r} is not a valid {name}") from None
+    try:
+        DragConfig(**out)
+    except ValueError as exc:
+        raise SystemExit(f"--set: {exc}") from None
     return out
 
 
@@ -209,6 +217,7 @@ def main() -> None:
     ap.add_argument("--figure-samples", type=int, default=2)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
+    overrides = _drag_overrides(args.set)  # bad settings fail before the generator loads
 
     from pipeline.generators import resolve_generator
     from stylegan2 import load_generator
@@ -218,7 +227,7 @@ def main() -> None:
     settings = [int(p) for p in args.points.split(",")]
     t0 = time.perf_counter()
     res = evaluate(G, settings, args.samples, args.seed, args.sigma, args.max_steps, args.psi,
-                   _drag_overrides(args.set), progress=not args.quiet,
+                   overrides, progress=not args.quiet,
                    examples=args.figure_samples if args.figure else 0)
     examples = res.pop("examples")
     res["args"] = vars(args) | {"generator": str(path)}

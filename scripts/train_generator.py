@@ -27,6 +27,7 @@ from render_faces import grid, render_batch  # noqa: E402
 
 def main() -> None:
     from pipeline.devices import resolve_device
+    from pipeline.images import save_image
     from stylegan2 import save_generator
     from stylegan2.training import CHECKPOINT, TrainConfig, Trainer
 
@@ -71,7 +72,7 @@ def main() -> None:
             sys.exit(f"no checkpoint in {run}")
         seeds = list(range(8))
         rows = [trainer.sample_grid(seeds), trainer.sample_grid(seeds, psi=0.7), render_batch(seeds, size)]
-        Image.fromarray(grid(np.concatenate(rows), 8)).save(args.figure)
+        save_image(grid(np.concatenate(rows), 8), args.figure)
         print(f"wrote {args.figure} at {trainer.kimg:.1f} kimg")
         return
     if args.export:
