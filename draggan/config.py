@@ -1,6 +1,7 @@
 """Drag loop settings, named after the DragGAN paper (Pan et al. 2023)."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +33,14 @@ class DragConfig:
     noise_mode: str = "const"
     sparse: bool = True  # sample upsampled features at the needed pixels only (identical results)
     full_synthesis: bool = False  # run every block each step, as the official code does (benchmarks only)
+    # Honest arrival: before stopping on distance (and when a tracked point jumps), the handles are located
+    # independently by Lucas-Kanade on the renders (draggan/verify.py). A handle the two place more than
+    # `verify_tolerance` px apart is moved to LK's position and the loop goes on, at most `max_recoveries`
+    # times per handle; after that it is flagged lost and the loop stops with stopped_by = 'lost'.
+    verify: bool = True
+    verify_tolerance: float = 2.0  # pixels at the generator's resolution
+    max_recoveries: int = 3
+    jump_px: float | None = None  # a tracked point moving further in one step triggers a check; None: max(3, r2 / 2)
 
     def __post_init__(self) -> None:
         if self.tracking not in ("l1", "l2"):
@@ -42,10 +51,19 @@ class DragConfig:
             raise ValueError("disc_grid must be 'pixel' or 'official'")
         if self.lr <= 0 or self.r1 <= 0 or self.r2 <= 0 or self.max_steps < 0 or self.optimize_rows < 1:
             raise ValueError("lr, r1, r2 must be positive, max_steps >= 0, optimize_rows >= 1")
+        if self.lambda_mask < 0:
+            raise ValueError("lambda_mask must be >= 0")
         if self.min_r1 < 1 or self.min_r2 < 1:
             raise ValueError("min_r1 and min_r2 must be at least 1 pixel")
         if self.feature_block is not None and self.feature_block < 0:
             raise ValueError("feature_block must be >= 0")
+        if self.verify_tolerance <= 0 or self.max_recoveries < 0 or (self.jump_px is not None and self.jump_px <= 0):
+            raise ValueError("verify_tolerance and jump_px must be positive, max_recoveries >= 0")
+        for name in ("lr", "lambda_mask", "r1", "r2", "min_r1", "min_r2", "verify_tolerance"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number")
+        if self.stop_distance is not None and not (math.isfinite(self.stop_distance) and self.stop_distance > 0):
+            raise ValueError("stop_distance must be a positive finite number")
 
     def radii_for(self, resolution: int) -> tuple[int, int]:
         """(r1, r2) in pixels at `resolution`: scaled from 512 and rounded as the official code, then floored."""
@@ -62,6 +80,9 @@ class DragConfig:
         want = min(128, block_resolutions[-1] // 2)
         return min(range(len(block_resolutions)), key=lambda i: abs(block_resolutions[i] - want))
 
+    def jump_for(self, resolution: int) -> float:
+        return float(self.jump_px) if self.jump_px is not None else max(3.0, self.radii_for(resolution)[1] / 2)
+
     def stop_distance_for(self, num_handles: int, resolution: int) -> float:
         if self.stop_distance is not None:
             return float(self.stop_distance)
@@ -75,8 +96,9 @@ class DragConfig:
     @classmethod
     def official(cls, **overrides: Any) -> "DragConfig":
         """The official DragGAN GUI's arithmetic: L2 tracking, linspace disc grid, its stop rule, lambda 10,
-        block 5, radii scaled from 512 px with no floor beyond 1 px."""
+        block 5, radii scaled from 512 px with no floor beyond 1 px, and no independent arrival check."""
         kw: dict[str, Any] = {"tracking": "l2", "disc_grid": "official", "stop_rule": "official", "lambda_mask": 10.0,
-                              "feature_block": 5, "min_r1": 1.0, "min_r2": 1.0}
+                              "feature_block": 5, "min_r1": 1.0, "min_r2": 1.0,
+                              "verify": False}
         kw.update(overrides)
         return cls(**kw)

@@ -3,7 +3,8 @@
 Each step runs the synthesis only up to the feature block (no RGB, no later blocks), reads the
 upsampled features at the disc and patch pixels only (`sampling.py`), tracks the handles, checks the
 stop rule, then takes one Adam step on the optimised latent rows. The image is rendered only when
-asked (callback previews) and once at the end.
+asked (callback previews), when an arrival or a jump of the tracker is checked independently
+(`verify.py`), and once at the end.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 
 from .config import DragConfig
 from .sampling import bilinear_at, upsampled_at
+from .verify import lk_track
 
 Points = Sequence[Sequence[float]]
 
@@ -33,15 +35,24 @@ class DragStep:
     render: Callable[[], torch.Tensor]
 
 
+class DragDiverged(ArithmeticError):
+    """The loss or the latent became NaN or infinite (a learning rate far too large, say)."""
+
+
 @dataclass
 class DragResult:
     ws: torch.Tensor  # [1, num_ws, w_dim], detached
-    points: list[list[float]]  # final handle positions [[x, y], ...]
+    points: list[list[float]]  # final handle positions [[x, y], ...] by DragGAN's tracker
     steps: int  # optimiser steps taken
     trajectory: list[dict[str, Any]]
     image: torch.Tensor | None  # [1, C, R, R] in about [-1, 1]
-    stopped_by: str = "max_steps"  # 'distance' | 'max_steps' | 'callback'
+    stopped_by: str = "max_steps"  # 'distance' | 'max_steps' | 'callback' | 'lost'
     targets: list[list[float]] = field(default_factory=list)
+    # Independent check (config.verify): LK positions of the handles, start render -> final render.
+    measured: list[list[float]] | None = None
+    measured_ok: list[bool] | None = None
+    lost: list[bool] = field(default_factory=list)  # handles the tracker lost and could not recover
+    events: list[dict[str, Any]] = field(default_factory=list)  # checks, recoveries, losses
 
     @property
     def mean_distance(self) -> float:
@@ -106,9 +117,12 @@ class _Features:
         return F.grid_sample(self.full, grid, align_corners=True)[0, :, 0]
 
 
-def _track(feats: _Features, refs: torch.Tensor, points: list[list[int]], r2: int, res: int, metric: str) -> list[list[int]]:
-    """Nearest neighbour of each handle's initial feature in its (2 r2 + 1)^2 patch; points are [row, col]."""
-    out = []
+def _track(feats: _Features, refs: torch.Tensor, points: list[list[int]], r2: int, res: int, metric: str
+           ) -> tuple[list[list[int]], list[float]]:
+    """Nearest neighbour of each handle's initial feature in its (2 r2 + 1)^2 patch; points are [row, col].
+
+    Also returns each match's feature distance (how good the best match is)."""
+    out, best = [], []
     for j, (py, px) in enumerate(points):
         up, down = max(py - r2, 0), min(py + r2 + 1, res)
         left, right = max(px - r2, 0), min(px + r2 + 1, res)
@@ -119,7 +133,8 @@ def _track(feats: _Features, refs: torch.Tensor, points: list[list[int]], r2: in
         idx = int(torch.argmin(dist))
         width = right - left
         out.append([idx // width + up, idx % width + left])
-    return out
+        best.append(float(dist[idx]))
+    return out, best
 
 
 def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points, mask: torch.Tensor | None = None,
@@ -162,13 +177,58 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
     trajectory: list[dict[str, Any]] = []
     stopped_by = "max_steps"
     step = 0
+    n = len(points)
+    start_xy = h_xy.tolist()  # LK measures from the exact handle positions
+    jump = cfg.jump_for(res)
+    recoveries, lost, events = [0] * n, [False] * n, []
+    image0: torch.Tensor | None = None
+    measured = None
 
     def render() -> torch.Tensor:
         with torch.no_grad():
             return G.synthesis(current_ws().detach(), noise_mode=cfg.noise_mode)
 
+    def start_image() -> torch.Tensor:
+        nonlocal image0
+        if image0 is None:
+            with torch.no_grad():
+                image0 = G.synthesis(ws0, noise_mode=cfg.noise_mode)
+        return image0
+
+    def check(reason: str, now: torch.Tensor | None = None, recover: bool = True) -> list[int]:
+        """LK-locate the handles; move disagreeing tracker points to LK's, or flag them lost. Returns those moved.
+
+        A moved handle's template becomes the current feature at its new position (FreeDrag's template
+        update), or the tracker would snap straight back to the look-alike it had locked onto."""
+        nonlocal measured
+        measured = lk_track(start_image(), render() if now is None else now, start_xy)
+        m = measured
+        moved = []
+        for j in range(n):
+            lk_xy = m.points[j]
+            gap = math.hypot(lk_xy[0] - points[j][1], lk_xy[1] - points[j][0])
+            if lost[j] or gap <= cfg.verify_tolerance:
+                continue
+            tracker_xy = [float(points[j][1]), float(points[j][0])]
+            if m.ok[j] and recover and recoveries[j] < cfg.max_recoveries:
+                recoveries[j] += 1
+                points[j] = [min(max(round(lk_xy[1]), 0), res - 1), min(max(round(lk_xy[0]), 0), res - 1)]
+                refs[:, j] = fd.at(torch.tensor([points[j][0]]), torch.tensor([points[j][1]]))[:, 0]
+                moved.append(j)
+                events.append({"step": step, "handle": j, "event": "recovered", "reason": reason, "gap_px": gap,
+                               "tracker": tracker_xy, "lk": lk_xy})
+            elif m.ok[j] or reason != "jump":
+                # LK places it elsewhere for good, or cannot find the handle's patch at all (it was repainted,
+                # not moved): nothing to recover from.
+                lost[j] = True
+                events.append({"step": step, "handle": j, "event": "lost", "reason": reason, "gap_px": gap,
+                               "lk_ok": m.ok[j], "tracker": tracker_xy, "lk": lk_xy})
+        return moved
+
     while True:
         w_cur = current_ws()
+        if not torch.isfinite(w_cur).all():
+            raise DragDiverged(f"the latent became non-finite at step {step}; lower the learning rate")
         need_grad = step < cfg.max_steps
         with torch.set_grad_enabled(need_grad):
             if cfg.full_synthesis:  # the official code's cost: whole image every step
@@ -182,20 +242,32 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
                 f0 = _Features(feat0, res, cfg.sparse)
                 refs = f0.at(torch.tensor([p[0] for p in points]), torch.tensor([p[1] for p in points]))
             fd = _Features(feat.detach(), res, cfg.sparse)
-            points = _track(fd, refs, points, r2, res, cfg.tracking)
+            before = [list(p) for p in points]
+            points, match = _track(fd, refs, points, r2, res, cfg.tracking)
+        xy = [[float(p[1]), float(p[0])] for p in points]
         dists = [math.hypot(t[0] - p[0], t[1] - p[1]) for p, t in zip(points, tgt)]
         done = all(d <= stop_d for d in dists)
+        if cfg.verify and step > 0:
+            jumped = [j for j in range(n) if math.dist(before[j], points[j]) > jump]
+            if done or jumped:
+                if check("arrival" if done else "jump"):
+                    xy = [[float(p[1]), float(p[0])] for p in points]
+                    dists = [math.hypot(t[0] - p[0], t[1] - p[1]) for p, t in zip(points, tgt)]
+                    done = all(d <= stop_d for d in dists)
+                if done and any(lost):
+                    stopped_by = "lost"
         loss = None
         if need_grad and not done:
             loss = _motion_loss(fa, points, tgt, r1, res, cfg.disc_grid, min(1.0, stop_d), device)
             if fix is not None:
                 diff = F.interpolate(feat - feat0, [res, res], mode="bilinear") * fix
                 loss = loss + cfg.lambda_mask * diff.abs().mean()
-        xy = [[float(p[1]), float(p[0])] for p in points]
+            if not torch.isfinite(loss):
+                raise DragDiverged(f"the drag loss became non-finite at step {step}; lower the learning rate")
         trajectory.append({"step": step, "points": xy, "loss": None if loss is None else float(loss.detach()),
-                           "distances": dists, "mean_distance": sum(dists) / len(dists)})
+                           "distances": dists, "mean_distance": sum(dists) / len(dists), "match": match})
         if done:
-            stopped_by = "distance"
+            stopped_by = "lost" if any(lost) else "distance"
         elif step >= cfg.max_steps:
             stopped_by = "max_steps"
         if callback is not None and callback(DragStep(step, xy, [[t[1], t[0]] for t in tgt], trajectory[-1]["loss"],
@@ -209,9 +281,16 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
         optim.step()
         step += 1
     final_ws = current_ws().detach()
+    if not torch.isfinite(final_ws).all():
+        raise DragDiverged(f"the latent became non-finite at step {step}; lower the learning rate")
     image = render()
+    if cfg.verify:
+        check("final", image, recover=False)
+        if stopped_by == "distance" and any(lost):
+            stopped_by = "lost"
     return DragResult(final_ws, [[float(p[1]), float(p[0])] for p in points], step, trajectory, image, stopped_by,
-                      [[t[1], t[0]] for t in tgt])
+                      [[t[1], t[0]] for t in tgt], measured.points if measured else None,
+                      measured.ok if measured else None, lost, events)
 
 
 def _motion_loss(feats: _Features, points: list[list[int]], targets: list[list[float]], r1: int, res: int,

@@ -66,13 +66,19 @@ def map_points(matrix: np.ndarray, points: np.ndarray | list) -> np.ndarray:
 
 
 def landmark_model_path() -> Path:
-    """The 68-point model inside the face_recognition_models package (found without importing it)."""
+    """The 68-point model inside the face_recognition_models package."""
+    return face_model_path("shape_predictor_68_face_landmarks.dat")
+
+
+def face_model_path(filename: str) -> Path:
+    """A dlib model file shipped in face_recognition_models, found without importing the package (its
+    import needs pkg_resources, which current setuptools no longer provides)."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise UserError("the face_recognition_models package is missing; pip install face_recognition_models")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / filename
     if not path.is_file():
-        raise UserError(f"dlib landmark model not found at {path}; reinstall face_recognition_models")
+        raise UserError(f"dlib model {filename} not found at {path}; reinstall face_recognition_models")
     return path
 
 

@@ -131,6 +131,12 @@ def _add_drag_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--stop-distance", type=float, default=None)
 
 
+def _add_paste_arg(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--paste", choices=["warp", "generated"], default="warp",
+                    help="warp: move the photo's own pixels along the generator's motion (default); "
+                         "generated: paste the generator's pixels")
+
+
 def _add_run_args(sp: argparse.ArgumentParser, generator_help: str | None = None) -> None:
     """--generator, --device and --json, shared by every command that runs a generator."""
     sp.add_argument("--generator", help=generator_help or "checkpoint (.pkl, .pt, .safetensors); default: the embedded one")
@@ -150,13 +156,26 @@ def _cmd_edit(args: argparse.Namespace) -> int:
 
     requests = _edit_requests(args)
     result = edit_photo(args.photo, requests, args.output, _session_dir(args), args.generator, _pti_config(args),
-                        _drag_config(args), args.from_spec, device=resolve_device(args.device),
-                        progress=not args.json, face=args.face)
-    lines = [f"{name}: {h['steps']} steps, handles now at {[[round(v, 1) for v in p] for p in h['final_points']]}"
-             for name, h in zip(result["edits"], result["history"])]
+                        _drag_config(args), args.from_spec, composite_config=_composite_config(args),
+                        device=resolve_device(args.device), progress=not args.json, face=args.face)
+    lines = [_edit_line(name, h) for name, h in zip(result["edits"], result["history"])]
     stages = ", ".join(f"{k} {v}" for k, v in result["stages"].items())
     _report(args, result, "\n".join(lines + [f"stages: {stages}", f"wrote {args.output} (session {result['session']})"]))
     return 0
+
+
+def _edit_line(name: str, h: dict) -> str:
+    """One edit's summary: the handle distances measured independently (LK on the renders), not the tracker's."""
+    where = ", ".join(f"{d:.1f}" if d is not None else "?" for d in h.get("measured_distances") or [])
+    lost = sum(h.get("lost") or [])
+    return (f"{name}: {h['steps']} steps, stopped by {h['stopped_by']}; handles {where or '?'} crop px from their "
+            f"targets (measured on the renders)" + (f"; {lost} handle(s) lost by the tracker" if lost else ""))
+
+
+def _composite_config(args: argparse.Namespace):
+    from .composite import CompositeConfig
+
+    return CompositeConfig(paste=args.paste)
 
 
 def _cmd_drag(args: argparse.Namespace) -> int:
@@ -169,7 +188,7 @@ def _cmd_drag(args: argparse.Namespace) -> int:
             raise UserError(f"session {args.session} has no inversion yet; run `dragedit edit` or `dragedit invert` first")
         names = s.drag(requests, _drag_config(args), args.generator, args.from_spec, resolve_device(args.device))
         hist = [h for h in s.history() if f"edits/{h['edit']:03d}" in names]
-    _report(args, {"edits": names, "history": hist}, "\n".join(f"{n}: {h['steps']} steps" for n, h in zip(names, hist)))
+    _report(args, {"edits": names, "history": hist}, "\n".join(_edit_line(n, h) for n, h in zip(names, hist)))
     return 0
 
 
@@ -181,7 +200,7 @@ def _cmd_composite(args: argparse.Namespace) -> int:
     with Session(args.session, progress=False) as s:
         if not s.edit_names():
             raise UserError(f"session {args.session} has no edits to composite")
-        res = s.composite(args.edit, args.output, photo_path=args.photo)
+        res = s.composite(args.edit, args.output, _composite_config(args), photo_path=args.photo)
     _report(args, {"edit": res["edit"], "output": res["output"], "changed_pixels": res.get("changed_pixels")},
             f"wrote {args.output} ({res['edit']})")
     return 0
@@ -269,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", required=True, help="edited photo (.jpg or .png)")
     e.add_argument("--session", help="session folder (default: OUTPUT_DIR/PHOTO_STEM.dragedit)")
     e.add_argument("--face", type=int, default=0, help="which face, by size (0 = largest)")
+    _add_paste_arg(e)
     _add_run_args(e, "checkpoint; default: the session's, else the embedded one")
     _add_drag_args(e)
     _add_pti_args(e)
@@ -285,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True)
     c.add_argument("--edit", default=None, help="edit number (default: latest)")
     c.add_argument("--photo", help="the original photo, if it moved since the session was made")
+    _add_paste_arg(c)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_cmd_composite)
 

@@ -1,26 +1,51 @@
-"""Pasting an edited crop back into the full-resolution photo.
+"""Putting an edit back into the full-resolution photo, in one of two ways.
 
-The paste is limited to where the edit changed something (edited vs reconstructed crop), inside a
-face region around the landmarks, and to crop pixels that came from inside the photo; it is
-feathered there and exactly zero elsewhere, so every other photo pixel is copied bit for bit.
+`warp` (the default) moves the photo's own pixels along the motion the generator made
+(`motion.backward_field`, reconstruction -> edited render), mapped through the exact crop <-> photo
+transform, so sharpness and identity stay the photo's. Generated pixels come in only where that
+motion cannot explain the change (revealed content, a large residual), colour-matched and feathered.
+
+`generated` pastes the edited crop itself where it differs from the reconstruction (the older paste:
+the face takes the generator's resolution and look).
+
+Both touch only a face region around the landmarks and crop pixels that came from inside the photo;
+every other photo pixel is copied bit for bit.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
 from .align import map_points
+from .motion import MotionConfig, backward_field, warp_image
+
+PASTE_MODES = ("warp", "generated")
 
 
 @dataclass
 class CompositeConfig:
-    change_threshold: float = 6.0  # mean |edited - reconstructed| in 8-bit levels that counts as a change
-    grow: float = 0.03  # dilate the changed area by this fraction of the crop size
+    paste: str = "warp"  # 'warp': move the photo's pixels; 'generated': paste the edited crop
+    change_threshold: float = 6.0  # generated: mean |edited - reconstructed| in 8-bit levels that counts as a change
+    grow: float = 0.03  # generated: dilate the changed area by this fraction of the crop size
     feather: float = 0.03  # Gaussian feather (sigma) as a fraction of the crop size
     face_margin: float = 0.12  # face region = landmark hull grown by this fraction of the crop size
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    residual_threshold: float = 32.0  # warp: 8-bit levels left after warping that the motion cannot explain
+    residual_ramp: float = 16.0  # warp: generated weight goes 0 -> 1 over this many levels above the threshold
+    colour_sigma: float = 0.03  # warp: low-pass (fraction of the crop size) for colour-matching generated pixels
+    # warp: without a mask, an edit reaches this far around its handles and targets (Gaussian sigma, fraction of
+    # the crop size); with a mask, the mask says where. The generator also jitters the rest of the face a little
+    # (a 128 px model re-renders everything); that is not the edit, and moving the photo there would only blur it.
+    reach: float = 0.12
+
+    def __post_init__(self) -> None:
+        if self.paste not in PASTE_MODES:
+            raise ValueError(f"paste must be one of {', '.join(PASTE_MODES)}")
+        if isinstance(self.motion, dict):
+            self.motion = MotionConfig(**self.motion)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,3 +111,126 @@ def composite(photo: np.ndarray, edited_crop: np.ndarray, mask_crop: np.ndarray,
     touched = mask_w > 0
     out[y0:y1, x0:x1][touched] = blended[touched]
     return out, {"changed_pixels": int(touched.sum()), "bbox": [x0, y0, x1, y1]}
+
+
+def warp_region(landmarks_crop: np.ndarray, inside: np.ndarray, cfg: CompositeConfig,
+                edits: list[tuple[list[list[float]], np.ndarray | None]]) -> np.ndarray:
+    """Crop-space weight of the motion field, zero outside the photo: the union over the edits (a chain from the
+    pivot) of each one's movable mask, feathered, or else of Gaussians around its handles and targets inside the
+    feathered face region."""
+    size = inside.shape[0]
+    feather = max(cfg.feather * size, 0.5)
+    face = cv2.GaussianBlur(face_region(landmarks_crop, size, cfg.face_margin), (0, 0), feather)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    sigma = max(cfg.reach * size, 1.0)
+    m = np.zeros((size, size), np.float32)
+    for points, mask in edits:
+        if mask is not None:
+            part = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), feather)
+        else:
+            near = np.zeros((size, size), np.float32)
+            for x, y in points:
+                near = np.maximum(near, np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma ** 2)))
+            part = np.clip(1.5 * near, 0, 1) * face
+        m = np.maximum(m, part)
+    m *= np.clip(inside, 0, 1)
+    m[m < 1.0 / 256] = 0.0
+    return m
+
+
+def generated_weight(edited: np.ndarray, recon_warped: np.ndarray, region: np.ndarray, cfg: CompositeConfig,
+                     lost: list[list[float]] | None = None) -> np.ndarray:
+    """Where the warped reconstruction still misses the edit by a lot: content that motion cannot explain.
+
+    Thin structures (flow failing along an edge) are opened away. Around handles the drag lost, the change
+    is the generator repainting rather than moving the feature, so nothing is generated there."""
+    size = edited.shape[0]
+    resid = np.abs(edited.astype(np.float32) - recon_warped.astype(np.float32)).mean(axis=2)
+    resid = cv2.GaussianBlur(resid, (0, 0), 1.0)
+    g = np.clip((resid - cfg.residual_threshold) / cfg.residual_ramp, 0, 1)
+    k = max(3, int(round(0.04 * size)) | 1)
+    g = cv2.morphologyEx(g, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    g = cv2.GaussianBlur(g, (0, 0), max(0.01 * size, 0.75))
+    g *= region
+    if lost:
+        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+        for x, y in lost:
+            g *= 1 - np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * (cfg.reach * size) ** 2))
+    g[g < 1.0 / 256] = 0.0
+    return np.clip(g, 0, 1).astype(np.float32)
+
+
+@dataclass
+class WarpPaste:
+    """The result of `warp_paste` and what the session keeps of it."""
+
+    photo: np.ndarray  # the edited photo, same shape and dtype as the input
+    field: np.ndarray  # crop-space backward field (R x R x 2, crop px)
+    confidence: np.ndarray  # forward-backward agreement of the flow, R x R
+    generated: np.ndarray  # crop-space weight of generated pixels, R x R
+    stats: dict[str, Any]
+
+
+def warp_paste(photo: np.ndarray, crop: np.ndarray, recon: np.ndarray, edited: np.ndarray, region: np.ndarray,
+               photo_to_crop: np.ndarray, anchors: list[tuple[list[float], list[float]]], cfg: CompositeConfig,
+               lost: list[list[float]] | None = None) -> WarpPaste:
+    """Move the photo's own pixels along the generator's motion; generated pixels only where motion falls short.
+
+    `crop` is the aligned photo crop, `recon` the tuned generator's render at the pivot, `edited` the
+    edit's render (all R x R x 3 uint8); `lost`: crop points of handles the drag lost. Pixels with no motion
+    and no generated weight are copied bit for bit.
+    """
+    size = recon.shape[0]
+    b, conf = backward_field(recon, edited, region, anchors, cfg.motion)
+    recon_w = warp_image(recon.astype(np.float32), b)
+    g = generated_weight(edited, recon_w, region, cfg, lost)
+    out = photo.copy()
+    stats: dict[str, Any] = {"changed_pixels": 0, "bbox": None, "max_motion_crop_px": float(np.abs(b).max()),
+                             "generated_fraction": float((g > 0).mean())}
+    active = (np.abs(b).sum(axis=2) > 0) | (g > 0)
+    if not active.any():
+        return WarpPaste(out, b, conf, g, stats)
+    ys, xs = np.nonzero(active)
+    h, w = photo.shape[:2]
+    crop_to_photo = np.linalg.inv(photo_to_crop)
+    corners = map_points(crop_to_photo, [[xs.min() - 1, ys.min() - 1], [xs.max() + 1, ys.min() - 1],
+                                         [xs.min() - 1, ys.max() + 1], [xs.max() + 1, ys.max() + 1]])
+    x0, y0 = max(int(np.floor(corners[:, 0].min())) - 1, 0), max(int(np.floor(corners[:, 1].min())) - 1, 0)
+    x1, y1 = min(int(np.ceil(corners[:, 0].max())) + 2, w), min(int(np.ceil(corners[:, 1].max())) + 2, h)
+    if x0 >= x1 or y0 >= y1:
+        return WarpPaste(out, b, conf, g, stats)
+    # Every photo pixel of the box in crop coordinates, the field there, and where it takes its pixel from.
+    py, px = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    A = np.asarray(photo_to_crop, np.float64)
+    den = A[2, 0] * px + A[2, 1] * py + A[2, 2]
+    cx = ((A[0, 0] * px + A[0, 1] * py + A[0, 2]) / den).astype(np.float32)
+    cy = ((A[1, 0] * px + A[1, 1] * py + A[1, 2]) / den).astype(np.float32)
+    bb = cv2.remap(b, cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    gg = cv2.remap(g, cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    gg[gg < 1.0 / 256] = 0.0
+    sx, sy = cx + bb[..., 0], cy + bb[..., 1]
+    Ci = np.linalg.inv(A)
+    sden = Ci[2, 0] * sx + Ci[2, 1] * sy + Ci[2, 2]
+    src_x = ((Ci[0, 0] * sx + Ci[0, 1] * sy + Ci[0, 2]) / sden).astype(np.float32)
+    src_y = ((Ci[1, 0] * sx + Ci[1, 1] * sy + Ci[1, 2]) / sden).astype(np.float32)
+    moved = np.abs(bb).sum(axis=2) > 0
+    region_px = photo[y0:y1, x0:x1]
+    warped = cv2.remap(photo, src_x, src_y, cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT_101)
+    result = warped.astype(np.float32)
+    if (gg > 0).any():
+        # Generated content, colour-matched: the edit plus the low-frequency difference photo - generator,
+        # both moved by the field, so it takes the photo's colours and light.
+        crop_w = warp_image(crop.astype(np.float32), b)
+        sigma = max(cfg.colour_sigma * size, 0.75)
+        matched = edited.astype(np.float32) + cv2.GaussianBlur(crop_w - recon_w, (0, 0), sigma)
+        gen = cv2.remap(matched, cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        result = result * (1 - gg[..., None]) + gen * gg[..., None]
+    info = np.iinfo(photo.dtype)
+    result = np.clip(np.rint(result), info.min, info.max).astype(photo.dtype)
+    touched = moved | (gg > 0)
+    block = out[y0:y1, x0:x1]
+    block[touched] = result[touched]
+    motion_px = np.linalg.norm(np.stack([src_x - px, src_y - py], -1), axis=2)
+    stats.update({"changed_pixels": int((block != region_px).any(axis=2).sum()), "bbox": [x0, y0, x1, y1],
+                  "max_motion_photo_px": float(motion_px[touched].max()) if touched.any() else 0.0})
+    return WarpPaste(out, b, conf, g, stats)

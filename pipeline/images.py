@@ -53,7 +53,8 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, **save_
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
     if fmt == "JPEG":
-        save_kwargs.setdefault("quality", 95)
+        if "qtables" not in save_kwargs:
+            save_kwargs.setdefault("quality", 95)
         if image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
     save_kwargs = {k: v for k, v in save_kwargs.items() if v is not None}

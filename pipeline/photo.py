@@ -23,10 +23,17 @@ class Photo:
     icc_profile: bytes | None
     source_format: str | None
     path: Path | None = None
+    jpeg: dict | None = None  # a JPEG source's quantisation tables and chroma subsampling
 
     @property
     def size(self) -> tuple[int, int]:
         return self.pixels.shape[1], self.pixels.shape[0]
+
+    def jpeg_settings(self, output: str | os.PathLike) -> dict:
+        """Save options that keep a JPEG source's quality and subsampling when the output is a JPEG too."""
+        if self.jpeg is None or Path(output).suffix.lower() not in (".jpg", ".jpeg"):
+            return {}
+        return dict(self.jpeg)
 
 
 def _to_rgb8(img: Image.Image) -> np.ndarray:
@@ -60,6 +67,7 @@ def load_photo(path: str | os.PathLike) -> Photo:
                 img.load()
                 fmt = img.format
                 icc = img.info.get("icc_profile")
+                jpeg = _jpeg_settings(img) if fmt == "JPEG" else None
                 img = ImageOps.exif_transpose(img)
                 exif = img.getexif()
                 exif_bytes = exif.tobytes() if len(exif) else None
@@ -73,4 +81,17 @@ def load_photo(path: str | os.PathLike) -> Photo:
     h, w = pixels.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise UserError(f"{path} is only {w}x{h} pixels; a photo with a visible face is needed")
-    return Photo(np.ascontiguousarray(pixels), exif_bytes, icc, fmt, path)
+    return Photo(np.ascontiguousarray(pixels), exif_bytes, icc, fmt, path, jpeg)
+
+
+def _jpeg_settings(img: Image.Image) -> dict | None:
+    from PIL import JpegImagePlugin
+
+    qtables = getattr(img, "quantization", None)
+    if not qtables:
+        return None
+    sampling = JpegImagePlugin.get_sampling(img)
+    out = {"qtables": [list(qtables[k]) for k in sorted(qtables)]}
+    if sampling >= 0:
+        out["subsampling"] = sampling
+    return out

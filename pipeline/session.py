@@ -19,12 +19,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from PIL import Image
+from safetensors.numpy import save_file as save_numpy
 
 from stylegan2.checkpoints import file_sha256
 
 from . import atomic
 from .align import AlignConfig, align_photo, map_points, read_alignment, write_alignment
-from .composite import CompositeConfig, blend_mask, composite
+from .composite import CompositeConfig, blend_mask, composite, warp_paste, warp_region
 from .edits import EditRequest, mask_to_crop, points_to_crop
 from .errors import UserError
 from .generators import resolve_generator
@@ -32,7 +33,8 @@ from .images import save_image, tensor_to_uint8
 from .manifest import Manifest, SessionLock, stable_hash
 from .photo import Photo, load_photo
 
-STAGE_FORMAT = 1  # bump when a stage's outputs change meaning; keys include it
+STAGE_FORMAT = 2  # bump when a stage's outputs change meaning; keys include it
+MASK_NAME = "mask.png"  # an edit's movable region in crop pixels, when one was given
 
 
 class Session:
@@ -218,7 +220,7 @@ class Session:
         from safetensors.torch import save_file
         from tqdm import tqdm
 
-        from draggan import drag
+        from draggan import DragDiverged, drag
 
         bar = tqdm(total=cfg.max_steps, desc=f"drag {name}", unit="step", disable=not self.progress)
 
@@ -229,23 +231,31 @@ class Session:
             return callback(step) if callback else None
 
         mask_t = torch.from_numpy(mask).to(ws0.device) if mask is not None else None
-        res = drag(Gt, ws0, handles, targets, mask=mask_t, config=cfg, callback=cb)
-        bar.close()
+        try:
+            res = drag(Gt, ws0, handles, targets, mask=mask_t, config=cfg, callback=cb)
+        except DragDiverged as exc:
+            raise UserError(f"{exc}; nothing was saved") from None
+        finally:
+            bar.close()
         folder = self._rel(name)
         ws = res.ws.detach().cpu().contiguous()
         atomic.write_with(folder / "ws.safetensors", lambda tmp: save_file({"w": ws}, str(tmp)))
         save_image(tensor_to_uint8(res.image), folder / "crop.png")
+        outputs = [folder / "ws.safetensors", folder / "crop.png"]
+        if mask is not None:
+            save_image(np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8), folder / MASK_NAME)
+            outputs.append(folder / MASK_NAME)
         final_photo = map_points(al.crop_to_photo, res.points).tolist()
         info = {"parent": inputs["parent"], "drags_photo": params["drags_photo"], "handles_crop": handles,
                 "targets_crop": targets, "final_points_crop": res.points, "final_points_photo": final_photo,
                 "steps": res.steps, "stopped_by": res.stopped_by, "mean_distance_crop": res.mean_distance,
+                "handles": handle_report(handles, targets, res), "events": res.events,
                 "trajectory": res.trajectory, "mask": bool(mask is not None), "config": cfg.to_dict(),
                 "feature_block_used": cfg.feature_block_for(list(Gt.synthesis.block_resolutions)),
                 "radii_px": list(cfg.radii_for(Gt.img_resolution))}
         atomic.write_json(folder / "edit.json", info)
         self.manifest.mark(name, "computed")
-        self.manifest.commit(name, key, inputs, params,
-                             [folder / "ws.safetensors", folder / "crop.png", folder / "edit.json"],
+        self.manifest.commit(name, key, inputs, params, outputs + [folder / "edit.json"],
                              {"request": req_id, "request_index": index})
 
     # ---- composite -----------------------------------------------------------------------------
@@ -264,12 +274,14 @@ class Session:
             raise UserError(f"the session's photo {photo_path} is missing or changed; pass the original photo")
         e = self.manifest.stages[name]
         inputs = {"photo": al_entry["inputs"]["photo"], "edit": e["outputs"][f"{name}/crop.png"],
+                  "edit_info": e["outputs"][f"{name}/edit.json"],
                   "reconstruction": self.manifest.stages["invert"]["outputs"]["invert/reconstruction.png"],
                   "alignment": al_entry["outputs"]["align/alignment.json"]}
         params = {**cfg.to_dict(), "stage_format": STAGE_FORMAT}
         key = stable_hash([inputs, params])
-        stage = f"composite/{name.split('/')[1]}"
-        out_png = self._rel("composite", f"edit-{name.split('/')[1]}.png")
+        num = name.split("/")[1]
+        stage = f"composite/{num}"
+        out_png = self._rel("composite", f"edit-{num}.png")
         entry = self.manifest.lookup(stage, key)
         photo = self._photo if self._photo is not None and self._photo.path == photo_path else load_photo(photo_path)
         if entry:
@@ -280,15 +292,43 @@ class Session:
             edited = np.asarray(Image.open(self._rel(name, "crop.png")).convert("RGB"))
             recon = np.asarray(Image.open(self._rel("invert", "reconstruction.png")).convert("RGB"))
             lm_crop = map_points(al.photo_to_crop, al.landmarks)
-            mask = blend_mask(edited, recon, al.inside, lm_crop, cfg)
-            result, stats = composite(photo.pixels, edited, mask, al.photo_to_crop)
+            outputs = [out_png]
+            if cfg.paste == "warp":
+                info = json.loads(self._rel(name, "edit.json").read_text())
+                anchors = measured_anchors(info) if info.get("parent") == "pivot" else []
+                region = warp_region(lm_crop, al.inside, cfg, self._edit_chain(name))
+                lost = [p for h in info.get("handles", []) if h.get("lost") for p in (h["start"], h["tracker"])]
+                wp = warp_paste(photo.pixels, al.crop, recon, edited, region, al.photo_to_crop, anchors, cfg, lost)
+                result, stats = wp.photo, {**wp.stats, "anchors": len(anchors)}
+                field_path = self._rel("composite", f"field-{num}.safetensors")
+                arrays = {"field": np.ascontiguousarray(wp.field), "confidence": wp.confidence, "region": region}
+                atomic.write_with(field_path, lambda tmp: save_numpy(arrays, str(tmp)))
+                gen_path = self._rel("composite", f"generated-{num}.png")
+                save_image(np.clip(np.rint(wp.generated * 255), 0, 255).astype(np.uint8), gen_path)
+                outputs += [field_path, gen_path]
+            else:
+                mask = blend_mask(edited, recon, al.inside, lm_crop, cfg)
+                result, stats = composite(photo.pixels, edited, mask, al.photo_to_crop)
+                mask_path = self._rel("composite", f"mask-{num}.png")
+                save_image(np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8), mask_path)
+                outputs.append(mask_path)
             save_image(result, out_png)
-            save_image(np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8),
-                       self._rel("composite", f"mask-{name.split('/')[1]}.png"))
             self.manifest.mark(stage, "computed")
-            entry = self.manifest.commit(stage, key, inputs, params, [out_png], {"edit": name, **stats})
-        save_image(result, output, exif=photo.exif, icc_profile=photo.icc_profile)
+            entry = self.manifest.commit(stage, key, inputs, params, outputs, {"edit": name, **stats})
+        save_image(result, output, exif=photo.exif, icc_profile=photo.icc_profile, **photo.jpeg_settings(output))
         return {**entry, "edit": name, "output": str(output)}
+
+    def _edit_chain(self, name: str) -> list[tuple[list[list[float]], np.ndarray | None]]:
+        """(handles + targets, movable mask or None) in crop pixels of `name` and each edit it was built on."""
+        chain = []
+        while name != "pivot":
+            info = json.loads(self._rel(name, "edit.json").read_text())
+            mask = None
+            if info.get("mask") and self._rel(name, MASK_NAME).is_file():
+                mask = np.asarray(Image.open(self._rel(name, MASK_NAME)).convert("L"), np.float32) / 255.0
+            chain.append((info["handles_crop"] + info["targets_crop"], mask))
+            name = info["parent"]
+        return chain
 
     # ---- history -------------------------------------------------------------------------------
     def history(self) -> list[dict[str, Any]]:
@@ -302,5 +342,29 @@ class Session:
             out.append({"edit": int(name.split("/")[1]), "from": e["inputs"]["parent"], "drags": e["params"]["drags_photo"],
                         "final_points": info.get("final_points_photo"), "steps": info.get("steps"),
                         "stopped_by": info.get("stopped_by"), "mean_distance_crop": info.get("mean_distance_crop"),
+                        "measured_distances": [h.get("measured_distance") for h in info.get("handles", [])],
+                        "lost": [h.get("lost", False) for h in info.get("handles", [])],
                         "completed_at": e.get("completed_at")})
         return out
+
+
+def handle_report(handles: list[list[float]], targets: list[list[float]], res) -> list[dict[str, Any]]:
+    """Per handle: where it started and should go, where the tracker and where LK (independently) put it."""
+    import math
+
+    out = []
+    for j, (h, t) in enumerate(zip(handles, targets)):
+        row = {"start": h, "target": t, "tracker": res.points[j], "tracker_distance": math.dist(res.points[j], t),
+               "lost": bool(res.lost[j]) if res.lost else False}
+        if res.measured is not None:
+            row.update({"measured": res.measured[j], "measured_ok": res.measured_ok[j],
+                        "measured_distance": math.dist(res.measured[j], t),
+                        "measured_displacement": math.dist(res.measured[j], h)})
+        out.append(row)
+    return out
+
+
+def measured_anchors(info: dict[str, Any]) -> list[tuple[list[float], list[float]]]:
+    """(start, end) crop points of handles whose motion LK measured reliably and the tracker did not lose."""
+    return [(h["start"], h["measured"]) for h in info.get("handles", [])
+            if h.get("measured_ok") and not h.get("lost")]

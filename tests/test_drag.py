@@ -165,3 +165,48 @@ def test_radii_scale_from_512_with_a_floor():
     assert DragConfig().radii_for(512) == (3, 12) and DragConfig().radii_for(1024) == (6, 24)
     assert DragConfig().radii_for(128) == (2, 6)  # the scaled (1, 3) would supervise one pixel
     assert DragConfig.official().radii_for(128) == (1, 3)  # the official arithmetic, kept for comparison
+
+
+def test_arrival_is_checked_independently(monkeypatch):
+    """A tracker that reports arrival while LK finds the handle elsewhere does not stop on 'distance'."""
+    import draggan.loop as loop
+    from draggan.verify import Measured
+
+    G = BlobGenerator()
+    ws = torch.zeros(1, G.num_ws, G.w_dim)
+    cfg = DragConfig(lr=0.05, r1=24, r2=48, max_steps=60, max_recoveries=1)
+    honest = drag(G, ws, [[32.0, 32.0]], [[38.0, 32.0]], config=cfg)
+    assert honest.stopped_by == "distance" and not any(honest.lost)
+    assert np.hypot(*np.subtract(honest.measured[0], [38, 32])) < 2.0  # LK finds the blob where it went
+
+    # LK always answers "the handle is still where it started": every arrival disagrees by ~6 px.
+    monkeypatch.setattr(loop, "lk_track", lambda before, after, pts: Measured([list(p) for p in pts], [True] * len(pts)))
+    res = drag(G, ws, [[32.0, 32.0]], [[38.0, 32.0]], config=cfg)
+    assert res.stopped_by != "distance"
+    assert res.lost == [True]
+    kinds = [e["event"] for e in res.events]
+    assert "recovered" in kinds and kinds[-1] == "lost"
+
+    # LK that cannot find the patch at all (repainted, not moved) does not confirm an arrival either.
+    monkeypatch.setattr(loop, "lk_track", lambda before, after, pts: Measured([list(p) for p in pts], [False] * len(pts)))
+    res = drag(G, ws, [[32.0, 32.0]], [[38.0, 32.0]], config=cfg)
+    assert res.stopped_by == "lost" and res.lost == [True]
+
+
+def test_official_mode_skips_the_check():
+    G = BlobGenerator()
+    res = drag(G, torch.zeros(1, G.num_ws, G.w_dim), [[32, 32]], [[38, 32]],
+               config=DragConfig.official(lr=0.05, r1=24, r2=48, max_steps=60, feature_block=4))
+    assert res.measured is None and res.events == []
+
+
+def test_non_finite_drag_raises():
+    from draggan import DragDiverged
+
+    G = BlobGenerator()
+    ws = torch.zeros(1, G.num_ws, G.w_dim)
+    ws[0, 0, 0] = float("nan")
+    with pytest.raises(DragDiverged):
+        drag(G, ws, [[32, 32]], [[38, 32]], config=DragConfig(max_steps=5))
+    with pytest.raises(ValueError):
+        DragConfig(lr=float("inf"))

@@ -1,0 +1,56 @@
+"""An independent check of where the handles went: Lucas-Kanade tracking on the rendered images.
+
+DragGAN's tracker is a nearest-neighbour search on generator features. On flat or repetitive
+regions it can jump to a look-alike pixel and report arrival while the picture moved elsewhere.
+Pyramidal LK on the RGB renders (upsampled, so a 128 px generator gets enough pixels per window)
+shares no code or signal with that tracker, so the two disagreeing is a reliable sign of a lost handle.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+MIN_SIDE = 512  # renders are upsampled to at least this many pixels before tracking
+
+
+@dataclass
+class Measured:
+    """LK positions of the handles in the later image ([[x, y], ...] image pixels) and whether LK trusts them."""
+
+    points: list[list[float]]
+    ok: list[bool]
+
+
+def to_gray(img: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A generator image ([1, 3, H, W] in about [-1, 1]) or an HxWx3 uint8 array -> HxW uint8 gray."""
+    if isinstance(img, torch.Tensor):
+        t = img[0] if img.ndim == 4 else img
+        img = (t.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+
+
+def lk_track(before: torch.Tensor | np.ndarray, after: torch.Tensor | np.ndarray, points: list[list[float]],
+             window: int = 41, fb_tolerance: float = 1.0) -> Measured:
+    """Where each point of `before` ([[x, y], ...]) is found in `after`, by LK on upsampled gray images.
+
+    A point is `ok` when LK converged and tracking it back lands within `fb_tolerance` image pixels of
+    where it started (forward-backward check).
+    """
+    g0, g1 = to_gray(before), to_gray(after)
+    size = g0.shape[0]
+    up = max(1, int(np.ceil(MIN_SIDE / size)))
+    if up > 1:
+        g0 = cv2.resize(g0, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
+        g1 = cv2.resize(g1, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
+    # Pixel centres: x_up = (x + 0.5) * up - 0.5.
+    p0 = ((np.asarray(points, np.float32).reshape(-1, 1, 2) + 0.5) * up - 0.5).astype(np.float32)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 0.01)
+    p1, st1, _ = cv2.calcOpticalFlowPyrLK(g0, g1, p0, None, winSize=(window, window), maxLevel=3, criteria=crit)
+    p0b, st2, _ = cv2.calcOpticalFlowPyrLK(g1, g0, p1, None, winSize=(window, window), maxLevel=3, criteria=crit)
+    back_err = np.linalg.norm((p0b - p0).reshape(-1, 2), axis=1) / up
+    ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (back_err <= fb_tolerance)
+    pts = ((p1.reshape(-1, 2).astype(np.float64) + 0.5) / up - 0.5)
+    return Measured(pts.tolist(), [bool(v) for v in ok])

@@ -1,0 +1,112 @@
+"""Motion-transfer compositing: the photo's own pixels move by what the generator did, nothing else changes."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.composite import CompositeConfig, warp_paste
+from pipeline.motion import MotionConfig, backward_field
+
+CROP = 128
+
+
+def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A photo-like texture: smooth colour blobs plus fine detail, so optical flow has something to hold."""
+    rng = np.random.RandomState(seed)
+    coarse = cv2.resize(rng.rand(h // 16, w // 16, 3).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    fine = cv2.GaussianBlur(rng.rand(h, w, 3).astype(np.float32), (0, 0), 1.5)
+    return np.clip((0.6 * coarse + 0.8 * (fine - 0.5) + 0.2) * 255, 0, 255).astype(np.uint8)
+
+
+def _similarity(scale: float, angle_deg: float, tx: float, ty: float) -> np.ndarray:
+    a = np.deg2rad(angle_deg)
+    return np.array([[scale * np.cos(a), -scale * np.sin(a), tx], [scale * np.sin(a), scale * np.cos(a), ty], [0, 0, 1.0]])
+
+
+def _scene():
+    photo = _texture(420, 560)
+    photo_to_crop = _similarity(0.5, 8.0, -80.0, -60.0)
+    crop = cv2.warpAffine(photo, photo_to_crop[:2], (CROP, CROP), flags=cv2.INTER_AREA)
+    return photo, photo_to_crop, crop
+
+
+def _bump(cx: float, cy: float, sigma: float) -> np.ndarray:
+    ys, xs = np.mgrid[0:CROP, 0:CROP].astype(np.float32)
+    return np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma ** 2))
+
+
+def _translate_region(img: np.ndarray, t: tuple[float, float], weight: np.ndarray) -> np.ndarray:
+    """edited(x) = img(x - t w(x)): the region under `weight` moves by t crop px."""
+    ys, xs = np.mgrid[0:CROP, 0:CROP].astype(np.float32)
+    return cv2.remap(img, xs - t[0] * weight, ys - t[1] * weight, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def test_known_translation_moves_the_photos_own_pixels():
+    photo, photo_to_crop, crop = _scene()
+    t = (2.0, -1.5)  # crop px
+    weight = np.clip(_bump(64, 64, 14) * 1.6, 0, 1)  # a plateau of full motion in the middle
+    edited = _translate_region(crop, t, weight)
+    region = np.ones((CROP, CROP), np.float32)
+    res = warp_paste(photo, crop, crop, edited, region, photo_to_crop, [], CompositeConfig())
+    out = res.photo
+    assert res.generated.max() == 0  # pure motion: no generated pixels needed
+    # The middle of the moved region, in the photo: the shift found there is t mapped to photo pixels.
+    L = photo_to_crop[:2, :2]
+    want = np.linalg.solve(L, np.array(t))  # photo px
+    centre = np.linalg.solve(L, np.array([64.0, 64.0]) - photo_to_crop[:2, 2])
+    cx, cy = int(round(centre[0])), int(round(centre[1]))
+    half = 24
+    g0, g1 = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
+    found, status, _ = cv2.calcOpticalFlowPyrLK(g0, g1, np.array([[[cx, cy]]], np.float32), None, winSize=(31, 31),
+                                                maxLevel=3)
+    dx, dy = found[0, 0] - (cx, cy)
+    assert status[0, 0] == 1 and np.hypot(dx - want[0], dy - want[1]) < 0.5, ((dx, dy), want)
+    # The moved pixels are the photo's: sharp, not the crop's resolution (the crop is 2x smaller).
+    lap = lambda im: cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
+    patch = (slice(cy - half, cy + half), slice(cx - half, cx + half))
+    assert lap(out[patch]) > 0.8 * lap(photo[patch])
+    # Everywhere the field is zero, the photo is bit-identical; far from the region it always is.
+    changed = (out != photo).any(axis=2)
+    far = np.ones(changed.shape, bool)
+    far[cy - 100:cy + 100, cx - 100:cx + 100] = False
+    assert not changed[far].any()
+    assert changed.sum() > 500
+
+
+def test_no_change_composites_to_the_original_bit_for_bit():
+    photo, photo_to_crop, crop = _scene()
+    res = warp_paste(photo, crop, crop, crop.copy(), np.ones((CROP, CROP), np.float32), photo_to_crop, [],
+                     CompositeConfig())
+    assert np.array_equal(res.photo, photo)
+    assert res.stats["changed_pixels"] == 0 and not res.field.any()
+
+
+def test_field_stays_inside_the_region_and_revealed_content_is_generated():
+    photo, photo_to_crop, crop = _scene()
+    edited = _translate_region(crop, (2.0, 0.0), np.clip(_bump(64, 64, 14) * 1.6, 0, 1))
+    edited[60:70, 60:70] = (20, 20, 20)  # new content no motion explains (a mouth opening, say)
+    region = np.zeros((CROP, CROP), np.float32)
+    region[24:104, 24:104] = 1
+    res = warp_paste(photo, crop, crop, edited, region, photo_to_crop, [], CompositeConfig())
+    assert not res.field[region == 0].any()
+    assert res.generated[62:68, 62:68].min() > 0.5
+    assert res.generated[:16].max() == 0
+    # The dark square reaches the photo, at the photo's colours elsewhere.
+    L = photo_to_crop[:2, :2]
+    centre = np.linalg.solve(L, np.array([65.0, 65.0]) - photo_to_crop[:2, 2])
+    assert res.photo[int(centre[1]), int(centre[0])].mean() < 70
+
+
+@pytest.mark.parametrize("method,tolerance", [("dis", 0.2), ("farneback", 0.45)])
+def test_anchors_pin_the_field(method, tolerance):
+    _, _, crop = _scene()
+    edited = _translate_region(crop, (1.5, 1.0), np.clip(_bump(64, 64, 14) * 1.6, 0, 1))
+    region = np.ones((CROP, CROP), np.float32)
+    cfg = MotionConfig(method=method)
+    b, conf = backward_field(crop, edited, region, [], cfg)
+    assert np.allclose(b[64, 64], [-1.5, -1.0], atol=tolerance)  # Farneback underestimates (bench_composite.py)
+    # An anchor says the point at (40, 40) moved to (43, 40): the field there must bring it back.
+    pinned, _ = backward_field(crop, edited, region, [([40.0, 40.0], [43.0, 40.0])], cfg)
+    assert np.allclose(pinned[40, 43], [-3.0, 0.0], atol=0.17)  # less the 0.15 px soft threshold
+    assert conf.shape == (CROP, CROP)
