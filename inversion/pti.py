@@ -156,39 +156,39 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
         with torch.no_grad():
             target_small = _downsample(target, cfg.loss_size)
         t0 = time.perf_counter()
-        bar = tqdm(total=cfg.pivot_steps, initial=state["step"], desc="PTI pivot", disable=not progress, unit="step")
-        for step in range(state["step"], cfg.pivot_steps):
-            t = step / cfg.pivot_steps
-            noise_scale = w_std * cfg.noise_start * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
-            lr = _lr_at(cfg, t)
-            for group in optim.param_groups:
-                group["lr"] = lr
-            w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * noise_scale
-            ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if rows == 1 else w_opt + w_noise
-            synth = Gp.synthesis(ws, noise_mode="const")
-            dist = loss_pivot(_downsample(synth, cfg.loss_size), target_small).sum()
-            reg = _noise_reg(noise_bufs)
-            loss = dist + reg * cfg.noise_reg_weight
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            with torch.no_grad():
-                for b in noise_bufs:
-                    b -= b.mean()
-                    b *= b.square().mean().rsqrt()
-            log.append({"stage": "pivot", "step": step, "loss": float(loss.detach()), "perceptual": float(dist.detach()),
-                        "lr": lr})
-            bar.update(1)
-            bar.set_postfix(loss=f"{log[-1]['perceptual']:.4f}")
-            if step_hook:
-                step_hook("pivot", step)
-            if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.pivot_steps:
-                timings["pivot_s"] = timings.get("pivot_s", 0.0) + time.perf_counter() - t0
-                t0 = time.perf_counter()
-                ckpt.save({"stage": "pivot", "step": step + 1, "log": log, "w_opt": w_opt.detach().cpu(),
-                           "noise": {n: b.detach().cpu() for n, b in noise_named}, "rng": gen.get_state(),
-                           "optim": optim.state_dict(), "timings": timings})
-        bar.close()
+        with tqdm(total=cfg.pivot_steps, initial=state["step"], desc="PTI pivot", disable=not progress,
+                  unit="step") as bar:  # closed on an error too, so the error line stands alone
+            for step in range(state["step"], cfg.pivot_steps):
+                t = step / cfg.pivot_steps
+                noise_scale = w_std * cfg.noise_start * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
+                lr = _lr_at(cfg, t)
+                for group in optim.param_groups:
+                    group["lr"] = lr
+                w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * noise_scale
+                ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if rows == 1 else w_opt + w_noise
+                synth = Gp.synthesis(ws, noise_mode="const")
+                dist = loss_pivot(_downsample(synth, cfg.loss_size), target_small).sum()
+                reg = _noise_reg(noise_bufs)
+                loss = dist + reg * cfg.noise_reg_weight
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                with torch.no_grad():
+                    for b in noise_bufs:
+                        b -= b.mean()
+                        b *= b.square().mean().rsqrt()
+                log.append({"stage": "pivot", "step": step, "loss": float(loss.detach()), "perceptual": float(dist.detach()),
+                            "lr": lr})
+                bar.update(1)
+                bar.set_postfix(loss=f"{log[-1]['perceptual']:.4f}")
+                if step_hook:
+                    step_hook("pivot", step)
+                if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.pivot_steps:
+                    timings["pivot_s"] = timings.get("pivot_s", 0.0) + time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    ckpt.save({"stage": "pivot", "step": step + 1, "log": log, "w_opt": w_opt.detach().cpu(),
+                               "noise": {n: b.detach().cpu() for n, b in noise_named}, "rng": gen.get_state(),
+                               "optim": optim.state_dict(), "timings": timings})
         timings["pivot_s"] = timings.get("pivot_s", 0.0) + time.perf_counter() - t0
         w_pivot = w_opt.detach().expand(-1, G.num_ws, -1).clone() if rows == 1 else w_opt.detach().clone()
         del Gp, optim
@@ -210,38 +210,38 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
         gen.set_state(state["rng"])
     done_tuning = state.get("tune_done", False)
     t0 = time.perf_counter()
-    bar = tqdm(total=cfg.tune_steps, initial=state["step"], desc="PTI tuning", disable=not progress, unit="step")
-    step = state["step"]
-    while not done_tuning and step < cfg.tune_steps:
-        img = Gt.synthesis(w_pivot, noise_mode="const")
-        l2 = F.mse_loss(img, target)
-        perc = loss_tune(img, target).mean()
-        loss = cfg.l2_weight * l2 + cfg.lpips_weight * perc
-        entry = {"stage": "tune", "step": step, "loss": float(loss.detach()), "l2": float(l2.detach()),
-                 "perceptual": float(perc.detach())}
-        if entry["perceptual"] <= cfg.lpips_threshold:
-            entry["early_stop"] = True
+    with tqdm(total=cfg.tune_steps, initial=state["step"], desc="PTI tuning", disable=not progress,
+              unit="step") as bar:
+        step = state["step"]
+        while not done_tuning and step < cfg.tune_steps:
+            img = Gt.synthesis(w_pivot, noise_mode="const")
+            l2 = F.mse_loss(img, target)
+            perc = loss_tune(img, target).mean()
+            loss = cfg.l2_weight * l2 + cfg.lpips_weight * perc
+            entry = {"stage": "tune", "step": step, "loss": float(loss.detach()), "l2": float(l2.detach()),
+                     "perceptual": float(perc.detach())}
+            if entry["perceptual"] <= cfg.lpips_threshold:
+                entry["early_stop"] = True
+                log.append(entry)
+                done_tuning = True
+                break
+            if cfg.locality and step % cfg.locality_interval == 0:
+                loss = loss + _locality_loss(G, Gt, w_pivot, cfg, loss_tune, gen)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
             log.append(entry)
-            done_tuning = True
-            break
-        if cfg.locality and step % cfg.locality_interval == 0:
-            loss = loss + _locality_loss(G, Gt, w_pivot, cfg, loss_tune, gen)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
-        log.append(entry)
-        step += 1
-        bar.update(1)
-        bar.set_postfix(perceptual=f"{entry['perceptual']:.4f}")
-        if step_hook:
-            step_hook("tune", step - 1)
-        if step % cfg.checkpoint_every == 0 and step < cfg.tune_steps:
-            timings["tune_s"] = timings.get("tune_s", 0.0) + time.perf_counter() - t0
-            t0 = time.perf_counter()
-            ckpt.save({"stage": "tune", "step": step, "log": log, "w_pivot": w_pivot.cpu(), "rng": gen.get_state(),
-                       "G_synthesis": {k: v.detach().cpu() for k, v in Gt.synthesis.state_dict().items()},
-                       "optim": optim.state_dict(), "timings": timings})
-    bar.close()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(perceptual=f"{entry['perceptual']:.4f}")
+            if step_hook:
+                step_hook("tune", step - 1)
+            if step % cfg.checkpoint_every == 0 and step < cfg.tune_steps:
+                timings["tune_s"] = timings.get("tune_s", 0.0) + time.perf_counter() - t0
+                t0 = time.perf_counter()
+                ckpt.save({"stage": "tune", "step": step, "log": log, "w_pivot": w_pivot.cpu(), "rng": gen.get_state(),
+                           "G_synthesis": {k: v.detach().cpu() for k, v in Gt.synthesis.state_dict().items()},
+                           "optim": optim.state_dict(), "timings": timings})
     timings["tune_s"] = timings.get("tune_s", 0.0) + time.perf_counter() - t0
     Gt = Gt.eval().requires_grad_(False)
     return InversionResult(w_pivot, Gt, {"timings": timings, "tune_steps_run": step}, log, losses_used)

@@ -52,17 +52,24 @@ def preprocess(photo: str | os.PathLike, session: str | os.PathLike, generator: 
 def edit_photo(photo: str | os.PathLike, edits: list[EditRequest], output: str | os.PathLike,
                session: str | os.PathLike, generator: str | None = None, pti_config=None, drag_config=None,
                from_spec: str | int | None = None, composite_config: CompositeConfig | None = None,
-               device: str | torch.device = "cpu", progress: bool = False, face: int = 0) -> dict[str, Any]:
-    """Every stage that is needed, from photo to edited photo; returns what ran and where things are."""
+               device: str | torch.device = "cpu", progress: bool = False, face: int = 0,
+               overwrite: bool = False) -> dict[str, Any]:
+    """Every stage that is needed, from photo to edited photo; returns what ran and where things are.
+
+    `output` may not be `photo` itself unless `overwrite` (the original is then kept as PHOTO.orig)."""
     from .images import check_writable
+    from .originals import guard_original
 
     check_writable(output)
+    if not overwrite:
+        guard_original(output, photo)  # the one-line refusal, before any work
     with Session(session, progress=progress) as s:
         G, _ = s.load_base_generator(generator, device)
         s.align(photo, AlignConfig(size=G.img_resolution, face=face))
+        s.check_requests(edits)
         s.invert(generator, pti_config, device)
         names = s.drag(edits, drag_config, generator, from_spec, device)
-        comp = s.composite(names[-1], output, composite_config, photo_path=photo)
+        comp = s.composite(names[-1], output, composite_config, photo_path=photo, overwrite=overwrite)
         return {"session": str(session), "edits": names, "output": str(output), "stages": dict(s.report),
                 "history": [h for h in s.history() if f"edits/{h['edit']:03d}" in names],
-                "composite": {k: comp.get(k) for k in ("changed_pixels", "bbox")}}
+                "composite": {k: comp.get(k) for k in ("changed_pixels", "bbox", "original_backup")}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Callable
@@ -22,12 +23,19 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from stylegan2 import load_generator
 
     from .devices import resolve_device
-    from .generators import resolve_generator
-    from .images import output_format, save_image, tensor_to_uint8
+    from .generators import note_if_default, resolve_generator
+    from .images import check_writable, output_format, save_image, tensor_to_uint8
 
     output_format(args.output)
+    check_writable(args.output)
+    if not 0 <= args.seed < 2 ** 32:
+        raise UserError(f"--seed {args.seed} is out of range; use a whole number from 0 to {2 ** 32 - 1}")
+    if not math.isfinite(args.psi):
+        raise UserError(f"--psi {args.psi} is not a finite number; use a value such as 0.7 (1 = no truncation)")
     device = resolve_device(args.device)
-    G = load_generator(resolve_generator(args.generator), device=device)
+    path = resolve_generator(args.generator)
+    G = load_generator(path, device=device)
+    note_if_default(path)
     z = torch.from_numpy(np.random.RandomState(args.seed).randn(1, G.z_dim)).float().to(device)
     with torch.no_grad():
         img = G.synthesis(G.mapping(z, truncation_psi=args.psi), noise_mode=args.noise_mode)
@@ -40,6 +48,7 @@ def _cmd_align(args: argparse.Namespace) -> int:
     from .align import AlignConfig, align_photo, write_alignment
     from .photo import load_photo
 
+    _check_face(args.face)
     photo = load_photo(args.photo)
     al = align_photo(photo, AlignConfig(size=args.size, face=args.face))
     paths = write_alignment(al, args.output)
@@ -57,12 +66,26 @@ def _offline(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "offline", False) or os.environ.get("DRAGEDIT_OFFLINE"))
 
 
+def _check_face(face: int) -> None:
+    if face < 0:
+        raise UserError(f"--face {face}: faces are numbered from 0 (the largest); use 0 or more")
+
+
 def _pti_config(args: argparse.Namespace):
     from inversion import PTIConfig
 
-    return PTIConfig(pivot_steps=args.pivot_steps, tune_steps=args.tune_steps, seed=args.seed,
-                     pivot_space="w+" if args.w_plus else "w", locality=args.locality,
-                     checkpoint_every=args.checkpoint_every, allow_download=not _offline(args))
+    for name in ("pivot_steps", "tune_steps", "checkpoint_every"):
+        low = 0 if name == "tune_steps" else 1
+        if getattr(args, name) < low:
+            raise UserError(f"--{name.replace('_', '-')} {getattr(args, name)}: use a whole number >= {low}")
+    if not 0 <= args.seed < 2 ** 32:
+        raise UserError(f"--seed {args.seed} is out of range; use a whole number from 0 to {2 ** 32 - 1}")
+    try:
+        return PTIConfig(pivot_steps=args.pivot_steps, tune_steps=args.tune_steps, seed=args.seed,
+                         pivot_space="w+" if args.w_plus else "w", locality=args.locality,
+                         checkpoint_every=args.checkpoint_every, allow_download=not _offline(args))
+    except ValueError as exc:
+        raise UserError(f"invalid inversion settings: {exc}") from None
 
 
 def _cmd_invert(args: argparse.Namespace) -> int:
@@ -132,9 +155,12 @@ def _add_drag_args(sp: argparse.ArgumentParser) -> None:
 
 
 def _add_paste_arg(sp: argparse.ArgumentParser) -> None:
+    """--paste and --overwrite: how the edit reaches the output photo, and whether it may replace the input."""
     sp.add_argument("--paste", choices=["warp", "generated"], default="warp",
                     help="warp: move the photo's own pixels along the generator's motion (default); "
                          "generated: paste the generator's pixels")
+    sp.add_argument("--overwrite", action="store_true",
+                    help="allow -o to be the input photo (the original is kept as PHOTO.orig)")
 
 
 def _add_run_args(sp: argparse.ArgumentParser, generator_help: str | None = None) -> None:
@@ -154,10 +180,12 @@ def _cmd_edit(args: argparse.Namespace) -> int:
     from .api import edit_photo
     from .devices import resolve_device
 
+    _check_face(args.face)
     requests = _edit_requests(args)
     result = edit_photo(args.photo, requests, args.output, _session_dir(args), args.generator, _pti_config(args),
                         _drag_config(args), args.from_spec, composite_config=_composite_config(args),
-                        device=resolve_device(args.device), progress=not args.json, face=args.face)
+                        device=resolve_device(args.device), progress=not args.json, face=args.face,
+                        overwrite=args.overwrite)
     lines = [_edit_line(name, h) for name, h in zip(result["edits"], result["history"])]
     stages = ", ".join(f"{k} {v}" for k, v in result["stages"].items())
     _report(args, result, "\n".join(lines + [f"stages: {stages}", f"wrote {args.output} (session {result['session']})"]))
@@ -200,7 +228,8 @@ def _cmd_composite(args: argparse.Namespace) -> int:
     with Session(args.session, progress=False) as s:
         if not s.edit_names():
             raise UserError(f"session {args.session} has no edits to composite")
-        res = s.composite(args.edit, args.output, _composite_config(args), photo_path=args.photo)
+        res = s.composite(args.edit, args.output, _composite_config(args), photo_path=args.photo,
+                          overwrite=args.overwrite)
     _report(args, {"edit": res["edit"], "output": res["output"], "changed_pixels": res.get("changed_pixels")},
             f"wrote {args.output} ({res['edit']})")
     return 0
@@ -209,9 +238,7 @@ def _cmd_composite(args: argparse.Namespace) -> int:
 def _cmd_history(args: argparse.Namespace) -> int:
     from .session import Session
 
-    if not (Path(args.session) / "session.json").is_file():
-        raise UserError(f"{args.session} is not a dragedit session (no session.json)")
-    with Session(args.session, progress=False) as s:
+    with Session(args.session, progress=False, read_only=True) as s:  # reads only: allowed while a run holds it
         hist = s.history()
     text = "\n".join(f"edit {h['edit']:03d} from {h['from']}: drags {h['drags']} -> handles "
                      f"{[[round(v, 1) for v in p] for p in (h['final_points'] or [])]}, {h['steps']} steps "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -38,26 +39,56 @@ def parse_drag(spec: str) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in m.groups())  # type: ignore[return-value]
 
 
+EDIT_FILE_SHAPE = '{"edits": [{"drags": ["X1,Y1:X2,Y2", [x1, y1, x2, y2]], "mask": "optional.png"}]}'
+
+
 def load_edit_file(path: str | os.PathLike) -> list[EditRequest]:
-    """{"edits": [{"drags": ["X1,Y1:X2,Y2" or [x1, y1, x2, y2], ...], "mask": "m.png"}, ...]}; paths relative to the file."""
+    """{"edits": [{"drags": ["X1,Y1:X2,Y2" or [x1, y1, x2, y2], ...], "mask": "m.png"}, ...]}; paths relative to the file.
+
+    Every problem is one line naming the edit and what is wrong with it."""
     p = Path(path)
     try:
         data = json.loads(p.read_text())
-        out = []
-        for e in data["edits"]:
-            drags = [parse_drag(d) if isinstance(d, str) else tuple(float(v) for v in d) for d in e["drags"]]
-            if not drags or any(len(d) != 4 for d in drags):
-                raise ValueError("each edit needs drags of 4 numbers")
-            mask = e.get("mask")
-            out.append(EditRequest(drags, str((p.parent / mask).resolve()) if mask else None))
-        if not out:
-            raise ValueError("no edits")
-        return out
-    except UserError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"cannot read edit file {p}: {exc}; expected "
-                        '{"edits": [{"drags": ["X1,Y1:X2,Y2"], "mask": "optional.png"}]}') from None
+    except OSError as exc:
+        raise UserError(f"cannot read edit file {p}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UserError(f"edit file {p} is not valid JSON ({exc}); expected {EDIT_FILE_SHAPE}") from None
+    edits = data.get("edits") if isinstance(data, dict) else None
+    if not isinstance(edits, list) or not edits:
+        raise UserError(f"edit file {p} needs a non-empty list under \"edits\"; expected {EDIT_FILE_SHAPE}")
+    out = []
+    for n, e in enumerate(edits, 1):
+        where = f"edit file {p}, edit {n}"
+        if not isinstance(e, dict):
+            raise UserError(f"{where}: each edit must be an object with \"drags\"; expected {EDIT_FILE_SHAPE}")
+        drags = e.get("drags")
+        if not isinstance(drags, list) or not drags:
+            raise UserError(f"{where}: \"drags\" must be a non-empty list of \"X1,Y1:X2,Y2\" strings or "
+                            "[x1, y1, x2, y2] lists")
+        out.append(EditRequest([_drag_item(d, where) for d in drags], _mask_path(e.get("mask"), p, where)))
+    return out
+
+
+def _drag_item(d: Any, where: str) -> tuple[float, float, float, float]:
+    if isinstance(d, str):
+        return parse_drag(d)
+    if (isinstance(d, list) and len(d) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                    for v in d)):
+        vals = tuple(float(v) for v in d)
+        if all(math.isfinite(v) for v in vals):
+            return vals  # type: ignore[return-value]
+    raise UserError(f"{where}: drag {json.dumps(d)} must be \"X1,Y1:X2,Y2\" or a list of 4 finite numbers")
+
+
+def _mask_path(mask: Any, edit_file: Path, where: str) -> str | None:
+    if mask is None:
+        return None
+    if not isinstance(mask, str) or not mask:
+        raise UserError(f"{where}: \"mask\" must be a file name (relative to the edit file)")
+    path = (edit_file.parent / mask).resolve()
+    if not path.is_file():
+        raise UserError(f"{where}: mask file not found: {path}")
+    return str(path)
 
 
 def points_to_crop(drags: list[tuple[float, float, float, float]], photo_size: tuple[int, int],

@@ -36,14 +36,22 @@ def output_format(path: str | os.PathLike) -> str:
 
 
 def check_writable(path: str | os.PathLike) -> None:
-    """Fail before any work if `path` cannot be written (bad suffix, missing or read-only folder)."""
+    """Fail before any work if `path` cannot be written (a folder, bad suffix, missing or read-only folder)."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a folder; give a file name such as {path / 'edited.png'}")
     output_format(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise UserError(f"cannot write {path}: folder {parent} does not exist")
+    try:
+        read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        raise UserError(f"cannot write {path}: the file system is read-only; choose a folder you can write to")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UserError(f"cannot write {path}: permission denied; choose a writable output path")
+        raise UserError(f"cannot write {path}: permission denied; choose a folder you can write to")
 
 
 def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, **save_kwargs) -> Path:
@@ -55,11 +63,13 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, **save_
     if fmt == "JPEG":
         if "qtables" not in save_kwargs:
             save_kwargs.setdefault("quality", 95)
+        if image.mode in ("RGBA", "LA"):  # no alpha in JPEG: flatten onto white, as the photo was read
+            image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image.convert("RGBA"))
         if image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
     save_kwargs = {k: v for k, v in save_kwargs.items() if v is not None}
     try:
         write_with(path, lambda tmp: image.save(tmp, format=fmt, **save_kwargs))
     except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable output path") from None
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

@@ -25,6 +25,24 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+_ENTRY_FIELDS = {"key": str, "inputs": dict, "params": dict, "outputs": dict}
+
+
+def schema_problem(data: Any) -> str | None:
+    """What is wrong with a manifest's shape, or None: a manifest that parses but is not one is not trusted."""
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+        return "not a dragedit session manifest"
+    for name, entry in data["stages"].items():
+        if not isinstance(entry, dict):
+            return f"malformed (stage {name!r} is not an object)"
+        for field, kind in _ENTRY_FIELDS.items():
+            if not isinstance(entry.get(field), kind):
+                return f"malformed (stage {name!r} has no valid {field!r})"
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in entry["outputs"].items()):
+            return f"malformed (stage {name!r} has invalid output hashes)"
+    return None
+
+
 class Manifest:
     def __init__(self, folder: Path, warn: Callable[[str], None] | None = None):
         self.folder = folder
@@ -33,11 +51,14 @@ class Manifest:
         self.data: dict[str, Any] = {"format": "dragedit-session", "version": 1, "stages": {}}
         if self.path.exists():
             try:
-                self.data = json.loads(self.path.read_text())
-                assert isinstance(self.data.get("stages"), dict)
-            except (OSError, ValueError, AssertionError):
-                self.warn(f"warning: {self.path} is unreadable; every stage will be recomputed")
-                self.data = {"format": "dragedit-session", "version": 1, "stages": {}}
+                data = json.loads(self.path.read_text())
+                problem = schema_problem(data)
+            except (OSError, ValueError) as exc:
+                problem = f"unreadable ({exc.__class__.__name__})"
+            if problem:
+                self.warn(f"warning: {self.path} is {problem}; every stage will be recomputed")
+            else:
+                self.data = data
         self.report: dict[str, str] = {}
 
     @property

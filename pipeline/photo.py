@@ -24,6 +24,21 @@ class Photo:
     source_format: str | None
     path: Path | None = None
     jpeg: dict | None = None  # a JPEG source's quantisation tables and chroma subsampling
+    alpha: np.ndarray | None = None  # H x W uint8 when the source has transparency; kept bit for bit
+    straight: np.ndarray | None = None  # the RGB under the alpha, before flattening onto white
+    bits: int = 8  # bits per channel in the source (the output has 8)
+
+    def output_pixels(self, rgb: np.ndarray | None = None) -> np.ndarray:
+        """What an output holds: `rgb` (default: the photo's own colours) plus the source's alpha, if any."""
+        rgb = (self.straight if self.straight is not None else self.pixels) if rgb is None else rgb
+        if self.alpha is None:
+            return rgb
+        return np.dstack([rgb, self.alpha])
+
+    @property
+    def color(self) -> np.ndarray:
+        """The RGB an edit moves: the straight colours under the alpha where there is one."""
+        return self.straight if self.straight is not None else self.pixels
 
     @property
     def size(self) -> tuple[int, int]:
@@ -72,6 +87,8 @@ def load_photo(path: str | os.PathLike) -> Photo:
                 exif = img.getexif()
                 exif_bytes = exif.tobytes() if len(exif) else None
                 pixels = _to_rgb8(img)
+                alpha, straight = _alpha(img)
+                bits = _bits_per_channel(img, fmt, path)
     except UnidentifiedImageError:
         raise UserError(f"{path} is not an image Pillow can read; pass a JPEG, PNG, WebP or TIFF photo") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -81,7 +98,31 @@ def load_photo(path: str | os.PathLike) -> Photo:
     h, w = pixels.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise UserError(f"{path} is only {w}x{h} pixels; a photo with a visible face is needed")
-    return Photo(np.ascontiguousarray(pixels), exif_bytes, icc, fmt, path, jpeg)
+    return Photo(np.ascontiguousarray(pixels), exif_bytes, icc, fmt, path, jpeg, alpha, straight, bits)
+
+
+def _alpha(img: Image.Image) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(alpha, straight RGB) of an image with transparency; (None, None) otherwise."""
+    if img.mode not in ("RGBA", "LA", "PA") and not (img.mode == "P" and "transparency" in img.info):
+        return None, None
+    rgba = np.asarray(img.convert("RGBA"))
+    return np.ascontiguousarray(rgba[..., 3]), np.ascontiguousarray(rgba[..., :3])
+
+
+def _bits_per_channel(img: Image.Image, fmt: str | None, path: Path) -> int:
+    """16 for 16-bit sources (Pillow reads 48/64-bit PNGs as 8-bit RGB(A) without saying so)."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        return 16
+    if fmt == "PNG":
+        with open(path, "rb") as fh:
+            head = fh.read(25)
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 25 and head[24] == 16:
+            return 16
+    if fmt == "TIFF":
+        bps = img.tag_v2.get(258) if hasattr(img, "tag_v2") else None
+        if bps and max(bps if isinstance(bps, tuple) else (bps,)) > 8:
+            return 16
+    return 8
 
 
 def _jpeg_settings(img: Image.Image) -> dict | None:

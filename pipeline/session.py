@@ -29,35 +29,77 @@ from .composite import CompositeConfig, blend_mask, composite, warp_paste, warp_
 from .edits import EditRequest, mask_to_crop, points_to_crop
 from .errors import UserError
 from .generators import resolve_generator
-from .images import save_image, tensor_to_uint8
-from .manifest import Manifest, SessionLock, stable_hash
+from .images import output_format, save_image, tensor_to_uint8
+from .manifest import MANIFEST_NAME, Manifest, SessionLock, stable_hash
 from .photo import Photo, load_photo
 
 STAGE_FORMAT = 2  # bump when a stage's outputs change meaning; keys include it
 MASK_NAME = "mask.png"  # an edit's movable region in crop pixels, when one was given
 
 
+SESSION_MARKERS = {".lock", "align", "invert", "edits", "composite"}
+
+
+def is_session_folder(folder: Path) -> bool:
+    """A folder dragedit made: its manifest says so, or it has a session's layout (a broken manifest is
+    recomputed, but a folder some other program owns is never written into)."""
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        return False
+    if names & SESSION_MARKERS:
+        return True
+    try:
+        return json.loads((folder / MANIFEST_NAME).read_text()).get("format") == "dragedit-session"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 class Session:
-    def __init__(self, folder: str | os.PathLike, progress: bool = True, warn: Callable[[str], None] | None = None):
+    """A session folder. `read_only=True` only reads (no lock, nothing created), for `history` on a busy session."""
+
+    def __init__(self, folder: str | os.PathLike, progress: bool = True, warn: Callable[[str], None] | None = None,
+                 read_only: bool = False):
         self.folder = Path(folder)
         self.progress = progress
         self.warn = warn or (lambda m: print(m, file=sys.stderr))
+        self.read_only = read_only
         self._lock = SessionLock(self.folder)
         self.manifest: Manifest | None = None
         self._photo: Photo | None = None
         self._models: dict[str, Any] = {}
+        self._created = False
 
     def __enter__(self) -> "Session":
+        if self.read_only:
+            if not (self.folder / MANIFEST_NAME).is_file():
+                raise UserError(f"{self.folder} is not a dragedit session (no {MANIFEST_NAME})")
+            self.manifest = Manifest(self.folder, self.warn)
+            return self
+        if self.folder.exists() and not self.folder.is_dir():
+            raise UserError(f"session folder {self.folder} is a file; give a folder path for --session")
+        if self.folder.is_dir() and os.listdir(self.folder) and not is_session_folder(self.folder):
+            raise UserError(f"{self.folder} is not empty and is not a dragedit session; give a new or empty folder "
+                            "for --session")
+        self._created = not self.folder.exists()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UserError(f"cannot create session folder {self.folder}: {exc.strerror}") from None
+            self._created = False
+            raise atomic.write_error(self.folder, exc) from None
         self._lock.__enter__()
         self.manifest = Manifest(self.folder, self.warn)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self._lock.__exit__(*exc)
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if self.read_only:
+            return
+        self._lock.__exit__(exc_type, *rest)
+        if exc_type is not None and self._created and not self.manifest.stages:
+            # A first run that failed before committing anything leaves no empty session behind.
+            import shutil
+
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     @property
     def report(self) -> dict[str, str]:
@@ -122,6 +164,9 @@ class Session:
         if al.crop_size != G.img_resolution:
             raise UserError(f"the session's crop is {al.crop_size}px but the generator makes {G.img_resolution}px "
                             "images; align again with the matching size")
+        from .generators import note_if_default
+
+        note_if_default(info["path"])
         from .images import uint8_to_tensor
 
         target = uint8_to_tensor(al.crop, device)
@@ -150,7 +195,7 @@ class Session:
     def edit_names(self) -> list[str]:
         return sorted(k for k in self.manifest.stages if k.startswith("edits/"))
 
-    def _resolve_from(self, spec: str | int | None) -> str:
+    def _resolve_from(self, spec: str | int | None, option: str = "--from") -> str:
         if spec in (None, "latest"):
             names = self.edit_names()
             return names[-1] if names else "pivot"
@@ -159,7 +204,8 @@ class Session:
         spec = str(spec).removeprefix("edits/")
         name = f"edits/{int(spec):03d}" if spec.isdigit() else None
         if not name or name not in self.manifest.stages:
-            raise UserError(f"--from {spec}: no such edit; `dragedit history {self.folder}` lists them, or use 'pivot'")
+            raise UserError(f"{option} {spec}: no such edit; `dragedit history {self.folder}` lists them"
+                            + (", or use 'pivot'" if option == "--from" else ""))
         return name
 
     def _parent_ws(self, parent: str, device) -> tuple[torch.Tensor, str]:
@@ -211,6 +257,14 @@ class Session:
             parent = name
         return done
 
+    def check_requests(self, requests: list[EditRequest]) -> None:
+        """Every point and mask of `requests` fits the aligned face (one-line errors before any long work)."""
+        al = self.alignment()
+        for req in requests:
+            points_to_crop(req.drags, al.photo_size, al.photo_to_crop, al.crop_size)
+            if req.mask:
+                mask_to_crop(req.mask, al.photo_size, al.crop_to_photo, al.crop_size)
+
     def _next_edit_name(self) -> str:
         """Numbered from committed edits only: a folder a killed run left behind is untrusted and overwritten."""
         nums = [int(n.split("/")[1]) for n in self.edit_names()]
@@ -260,18 +314,22 @@ class Session:
 
     # ---- composite -----------------------------------------------------------------------------
     def composite(self, edit: str | int | None, output: str | os.PathLike, config: CompositeConfig | None = None,
-                  photo_path: str | os.PathLike | None = None) -> dict[str, Any]:
-        from .images import output_format
+                  photo_path: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
+        """Paste edit `edit` (default: the latest) into the photo and write `output`, never over the photo
+        itself unless `overwrite` (then the original is kept as PHOTO.orig)."""
+        from .images import check_writable
+        from .originals import guard_original
 
         cfg = config or CompositeConfig()
-        output_format(output)
-        name = self._resolve_from(edit)
+        check_writable(output)
+        name = self._resolve_from(edit, "--edit")
         if name == "pivot":
             raise UserError("nothing to composite: the session has no edits yet")
         al_entry = self.manifest.stages["align"]
         photo_path = Path(photo_path or al_entry["photo_path"])
         if not photo_path.is_file() or file_sha256(photo_path) != al_entry["inputs"]["photo"]:
             raise UserError(f"the session's photo {photo_path} is missing or changed; pass the original photo")
+        backup = guard_original(output, photo_path, overwrite)
         e = self.manifest.stages[name]
         inputs = {"photo": al_entry["inputs"]["photo"], "edit": e["outputs"][f"{name}/crop.png"],
                   "edit_info": e["outputs"][f"{name}/edit.json"],
@@ -286,7 +344,8 @@ class Session:
         photo = self._photo if self._photo is not None and self._photo.path == photo_path else load_photo(photo_path)
         if entry:
             self.manifest.mark(stage, "reused")
-            result = np.asarray(Image.open(out_png).convert("RGB"))
+            with Image.open(out_png) as img:
+                result = np.asarray(img)
         else:
             al = self.alignment()
             edited = np.asarray(Image.open(self._rel(name, "crop.png")).convert("RGB"))
@@ -298,7 +357,7 @@ class Session:
                 anchors = measured_anchors(info) if info.get("parent") == "pivot" else []
                 region = warp_region(lm_crop, al.inside, cfg, self._edit_chain(name))
                 lost = [p for h in info.get("handles", []) if h.get("lost") for p in (h["start"], h["tracker"])]
-                wp = warp_paste(photo.pixels, al.crop, recon, edited, region, al.photo_to_crop, anchors, cfg, lost)
+                wp = warp_paste(photo.color, al.crop, recon, edited, region, al.photo_to_crop, anchors, cfg, lost)
                 result, stats = wp.photo, {**wp.stats, "anchors": len(anchors)}
                 field_path = self._rel("composite", f"field-{num}.safetensors")
                 arrays = {"field": np.ascontiguousarray(wp.field), "confidence": wp.confidence, "region": region}
@@ -308,15 +367,22 @@ class Session:
                 outputs += [field_path, gen_path]
             else:
                 mask = blend_mask(edited, recon, al.inside, lm_crop, cfg)
-                result, stats = composite(photo.pixels, edited, mask, al.photo_to_crop)
+                result, stats = composite(photo.color, edited, mask, al.photo_to_crop)
                 mask_path = self._rel("composite", f"mask-{num}.png")
                 save_image(np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8), mask_path)
                 outputs.append(mask_path)
+            result = photo.output_pixels(result)  # the source's alpha, bit for bit
             save_image(result, out_png)
             self.manifest.mark(stage, "computed")
             entry = self.manifest.commit(stage, key, inputs, params, outputs, {"edit": name, **stats})
+        if photo.bits > 8:
+            self.warn(f"note: {photo_path.name} has 16 bits per channel; {Path(output).name} is written with 8")
+        if photo.alpha is not None and output_format(output) == "JPEG":
+            self.warn(f"note: JPEG has no transparency; {Path(output).name} is flattened onto white (use .png to keep it)")
         save_image(result, output, exif=photo.exif, icc_profile=photo.icc_profile, **photo.jpeg_settings(output))
-        return {**entry, "edit": name, "output": str(output)}
+        if backup is not None:
+            self.warn(f"note: overwrote {photo_path}; the original is kept as {backup}")
+        return {**entry, "edit": name, "output": str(output), "original_backup": str(backup) if backup else None}
 
     def _edit_chain(self, name: str) -> list[tuple[list[list[float]], np.ndarray | None]]:
         """(handles + targets, movable mask or None) in crop pixels of `name` and each edit it was built on."""

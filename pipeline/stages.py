@@ -39,6 +39,8 @@ def run_invert_stage(target: str | os.PathLike | np.ndarray, generator: str | No
     from inversion import PTIConfig, invert, save_inversion
     from stylegan2 import load_generator
 
+    from .generators import note_if_default
+
     G, info = load_generator(resolve_generator(generator), device=device, with_info=True)
     pixels = target if isinstance(target, np.ndarray) else load_target_image(target, G.img_resolution)
     if pixels.shape[:2] != (G.img_resolution, G.img_resolution):
@@ -51,6 +53,7 @@ def run_invert_stage(target: str | os.PathLike | np.ndarray, generator: str | No
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create {out}: {exc.strerror}") from None
+    note_if_default(info["path"])
     result = invert(G, tgt, cfg, work_dir=out, progress=progress, base_id=info["sha256"])
     return save_inversion(result, out, G, info["sha256"], tgt,
                           extra={"config": cfg.to_dict(), "generator": info["path"], "device": str(device)})
