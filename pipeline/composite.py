@@ -121,17 +121,13 @@ def warp_region(landmarks_crop: np.ndarray, inside: np.ndarray, cfg: CompositeCo
     size = inside.shape[0]
     feather = max(cfg.feather * size, 0.5)
     face = cv2.GaussianBlur(face_region(landmarks_crop, size, cfg.face_margin), (0, 0), feather)
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     sigma = max(cfg.reach * size, 1.0)
     m = np.zeros((size, size), np.float32)
     for points, mask in edits:
         if mask is not None:
             part = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), feather)
         else:
-            near = np.zeros((size, size), np.float32)
-            for x, y in points:
-                near = np.maximum(near, np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma ** 2)))
-            part = np.clip(1.5 * near, 0, 1) * face
+            part = np.clip(1.5 * _near(points, size, sigma), 0, 1) * face
         m = np.maximum(m, part)
     m *= np.clip(inside, 0, 1)
     m[m < 1.0 / 256] = 0.0
@@ -143,7 +139,8 @@ def generated_weight(edited: np.ndarray, recon_warped: np.ndarray, region: np.nd
     """Where the warped reconstruction still misses the edit by a lot: content that motion cannot explain.
 
     Thin structures (flow failing along an edge) are opened away. Around handles the drag lost, the change
-    is the generator repainting rather than moving the feature, so nothing is generated there."""
+    is the generator repainting rather than moving the feature, so nothing is generated there (and
+    `warp_paste` moves nothing there either)."""
     size = edited.shape[0]
     resid = np.abs(edited.astype(np.float32) - recon_warped.astype(np.float32)).mean(axis=2)
     resid = cv2.GaussianBlur(resid, (0, 0), 1.0)
@@ -153,11 +150,18 @@ def generated_weight(edited: np.ndarray, recon_warped: np.ndarray, region: np.nd
     g = cv2.GaussianBlur(g, (0, 0), max(0.01 * size, 0.75))
     g *= region
     if lost:
-        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-        for x, y in lost:
-            g *= 1 - np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * (cfg.reach * size) ** 2))
+        g *= 1 - _near(lost, size, cfg.reach * size)
     g[g < 1.0 / 256] = 0.0
     return np.clip(g, 0, 1).astype(np.float32)
+
+
+def _near(points: list[list[float]], size: int, sigma: float) -> np.ndarray:
+    """Max over `points` of a Gaussian bump of width `sigma` (crop px), R x R."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    out = np.zeros((size, size), np.float32)
+    for x, y in points:
+        out = np.maximum(out, np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma ** 2)))
+    return out
 
 
 @dataclass
@@ -181,6 +185,9 @@ def warp_paste(photo: np.ndarray, crop: np.ndarray, recon: np.ndarray, edited: n
     and no generated weight are copied bit for bit.
     """
     size = recon.shape[0]
+    if lost:  # around a lost handle the generator repainted instead of moving: its flow is not motion
+        region = region * (1 - _near(lost, size, cfg.reach * size))
+        region[region < 1.0 / 256] = 0.0
     b, conf = backward_field(recon, edited, region, anchors, cfg.motion)
     recon_w = warp_image(recon.astype(np.float32), b)
     g = generated_weight(edited, recon_w, region, cfg, lost)

@@ -356,7 +356,7 @@ class Session:
                 info = json.loads(self._rel(name, "edit.json").read_text())
                 anchors = measured_anchors(info) if info.get("parent") == "pivot" else []
                 region = warp_region(lm_crop, al.inside, cfg, self._edit_chain(name))
-                lost = [p for h in info.get("handles", []) if h.get("lost") for p in (h["start"], h["tracker"])]
+                lost = repainted_points(info)
                 wp = warp_paste(photo.color, al.crop, recon, edited, region, al.photo_to_crop, anchors, cfg, lost)
                 result, stats = wp.photo, {**wp.stats, "anchors": len(anchors)}
                 field_path = self._rel("composite", f"field-{num}.safetensors")
@@ -431,6 +431,12 @@ def handle_report(handles: list[list[float]], targets: list[list[float]], res) -
 
 
 def measured_anchors(info: dict[str, Any]) -> list[tuple[list[float], list[float]]]:
-    """(start, end) crop points of handles whose motion LK measured reliably and the tracker did not lose."""
-    return [(h["start"], h["measured"]) for h in info.get("handles", [])
-            if h.get("measured_ok") and not h.get("lost")]
+    """(start, end) crop points of handles whose motion LK measured reliably (lost by the tracker or not:
+    LK knows where the feature went)."""
+    return [(h["start"], h["measured"]) for h in info.get("handles", []) if h.get("measured_ok")]
+
+
+def repainted_points(info: dict[str, Any]) -> list[list[float]]:
+    """Crop points around handles the drag lost and LK could not find either: the generator repainted there."""
+    return [p for h in info.get("handles", []) if h.get("lost") and not h.get("measured_ok")
+            for p in (h["start"], h["tracker"])]
