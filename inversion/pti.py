@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from pipeline.atomic import write_with
+from fileio.atomic import write_with
 
 from .config import PTIConfig
 from .losses import perceptual_loss, ssim

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import UserError
+from fileio.errors import UserError
 from .photo import Photo
 
 
@@ -239,8 +239,8 @@ ALIGNED_NAME, ALIGNMENT_JSON, INSIDE_NAME = "aligned.png", "alignment.json", "in
 
 def write_alignment(al: Alignment, out_dir: str | Path) -> dict[str, Path]:
     """Artifacts of the stage; each file is written atomically, the JSON last."""
-    from . import atomic
-    from .images import save_image
+    from fileio import atomic
+    from fileio.images import save_image
 
     out = Path(out_dir)
     paths = {"aligned": out / ALIGNED_NAME, "inside_mask": out / INSIDE_NAME, "alignment": out / ALIGNMENT_JSON}

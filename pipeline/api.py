@@ -57,7 +57,7 @@ def edit_photo(photo: str | os.PathLike, edits: list[EditRequest], output: str |
     """Every stage that is needed, from photo to edited photo; returns what ran and where things are.
 
     `output` may not be `photo` itself unless `overwrite` (the original is then kept as PHOTO.orig)."""
-    from .images import check_writable
+    from fileio.images import check_writable
     from .originals import guard_original
 
     check_writable(output)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .errors import UserError
+from fileio.errors import UserError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -24,7 +24,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     from .devices import resolve_device
     from .generators import note_if_default, resolve_generator
-    from .images import check_writable, output_format, save_image, tensor_to_uint8
+    from fileio.images import check_writable, output_format, save_image, tensor_to_uint8
 
     output_format(args.output)
     check_writable(args.output)
@@ -221,7 +221,7 @@ def _cmd_drag(args: argparse.Namespace) -> int:
 
 
 def _cmd_composite(args: argparse.Namespace) -> int:
-    from .images import check_writable
+    from fileio.images import check_writable
     from .session import Session
 
     check_writable(args.output)

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .align import map_points
-from .errors import UserError
+from fileio.errors import UserError
 
 _NUM = r"\s*(-?\d+(?:\.\d+)?)\s*"
 _DRAG_RE = re.compile(rf"^{_NUM},{_NUM}:{_NUM},{_NUM}$")

@@ -5,7 +5,7 @@ import functools
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from fileio.errors import UserError
 
 DEFAULT_NAME = "default_generator.safetensors"
 

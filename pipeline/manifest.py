@@ -13,10 +13,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from stylegan2.checkpoints import file_sha256
+from fileio.hashing import file_sha256
 
-from . import __version__, atomic
-from .errors import UserError
+from fileio import atomic
+
+from . import __version__
+from fileio.errors import UserError
 
 MANIFEST_NAME = "session.json"
 

@@ -10,8 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
-from . import atomic
-from .errors import UserError
+from fileio import atomic
+from fileio.errors import UserError
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

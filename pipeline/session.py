@@ -21,15 +21,15 @@ import torch
 from PIL import Image
 from safetensors.numpy import save_file as save_numpy
 
-from stylegan2.checkpoints import file_sha256
+from fileio.hashing import file_sha256
 
-from . import atomic
+from fileio import atomic
 from .align import AlignConfig, align_photo, map_points, read_alignment, write_alignment
 from .composite import CompositeConfig, blend_mask, composite, warp_paste, warp_region
 from .edits import EditRequest, mask_to_crop, points_to_crop
-from .errors import UserError
+from fileio.errors import UserError
 from .generators import resolve_generator
-from .images import output_format, save_image, tensor_to_uint8
+from fileio.images import output_format, save_image, tensor_to_uint8
 from .manifest import MANIFEST_NAME, Manifest, SessionLock, stable_hash
 from .photo import Photo, load_photo
 
@@ -167,7 +167,7 @@ class Session:
         from .generators import note_if_default
 
         note_if_default(info["path"])
-        from .images import uint8_to_tensor
+        from fileio.images import uint8_to_tensor
 
         target = uint8_to_tensor(al.crop, device)
         out = self._rel("invert")
@@ -317,7 +317,7 @@ class Session:
                   photo_path: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
         """Paste edit `edit` (default: the latest) into the photo and write `output`, never over the photo
         itself unless `overwrite` (then the original is kept as PHOTO.orig)."""
-        from .images import check_writable
+        from fileio.images import check_writable
         from .originals import guard_original
 
         cfg = config or CompositeConfig()

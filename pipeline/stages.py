@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import UserError
+from fileio.errors import UserError
 from .generators import resolve_generator
-from .images import uint8_to_tensor
+from fileio.images import uint8_to_tensor
 
 
 def load_target_image(path: str | os.PathLike, resolution: int) -> np.ndarray:

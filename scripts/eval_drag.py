@@ -28,7 +28,7 @@ import torch
 
 
 def _u8(img: torch.Tensor) -> np.ndarray:
-    from pipeline.images import tensor_to_uint8
+    from fileio.images import tensor_to_uint8
 
     return tensor_to_uint8(img)
 
@@ -246,11 +246,11 @@ def main() -> None:
     print("dist: LK-measured handle -> target distance; 'I2' is the same measurement on I2 itself (its floor); "
           "'tracker' is DragGAN's own final distance")
     if args.json:
-        from pipeline.atomic import write_json
+        from fileio.atomic import write_json
 
         write_json(args.json, res)
     if args.figure:
-        from pipeline.images import save_image
+        from fileio.images import save_image
 
         save_image(example_figure(examples), args.figure)
 

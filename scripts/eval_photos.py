@@ -141,7 +141,7 @@ def main() -> None:
     from pipeline.api import edit_photo
     from pipeline.composite import CompositeConfig
     from pipeline.edits import EditRequest
-    from pipeline.errors import UserError
+    from fileio.errors import UserError
     from pipeline.photo import load_photo
 
     folder = Path(args.photos)
@@ -198,7 +198,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     if args.figure and figure_rows:
-        from pipeline.images import save_image
+        from fileio.images import save_image
 
         save_image(np.concatenate(figure_rows, axis=0), args.figure)
     print(f"sessions and outputs in {work}")

@@ -26,7 +26,7 @@ def main() -> None:
 
     from pipeline.align import map_points
     from pipeline.composite import CompositeConfig
-    from pipeline.images import save_image
+    from fileio.images import save_image
     from pipeline.photo import load_photo
     from pipeline.session import Session
 

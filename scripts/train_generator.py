@@ -27,7 +27,7 @@ from render_faces import grid, render_batch  # noqa: E402
 
 def main() -> None:
     from pipeline.devices import resolve_device
-    from pipeline.images import save_image
+    from fileio.images import save_image
     from stylegan2 import save_generator
     from stylegan2.training import CHECKPOINT, TrainConfig, Trainer
 

@@ -5,9 +5,7 @@ Nothing here executes code from a checkpoint: pickles go through the allow-list 
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
 import pickle
 import re
@@ -19,7 +17,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from pipeline.atomic import write_with
+from fileio.atomic import write_with
+from fileio.hashing import file_sha256, pack_metadata, unpack_metadata  # stylegan2 re-exports file_sha256
 
 from .networks import Generator, GeneratorConfig
 from .safe_pickle import PersistentObject, UnsafePickleError, safe_load
@@ -36,26 +35,6 @@ class CheckpointError(ValueError):
 
 def _fail(path: Path, why: str) -> CheckpointError:
     return CheckpointError(f"cannot load generator {path}: {why}. Accepted: {ACCEPTED}")
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def pack_metadata(meta: dict[str, Any]) -> dict[str, str]:
-    """safetensors header metadata as one sorted JSON value (its own key order is not deterministic)."""
-    return {"dragedit": json.dumps(meta, sort_keys=True)}
-
-
-def unpack_metadata(meta: dict[str, str] | None) -> dict[str, Any]:
-    try:
-        return json.loads((meta or {}).get("dragedit", "{}"))
-    except ValueError:
-        return {}
 
 
 def infer_config(state_dict: dict[str, torch.Tensor], conv_clamp: float | None = 256) -> GeneratorConfig:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .checkpoints import file_sha256
+from fileio.hashing import file_sha256
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,6 @@ def download(entry: ModelEntry, cache_dir: Path | None = None, sha256: str | Non
         raise DownloadError(f"download of {entry.name} has SHA-256 {digest}, expected {want}; the file was removed")
     os.replace(part, dest)
     if not want:
-        from pipeline.atomic import write_text
+        from fileio.atomic import write_text
         write_text(dest.with_name(dest.name + ".sha256"), digest + "\n")
     return dest

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from pipeline.align import AlignConfig, align_photo, ffhq_quad, map_points
-from pipeline.errors import UserError
+from fileio.errors import UserError
 from pipeline.photo import load_photo
 from tests.conftest import ASTRONAUT, assert_user_error, run_cli
 

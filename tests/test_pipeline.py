@@ -225,7 +225,7 @@ def test_edit_file_batch_branching_and_library(reference, tmp_path):
 
 
 def test_output_keeps_exif_and_icc(tmp_path):
-    from pipeline.images import save_image
+    from fileio.images import save_image
     from pipeline.photo import load_photo
 
     exif = Image.Exif()

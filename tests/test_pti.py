@@ -16,8 +16,8 @@ from inversion import PTIConfig, invert, load_inversion, save_inversion
 from inversion.losses import backbone_cached
 from inversion.pti import psnr
 from pipeline.align import AlignConfig, align_photo
-from pipeline.errors import UserError
-from pipeline.images import uint8_to_tensor
+from fileio.errors import UserError
+from fileio.images import uint8_to_tensor
 from pipeline.photo import load_photo
 from stylegan2 import file_sha256
 from tests.conftest import ASTRONAUT, REF_PKL, REPO, assert_user_error, run_cli

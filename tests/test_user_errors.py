@@ -146,7 +146,7 @@ def test_malformed_manifest_is_recomputed(done, tmp_path, manifest):
 def test_full_disk_during_pti_checkpoint_is_one_line(tmp_path, monkeypatch, capsys):
     import torch
 
-    import pipeline.atomic as atomic
+    import fileio.atomic as atomic
     from pipeline.cli import main
 
     def full(*a, **k):
@@ -232,8 +232,8 @@ def test_history_reads_a_busy_session(done):
 
 
 def test_read_only_file_system_is_named(tmp_path, monkeypatch):
-    from pipeline.errors import UserError
-    from pipeline.images import check_writable
+    from fileio.errors import UserError
+    from fileio.images import check_writable
 
     class RO:
         f_flag = os.ST_RDONLY
@@ -246,7 +246,7 @@ def test_read_only_file_system_is_named(tmp_path, monkeypatch):
 def test_session_folder_write_failure_is_named(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from pipeline.errors import UserError
+    from fileio.errors import UserError
     from pipeline.session import Session
 
     def refuse(self, *a, **k):
