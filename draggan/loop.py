@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .config import DragConfig
 from .sampling import bilinear_at, upsampled_at
-from .verify import lk_track
+from .verify import ArrivalCheck
 
 Points = Sequence[Sequence[float]]
 
@@ -178,52 +178,21 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
     stopped_by = "max_steps"
     step = 0
     n = len(points)
-    start_xy = h_xy.tolist()  # LK measures from the exact handle positions
     jump = cfg.jump_for(res)
-    recoveries, lost, events = [0] * n, [False] * n, []
-    image0: torch.Tensor | None = None
-    measured = None
 
     def render() -> torch.Tensor:
         with torch.no_grad():
             return G.synthesis(current_ws().detach(), noise_mode=cfg.noise_mode)
 
     def start_image() -> torch.Tensor:
-        nonlocal image0
-        if image0 is None:
-            with torch.no_grad():
-                image0 = G.synthesis(ws0, noise_mode=cfg.noise_mode)
-        return image0
+        with torch.no_grad():
+            return G.synthesis(ws0, noise_mode=cfg.noise_mode)
 
-    def check(reason: str, now: torch.Tensor | None = None, recover: bool = True) -> list[int]:
-        """LK-locate the handles; move disagreeing tracker points to LK's, or flag them lost. Returns those moved.
+    def renew(j: int) -> None:
+        refs[:, j] = fd.at(torch.tensor([points[j][0]]), torch.tensor([points[j][1]]))[:, 0]
 
-        A moved handle's template becomes the current feature at its new position (FreeDrag's template
-        update), or the tracker would snap straight back to the look-alike it had locked onto."""
-        nonlocal measured
-        measured = lk_track(start_image(), render() if now is None else now, start_xy)
-        m = measured
-        moved = []
-        for j in range(n):
-            lk_xy = m.points[j]
-            gap = math.hypot(lk_xy[0] - points[j][1], lk_xy[1] - points[j][0])
-            if lost[j] or gap <= cfg.verify_tolerance:
-                continue
-            tracker_xy = [float(points[j][1]), float(points[j][0])]
-            if m.ok[j] and recover and recoveries[j] < cfg.max_recoveries:
-                recoveries[j] += 1
-                points[j] = [min(max(round(lk_xy[1]), 0), res - 1), min(max(round(lk_xy[0]), 0), res - 1)]
-                refs[:, j] = fd.at(torch.tensor([points[j][0]]), torch.tensor([points[j][1]]))[:, 0]
-                moved.append(j)
-                events.append({"step": step, "handle": j, "event": "recovered", "reason": reason, "gap_px": gap,
-                               "tracker": tracker_xy, "lk": lk_xy})
-            elif m.ok[j] or reason != "jump":
-                # LK places it elsewhere for good, or cannot find the handle's patch at all (it was repainted,
-                # not moved): nothing to recover from.
-                lost[j] = True
-                events.append({"step": step, "handle": j, "event": "lost", "reason": reason, "gap_px": gap,
-                               "lk_ok": m.ok[j], "tracker": tracker_xy, "lk": lk_xy})
-        return moved
+    checker = ArrivalCheck(h_xy.tolist(), start_image, cfg.verify_tolerance, cfg.max_recoveries, res)
+    lost = checker.lost
 
     while True:
         w_cur = current_ws()
@@ -250,7 +219,7 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
         if cfg.verify and step > 0:
             jumped = [j for j in range(n) if math.dist(before[j], points[j]) > jump]
             if done or jumped:
-                if check("arrival" if done else "jump"):
+                if checker.check("arrival" if done else "jump", step, render(), points, renew):
                     xy = [[float(p[1]), float(p[0])] for p in points]
                     dists = [math.hypot(t[0] - p[0], t[1] - p[1]) for p, t in zip(points, tgt)]
                     done = all(d <= stop_d for d in dists)
@@ -285,12 +254,13 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
         raise DragDiverged(f"the latent became non-finite at step {step}; lower the learning rate")
     image = render()
     if cfg.verify:
-        check("final", image, recover=False)
+        checker.check("final", step, image, points, renew, recover=False)
         if stopped_by == "distance" and any(lost):
             stopped_by = "lost"
+    m = checker.measured
     return DragResult(final_ws, [[float(p[1]), float(p[0])] for p in points], step, trajectory, image, stopped_by,
-                      [[t[1], t[0]] for t in tgt], measured.points if measured else None,
-                      measured.ok if measured else None, lost, events)
+                      [[t[1], t[0]] for t in tgt], m.points if m else None, m.ok if m else None, lost,
+                      checker.events)
 
 
 def _motion_loss(feats: _Features, points: list[list[int]], targets: list[list[float]], r1: int, res: int,

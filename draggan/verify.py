@@ -7,7 +7,9 @@ shares no code or signal with that tracker, so the two disagreeing is a reliable
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -54,3 +56,56 @@ def lk_track(before: torch.Tensor | np.ndarray, after: torch.Tensor | np.ndarray
     ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (back_err <= fb_tolerance)
     pts = ((p1.reshape(-1, 2).astype(np.float64) + 0.5) / up - 0.5)
     return Measured(pts.tolist(), [bool(v) for v in ok])
+
+
+@dataclass
+class ArrivalCheck:
+    """The drag's independent check, and what it found over the whole drag.
+
+    `check` LK-locates the handles (start render -> now). A tracker point LK places more than `tolerance` px
+    away is moved to LK's position and `renew(j)` gives it a new feature template there (FreeDrag's
+    template update: otherwise the tracker snaps straight back to the look-alike it had locked onto), at
+    most `max_recoveries` times per handle. After that, or where LK cannot find the handle's patch at all
+    (the generator repainted rather than moved it), the handle is flagged lost. On a mere jump an LK
+    failure proves nothing, so it is ignored then.
+    """
+
+    start_xy: list[list[float]]  # exact handle positions in the start image, [[x, y], ...]
+    start_image: Callable[[], torch.Tensor]
+    tolerance: float
+    max_recoveries: int
+    resolution: int
+    lost: list[bool] = field(init=False)
+    recoveries: list[int] = field(init=False)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    measured: Measured | None = None
+    _image0: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        self.lost = [False] * len(self.start_xy)
+        self.recoveries = [0] * len(self.start_xy)
+
+    def check(self, reason: str, step: int, now: torch.Tensor, points: list[list[int]],
+              renew: Callable[[int], None], recover: bool = True) -> list[int]:
+        """Check `points` ([row, col], moved in place) against LK; returns the handles moved."""
+        if self._image0 is None:
+            self._image0 = self.start_image()
+        self.measured = m = lk_track(self._image0, now, self.start_xy)
+        moved = []
+        for j, lk_xy in enumerate(m.points):
+            gap = math.hypot(lk_xy[0] - points[j][1], lk_xy[1] - points[j][0])
+            if self.lost[j] or gap <= self.tolerance:
+                continue
+            event = {"step": step, "handle": j, "reason": reason, "gap_px": gap, "lk_ok": m.ok[j],
+                     "tracker": [float(points[j][1]), float(points[j][0])], "lk": lk_xy}
+            if m.ok[j] and recover and self.recoveries[j] < self.max_recoveries:
+                self.recoveries[j] += 1
+                last = self.resolution - 1
+                points[j] = [min(max(round(lk_xy[1]), 0), last), min(max(round(lk_xy[0]), 0), last)]
+                renew(j)
+                moved.append(j)
+                self.events.append({**event, "event": "recovered"})
+            elif m.ok[j] or reason != "jump":
+                self.lost[j] = True
+                self.events.append({**event, "event": "lost"})
+        return moved

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from fileio.errors import UserError
+from .geometry import map_points
 from .photo import Photo
 
 
@@ -56,13 +57,6 @@ class Alignment:
                 "crop_size": self.crop_size, "landmarks": self.landmarks.tolist(), "face_box": self.face_box,
                 "faces": self.faces, "face_index": self.face_index, "quad": self.quad.tolist(),
                 "photo_size": list(self.photo_size), **self.extra}
-
-
-def map_points(matrix: np.ndarray, points: np.ndarray | list) -> np.ndarray:
-    """Apply a 3x3 projective matrix to N x 2 points."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    h = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ np.asarray(matrix, dtype=np.float64).T
-    return h[:, :2] / h[:, 2:3]
 
 
 def landmark_model_path() -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .align import map_points
+from .geometry import map_points
 from .motion import MotionConfig, backward_field, warp_image
 
 PASTE_MODES = ("warp", "generated")

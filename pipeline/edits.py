@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from .align import map_points
+from .geometry import map_points
 from fileio.errors import UserError
 
 _NUM = r"\s*(-?\d+(?:\.\d+)?)\s*"

@@ -24,7 +24,8 @@ from safetensors.numpy import save_file as save_numpy
 from fileio.hashing import file_sha256
 
 from fileio import atomic
-from .align import AlignConfig, align_photo, map_points, read_alignment, write_alignment
+from .align import AlignConfig, align_photo, read_alignment, write_alignment
+from .geometry import map_points
 from .composite import CompositeConfig, blend_mask, composite, warp_paste, warp_region
 from .edits import EditRequest, mask_to_crop, points_to_crop
 from fileio.errors import UserError

@@ -24,7 +24,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=360, help="panel size in pixels")
     args = ap.parse_args()
 
-    from pipeline.align import map_points
+    from pipeline.geometry import map_points
     from pipeline.composite import CompositeConfig
     from fileio.images import save_image
     from pipeline.photo import load_photo

@@ -169,7 +169,7 @@ def test_radii_scale_from_512_with_a_floor():
 
 def test_arrival_is_checked_independently(monkeypatch):
     """A tracker that reports arrival while LK finds the handle elsewhere does not stop on 'distance'."""
-    import draggan.loop as loop
+    import draggan.verify as verify
     from draggan.verify import Measured
 
     G = BlobGenerator()
@@ -180,7 +180,7 @@ def test_arrival_is_checked_independently(monkeypatch):
     assert np.hypot(*np.subtract(honest.measured[0], [38, 32])) < 2.0  # LK finds the blob where it went
 
     # LK always answers "the handle is still where it started": every arrival disagrees by ~6 px.
-    monkeypatch.setattr(loop, "lk_track", lambda before, after, pts: Measured([list(p) for p in pts], [True] * len(pts)))
+    monkeypatch.setattr(verify, "lk_track", lambda before, after, pts: Measured([list(p) for p in pts], [True] * len(pts)))
     res = drag(G, ws, [[32.0, 32.0]], [[38.0, 32.0]], config=cfg)
     assert res.stopped_by != "distance"
     assert res.lost == [True]
@@ -188,7 +188,7 @@ def test_arrival_is_checked_independently(monkeypatch):
     assert "recovered" in kinds and kinds[-1] == "lost"
 
     # LK that cannot find the patch at all (repainted, not moved) does not confirm an arrival either.
-    monkeypatch.setattr(loop, "lk_track", lambda before, after, pts: Measured([list(p) for p in pts], [False] * len(pts)))
+    monkeypatch.setattr(verify, "lk_track", lambda before, after, pts: Measured([list(p) for p in pts], [False] * len(pts)))
     res = drag(G, ws, [[32.0, 32.0]], [[38.0, 32.0]], config=cfg)
     assert res.stopped_by == "lost" and res.lost == [True]
 
