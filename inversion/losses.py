@@ -7,16 +7,16 @@ name of the loss actually used is part of every result.
 """
 from __future__ import annotations
 
-import os
-import sys
+import functools
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from fileio.environment import log, offline
+
 BACKBONE_FILES = {"vgg": "vgg16-397923af.pth", "alex": "alexnet-owt-7be5be79.pth"}
-_warned: list[bool] = []
 
 
 def backbone_cached(net: str) -> bool:
@@ -96,7 +96,7 @@ class LPIPSLoss(torch.nn.Module):
 
 def perceptual_loss(net: str, allow_download: bool = True, warn: Callable[[str], None] | None = None) -> torch.nn.Module:
     """LPIPS with the `net` backbone if its weights are cached or can be fetched; else the fallback."""
-    allow_download = allow_download and not os.environ.get("DRAGEDIT_OFFLINE")
+    allow_download = allow_download and not offline()
     if backbone_cached(net) or allow_download:
         try:
             return LPIPSLoss(net)
@@ -107,10 +107,17 @@ def perceptual_loss(net: str, allow_download: bool = True, warn: Callable[[str],
     msg = (f"warning: LPIPS backbone weights ({', '.join(BACKBONE_FILES.values())}) are not in "
            f"{torch.hub.get_dir()}/checkpoints and could not be fetched ({reason}); PTI uses the L1 + MS-SSIM "
            "fallback loss instead (recorded in metrics.json)")
-    if not _warned:  # one line per process, however many losses fall back
-        _warned.append(True)
-        (warn or (lambda m: print(m, file=sys.stderr)))(msg)
+    if warn is not None:
+        warn(msg)
+    else:
+        _warn_once(msg)
     return FallbackPerceptual()
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_once(msg: str) -> None:
+    """One line per process, however many losses fall back."""
+    log.warning(msg)
 
 
 def lpips_metric(net: str = "alex") -> torch.nn.Module | None:

@@ -61,9 +61,9 @@ def _cmd_align(args: argparse.Namespace) -> int:
 
 
 def _offline(args: argparse.Namespace) -> bool:
-    import os
+    from fileio.environment import offline
 
-    return bool(getattr(args, "offline", False) or os.environ.get("DRAGEDIT_OFFLINE"))
+    return bool(getattr(args, "offline", False) or offline())
 
 
 def _check_face(face: int) -> None:
@@ -356,11 +356,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _log_to_stderr() -> None:
+    """dragedit's warnings and notes, as plain lines on stderr (they carry their own 'warning:'/'note:')."""
+    import logging
+
+    from fileio.environment import log
+
+    class CurrentStderr(logging.StreamHandler):
+        """Writes to whatever sys.stderr is at the time (tests and embedding tools swap it)."""
+
+        @property
+        def stream(self):
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value) -> None:
+            pass
+
+    if not any(type(h).__name__ == "CurrentStderr" for h in log.handlers):
+        handler = CurrentStderr()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     from stylegan2 import CheckpointError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    _log_to_stderr()
     try:
         return args.func(args)
     except (UserError, CheckpointError) as exc:

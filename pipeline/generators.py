@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 
+from fileio.environment import log
 from fileio.errors import UserError
 
 DEFAULT_NAME = "default_generator.safetensors"
@@ -39,5 +39,5 @@ def note_if_default(path: str | Path) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _note_once() -> None:
-    print("note: using the embedded demo generator (trained on drawn faces); photo-quality results need a "
-          "real FFHQ checkpoint: `dragedit models download draggan-ffhq-512`, then --generator", file=sys.stderr)
+    log.warning("note: using the embedded demo generator (trained on drawn faces); photo-quality results need a "
+                "real FFHQ checkpoint: `dragedit models download draggan-ffhq-512`, then --generator")

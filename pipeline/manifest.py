@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from fileio.environment import log
 from fileio.hashing import file_sha256
 
 from fileio import atomic
@@ -49,7 +49,7 @@ class Manifest:
     def __init__(self, folder: Path, warn: Callable[[str], None] | None = None):
         self.folder = folder
         self.path = folder / MANIFEST_NAME
-        self.warn = warn or (lambda m: print(m, file=sys.stderr))
+        self.warn = warn or log.warning
         self.data: dict[str, Any] = {"format": "dragedit-session", "version": 1, "stages": {}}
         if self.path.exists():
             try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +20,7 @@ import torch
 from PIL import Image
 from safetensors.numpy import save_file as save_numpy
 
+from fileio.environment import log
 from fileio.hashing import file_sha256
 
 from fileio import atomic
@@ -63,7 +63,7 @@ class Session:
                  read_only: bool = False):
         self.folder = Path(folder)
         self.progress = progress
-        self.warn = warn or (lambda m: print(m, file=sys.stderr))
+        self.warn = warn or log.warning
         self.read_only = read_only
         self._lock = SessionLock(self.folder)
         self.manifest: Manifest | None = None

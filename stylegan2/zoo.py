@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from fileio.environment import models_dir
 from fileio.hashing import file_sha256
 
 
@@ -49,10 +50,7 @@ class DownloadError(RuntimeError):
 
 def default_cache_dir() -> Path:
     """$DRAGEDIT_HOME/models, else $XDG_CACHE_HOME/dragedit/models, else ~/.cache/dragedit/models."""
-    if os.environ.get("DRAGEDIT_HOME"):
-        return Path(os.environ["DRAGEDIT_HOME"]) / "models"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "dragedit" / "models"
+    return models_dir()
 
 
 def load_registry(extra: str | os.PathLike | None = None) -> dict[str, ModelEntry]:
