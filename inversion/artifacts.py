@@ -26,6 +26,7 @@ from .losses import lpips_metric
 PIVOT, DELTA, RECON, PIVOT_RECON, METRICS, LOSS_LOG = ("pivot.safetensors", "generator_delta.safetensors",
                                                        "reconstruction.png", "pivot_reconstruction.png",
                                                        "metrics.json", "loss_log.json")
+ARTIFACTS = (PIVOT, DELTA, RECON, PIVOT_RECON, METRICS, LOSS_LOG)
 
 
 def _delta(G_base: torch.nn.Module, G_tuned: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -1,6 +1,11 @@
-"""Library entry points for photo tools: whole edits, or align + invert as preprocessing."""
+"""Library entry points for photo tools: whole edits, or align + invert as preprocessing.
+
+Both return dataclasses (`EditResult`, `Preprocessed`); options are keyword-only, and every default
+lives in the config dataclasses (`AlignConfig`, `PTIConfig`, `DragConfig`, `CompositeConfig`).
+"""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +15,9 @@ import torch
 
 from .align import AlignConfig
 from .composite import CompositeConfig
+from .edit_record import HistoryEntry
 from .edits import EditRequest
-from .session import Session
+from .session import CompositeResult, Session
 
 
 @dataclass
@@ -26,50 +32,63 @@ class Preprocessed:
     metrics: dict[str, Any]
 
     def load_generator(self, device: torch.device | str = "cpu") -> torch.nn.Module:
-        from inversion import load_inversion
-        from stylegan2 import load_generator
-
-        G, info = load_generator(self.base_generator_path, device=device, with_info=True)
-        return load_inversion(self.session / "invert", G, info["sha256"])[1].to(device)
+        """The PTI-tuned generator (base checkpoint + delta), as the session's own stages load it."""
+        with Session(self.session, generator=self.base_generator_path, device=device, read_only=True) as s:
+            return s.tuned()[1]
 
 
-def preprocess(photo: str | os.PathLike, session: str | os.PathLike, generator: str | None = None, pti_config=None,
-               align_config: AlignConfig | None = None, device: str | torch.device = "cpu",
+@dataclass
+class EditResult:
+    """What `edit_photo` did: the edits it made or reused, each stage's fate, and the output."""
+
+    session: str
+    edits: list[str]
+    output: str
+    stages: dict[str, str]  # stage -> 'computed' | 'reused'
+    history: list[HistoryEntry]
+    composite: CompositeResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"session": self.session, "edits": self.edits, "output": self.output, "stages": self.stages,
+                "history": [h.to_dict() for h in self.history], "composite": self.composite.to_dict()}
+
+
+def preprocess(photo: str | os.PathLike, session: str | os.PathLike, *, generator: str | os.PathLike | None = None,
+               pti_config=None, align_config: AlignConfig | None = None, device: str | torch.device = "cpu",
                progress: bool = False) -> Preprocessed:
     """Align and invert `photo` into `session` (cached: a second call returns at once)."""
-    import json
+    from . import layout as L
 
-    with Session(session, progress=progress) as s:
-        G, info = s.load_base_generator(generator, device)
+    with Session(session, generator=generator, device=device, progress=progress) as s:
+        G, info = s.load_base_generator()
         s.align(photo, align_config or AlignConfig(size=G.img_resolution))
-        s.invert(generator, pti_config, device)
-        w, _ = s.tuned(generator, device)
-        inv = Path(session) / "invert"
-        return Preprocessed(Path(session), w, inv / "pivot.safetensors", inv / "generator_delta.safetensors",
-                            Path(info["path"]), json.loads((inv / "metrics.json").read_text()))
+        s.invert(config=pti_config)
+        w, _ = s.tuned()
+        folder = Path(session)
+        return Preprocessed(folder, w, folder / L.INVERT_PIVOT, folder / L.INVERT_DELTA, Path(info["path"]),
+                            json.loads((folder / L.INVERT_METRICS).read_text()))
 
 
 def edit_photo(photo: str | os.PathLike, edits: list[EditRequest], output: str | os.PathLike,
-               session: str | os.PathLike, generator: str | None = None, pti_config=None, drag_config=None,
-               from_spec: str | int | None = None, composite_config: CompositeConfig | None = None,
+               session: str | os.PathLike, *, generator: str | os.PathLike | None = None, pti_config=None,
+               drag_config=None, from_spec: str | int | None = None, composite_config: CompositeConfig | None = None,
                device: str | torch.device = "cpu", progress: bool = False, face: int = 0,
-               overwrite: bool = False) -> dict[str, Any]:
-    """Every stage that is needed, from photo to edited photo; returns what ran and where things are.
+               overwrite: bool = False) -> EditResult:
+    """Every stage that is needed, from photo to edited photo, in order.
 
     `output` may not be `photo` itself unless `overwrite` (the original is then kept as PHOTO.orig)."""
     from fileio.images import check_writable
+
     from .originals import guard_original
 
     check_writable(output)
     if not overwrite:
         guard_original(output, photo)  # the one-line refusal, before any work
-    with Session(session, progress=progress) as s:
-        G, _ = s.load_base_generator(generator, device)
-        s.align(photo, AlignConfig(size=G.img_resolution, face=face))
-        s.check_requests(edits)
-        s.invert(generator, pti_config, device)
-        names = s.drag(edits, drag_config, generator, from_spec, device)
-        comp = s.composite(names[-1], output, composite_config, photo_path=photo, overwrite=overwrite)
-        return {"session": str(session), "edits": names, "output": str(output), "stages": dict(s.report),
-                "history": [h for h in s.history() if f"edits/{h['edit']:03d}" in names],
-                "composite": {k: comp.get(k) for k in ("changed_pixels", "bbox", "original_backup")}}
+    with Session(session, generator=generator, device=device, progress=progress) as s:
+        G, _ = s.load_base_generator()  # 1. which generator (its resolution sets the crop)
+        s.align(photo, AlignConfig(size=G.img_resolution, face=face))  # 2. face -> aligned crop
+        s.check_requests(edits)  # 3. points and masks fit the face, before any long work
+        s.invert(config=pti_config)  # 4. PTI
+        names = s.drag(edits, config=drag_config, from_spec=from_spec)  # 5. the drags
+        comp = s.composite(names[-1], output, config=composite_config, photo_path=photo, overwrite=overwrite)  # 6.
+        return EditResult(str(session), names, str(output), dict(s.report), s.history(names), comp)

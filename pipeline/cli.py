@@ -22,11 +22,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     from stylegan2 import load_generator
 
+    from fileio.images import check_writable, save_image, tensor_to_uint8
+
     from .devices import resolve_device
     from .generators import note_if_default, resolve_generator
-    from fileio.images import check_writable, output_format, save_image, tensor_to_uint8
 
-    output_format(args.output)
     check_writable(args.output)
     if not 0 <= args.seed < 2 ** 32:
         raise UserError(f"--seed {args.seed} is out of range; use a whole number from 0 to {2 ** 32 - 1}")
@@ -50,7 +50,7 @@ def _cmd_align(args: argparse.Namespace) -> int:
 
     _check_face(args.face)
     photo = load_photo(args.photo)
-    al = align_photo(photo, AlignConfig(size=args.size, face=args.face))
+    al = align_photo(photo, AlignConfig(**_given(size=args.size, face=args.face)))
     paths = write_alignment(al, args.output)
     faces = "\n".join(f"  face {i}: box {[round(v) for v in f['box']]}{'  <- used' if i == al.face_index else ''}"
                        for i, f in enumerate(al.faces))
@@ -66,8 +66,13 @@ def _offline(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "offline", False) or offline())
 
 
-def _check_face(face: int) -> None:
-    if face < 0:
+def _given(**values):
+    """The options the user gave: argparse defaults are None, so every default comes from a config dataclass."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _check_face(face: int | None) -> None:
+    if face is not None and face < 0:
         raise UserError(f"--face {face}: faces are numbered from 0 (the largest); use 0 or more")
 
 
@@ -76,14 +81,15 @@ def _pti_config(args: argparse.Namespace):
 
     for name in ("pivot_steps", "tune_steps", "checkpoint_every"):
         low = 0 if name == "tune_steps" else 1
-        if getattr(args, name) < low:
+        if getattr(args, name) is not None and getattr(args, name) < low:
             raise UserError(f"--{name.replace('_', '-')} {getattr(args, name)}: use a whole number >= {low}")
-    if not 0 <= args.seed < 2 ** 32:
+    if args.seed is not None and not 0 <= args.seed < 2 ** 32:
         raise UserError(f"--seed {args.seed} is out of range; use a whole number from 0 to {2 ** 32 - 1}")
     try:
-        return PTIConfig(pivot_steps=args.pivot_steps, tune_steps=args.tune_steps, seed=args.seed,
-                         pivot_space="w+" if args.w_plus else "w", locality=args.locality,
-                         checkpoint_every=args.checkpoint_every, allow_download=not _offline(args))
+        return PTIConfig(**_given(pivot_steps=args.pivot_steps, tune_steps=args.tune_steps, seed=args.seed,
+                                  pivot_space="w+" if args.w_plus else None, locality=args.locality,
+                                  checkpoint_every=args.checkpoint_every),
+                         allow_download=not _offline(args))
     except ValueError as exc:
         raise UserError(f"invalid inversion settings: {exc}") from None
 
@@ -103,12 +109,14 @@ def _cmd_invert(args: argparse.Namespace) -> int:
 
 
 def _add_pti_args(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--pivot-steps", type=int, default=450)
-    sp.add_argument("--tune-steps", type=int, default=350)
-    sp.add_argument("--w-plus", action="store_true", help="W+ pivot instead of PTI's W pivot")
-    sp.add_argument("--locality", action="store_true", help="PTI's locality regulariser")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--checkpoint-every", type=int, default=25)
+    from inversion import PTIConfig as P
+
+    sp.add_argument("--pivot-steps", type=int, help=f"W pivot steps (default {P.pivot_steps})")
+    sp.add_argument("--tune-steps", type=int, help=f"pivotal tuning steps at most (default {P.tune_steps})")
+    sp.add_argument("--w-plus", action="store_true", default=None, help="W+ pivot instead of PTI's W pivot")
+    sp.add_argument("--locality", action="store_true", default=None, help="PTI's locality regulariser")
+    sp.add_argument("--seed", type=int, help=f"PTI's random seed (default {P.seed})")
+    sp.add_argument("--checkpoint-every", type=int, help=f"steps between checkpoints (default {P.checkpoint_every})")
     sp.add_argument("--offline", action="store_true", help="never download LPIPS weights (also: DRAGEDIT_OFFLINE=1)")
 
 
@@ -116,9 +124,9 @@ def _drag_config(args: argparse.Namespace):
     from draggan import DragConfig
 
     try:
-        return DragConfig(max_steps=args.steps, lr=args.lr, lambda_mask=args.lambda_mask, r1=args.r1, r2=args.r2,
-                          feature_block=args.feature_block, tracking=args.tracking,
-                          stop_distance=args.stop_distance)
+        return DragConfig(**_given(max_steps=args.steps, lr=args.lr, lambda_mask=args.lambda_mask, r1=args.r1,
+                                   r2=args.r2, feature_block=args.feature_block, tracking=args.tracking,
+                                   stop_distance=args.stop_distance))
     except ValueError as exc:
         raise UserError(f"invalid drag settings: {exc}") from None
 
@@ -143,20 +151,22 @@ def _add_drag_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--mask", help="image of the photo's size: white = region that may move")
     sp.add_argument("--edits", help="JSON edit file for several edits in a row")
     sp.add_argument("--from", dest="from_spec", default=None, help="start from edit N or 'pivot' (default: latest)")
-    sp.add_argument("--steps", type=int, default=300, help="maximum drag steps")
-    sp.add_argument("--lr", type=float, default=2e-3)
-    sp.add_argument("--lambda-mask", type=float, default=20.0)
-    sp.add_argument("--r1", type=float, default=3.0, help="motion supervision radius (pixels at 512)")
-    sp.add_argument("--r2", type=float, default=12.0, help="tracking radius (pixels at 512)")
-    sp.add_argument("--feature-block", type=int, default=None,
+    from draggan import DragConfig as D
+
+    sp.add_argument("--steps", type=int, help=f"maximum drag steps (default {D.max_steps})")
+    sp.add_argument("--lr", type=float, help=f"Adam step size (default {D.lr})")
+    sp.add_argument("--lambda-mask", type=float, help=f"weight keeping the unmasked region (default {D.lambda_mask})")
+    sp.add_argument("--r1", type=float, help=f"motion supervision radius, pixels at 512 (default {D.r1})")
+    sp.add_argument("--r2", type=float, help=f"tracking radius, pixels at 512 (default {D.r2})")
+    sp.add_argument("--feature-block", type=int,
                     help="generator block whose features drive the drag (default: the one at min(128, R/2) px)")
-    sp.add_argument("--tracking", choices=["l1", "l2"], default="l1")
-    sp.add_argument("--stop-distance", type=float, default=None)
+    sp.add_argument("--tracking", choices=["l1", "l2"], help=f"tracking distance (default {D.tracking})")
+    sp.add_argument("--stop-distance", type=float, help="stop within this many pixels (default: the paper's rule)")
 
 
 def _add_paste_arg(sp: argparse.ArgumentParser) -> None:
     """--paste and --overwrite: how the edit reaches the output photo, and whether it may replace the input."""
-    sp.add_argument("--paste", choices=["warp", "generated"], default="warp",
+    sp.add_argument("--paste", choices=["warp", "generated"],
                     help="warp: move the photo's own pixels along the generator's motion (default); "
                          "generated: paste the generator's pixels")
     sp.add_argument("--overwrite", action="store_true",
@@ -182,28 +192,29 @@ def _cmd_edit(args: argparse.Namespace) -> int:
 
     _check_face(args.face)
     requests = _edit_requests(args)
-    result = edit_photo(args.photo, requests, args.output, _session_dir(args), args.generator, _pti_config(args),
-                        _drag_config(args), args.from_spec, composite_config=_composite_config(args),
-                        device=resolve_device(args.device), progress=not args.json, face=args.face,
-                        overwrite=args.overwrite)
-    lines = [_edit_line(name, h) for name, h in zip(result["edits"], result["history"])]
-    stages = ", ".join(f"{k} {v}" for k, v in result["stages"].items())
-    _report(args, result, "\n".join(lines + [f"stages: {stages}", f"wrote {args.output} (session {result['session']})"]))
+    result = edit_photo(args.photo, requests, args.output, _session_dir(args), generator=args.generator,
+                        pti_config=_pti_config(args), drag_config=_drag_config(args), from_spec=args.from_spec,
+                        composite_config=_composite_config(args), device=resolve_device(args.device),
+                        progress=not args.json, face=args.face or 0, overwrite=args.overwrite)
+    lines = [_edit_line(name, h) for name, h in zip(result.edits, result.history)]
+    stages = ", ".join(f"{k} {v}" for k, v in result.stages.items())
+    _report(args, result.to_dict(),
+            "\n".join(lines + [f"stages: {stages}", f"wrote {args.output} (session {result.session})"]))
     return 0
 
 
-def _edit_line(name: str, h: dict) -> str:
+def _edit_line(name: str, h) -> str:
     """One edit's summary: the handle distances measured independently (LK on the renders), not the tracker's."""
-    where = ", ".join(f"{d:.1f}" if d is not None else "?" for d in h.get("measured_distances") or [])
-    lost = sum(h.get("lost") or [])
-    return (f"{name}: {h['steps']} steps, stopped by {h['stopped_by']}; handles {where or '?'} crop px from their "
+    where = ", ".join(f"{d:.1f}" if d is not None else "?" for d in h.measured_distances)
+    lost = sum(h.lost)
+    return (f"{name}: {h.steps} steps, stopped by {h.stopped_by}; handles {where or '?'} crop px from their "
             f"targets (measured on the renders)" + (f"; {lost} handle(s) lost by the tracker" if lost else ""))
 
 
 def _composite_config(args: argparse.Namespace):
     from .composite import CompositeConfig
 
-    return CompositeConfig(paste=args.paste)
+    return CompositeConfig(**_given(paste=args.paste))
 
 
 def _cmd_drag(args: argparse.Namespace) -> int:
@@ -211,12 +222,14 @@ def _cmd_drag(args: argparse.Namespace) -> int:
     from .session import Session
 
     requests = _edit_requests(args)
-    with Session(args.session, progress=not args.json) as s:
-        if "invert" not in s.manifest.stages:
+    with Session(args.session, generator=args.generator, device=resolve_device(args.device),
+                 progress=not args.json) as s:
+        if not s.inverted:
             raise UserError(f"session {args.session} has no inversion yet; run `dragedit edit` or `dragedit invert` first")
-        names = s.drag(requests, _drag_config(args), args.generator, args.from_spec, resolve_device(args.device))
-        hist = [h for h in s.history() if f"edits/{h['edit']:03d}" in names]
-    _report(args, {"edits": names, "history": hist}, "\n".join(_edit_line(n, h) for n, h in zip(names, hist)))
+        names = s.drag(requests, config=_drag_config(args), from_spec=args.from_spec)
+        hist = s.history(names)
+    _report(args, {"edits": names, "history": [h.to_dict() for h in hist]},
+            "\n".join(_edit_line(n, h) for n, h in zip(names, hist)))
     return 0
 
 
@@ -228,10 +241,9 @@ def _cmd_composite(args: argparse.Namespace) -> int:
     with Session(args.session, progress=False) as s:
         if not s.edit_names():
             raise UserError(f"session {args.session} has no edits to composite")
-        res = s.composite(args.edit, args.output, _composite_config(args), photo_path=args.photo,
+        res = s.composite(args.edit, args.output, config=_composite_config(args), photo_path=args.photo,
                           overwrite=args.overwrite)
-    _report(args, {"edit": res["edit"], "output": res["output"], "changed_pixels": res.get("changed_pixels")},
-            f"wrote {args.output} ({res['edit']})")
+    _report(args, res.to_dict(), f"wrote {args.output} ({res.edit})")
     return 0
 
 
@@ -240,10 +252,10 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
     with Session(args.session, progress=False, read_only=True) as s:  # reads only: allowed while a run holds it
         hist = s.history()
-    text = "\n".join(f"edit {h['edit']:03d} from {h['from']}: drags {h['drags']} -> handles "
-                     f"{[[round(v, 1) for v in p] for p in (h['final_points'] or [])]}, {h['steps']} steps "
-                     f"({h['stopped_by']})" for h in hist) or "no edits yet"
-    _report(args, hist, text)
+    text = "\n".join(f"edit {h.edit:03d} from {h.parent}: drags {h.drags} -> handles "
+                     f"{[[round(v, 1) for v in p] for p in (h.final_points or [])]}, {h.steps} steps "
+                     f"({h.stopped_by})" for h in hist) or "no edits yet"
+    _report(args, [h.to_dict() for h in hist], text)
     return 0
 
 
@@ -284,6 +296,8 @@ def _report(args: argparse.Namespace, payload, text: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .align import AlignConfig
+
     p = argparse.ArgumentParser(prog="dragedit", description="Edit portrait photos by dragging points (DragGAN + PTI).")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -298,8 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("align", help="find the face and write its FFHQ-aligned crop and transform")
     a.add_argument("photo")
     a.add_argument("-o", "--output", required=True, help="output folder")
-    a.add_argument("--size", type=int, default=512, help="crop size = the generator's resolution")
-    a.add_argument("--face", type=int, default=0, help="which face, by size (0 = largest)")
+    a.add_argument("--size", type=int, help=f"crop size = the generator's resolution (default {AlignConfig.size})")
+    a.add_argument("--face", type=int, help="which face, by size (default 0 = largest)")
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=_cmd_align)
 
@@ -314,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("photo")
     e.add_argument("-o", "--output", required=True, help="edited photo (.jpg or .png)")
     e.add_argument("--session", help="session folder (default: OUTPUT_DIR/PHOTO_STEM.dragedit)")
-    e.add_argument("--face", type=int, default=0, help="which face, by size (0 = largest)")
+    e.add_argument("--face", type=int, help="which face, by size (default 0 = largest)")
     _add_paste_arg(e)
     _add_run_args(e, "checkpoint; default: the session's, else the embedded one")
     _add_drag_args(e)

@@ -176,14 +176,15 @@ class WarpPaste:
 
 
 def warp_paste(photo: np.ndarray, crop: np.ndarray, recon: np.ndarray, edited: np.ndarray, region: np.ndarray,
-               photo_to_crop: np.ndarray, anchors: list[tuple[list[float], list[float]]], cfg: CompositeConfig,
-               lost: list[list[float]] | None = None) -> WarpPaste:
+               photo_to_crop: np.ndarray, *, anchors: list[tuple[list[float], list[float]]] = (),
+               config: CompositeConfig | None = None, lost: list[list[float]] | None = None) -> WarpPaste:
     """Move the photo's own pixels along the generator's motion; generated pixels only where motion falls short.
 
     `crop` is the aligned photo crop, `recon` the tuned generator's render at the pivot, `edited` the
     edit's render (all R x R x 3 uint8); `lost`: crop points of handles the drag lost. Pixels with no motion
     and no generated weight are copied bit for bit.
     """
+    cfg = config or CompositeConfig()
     size = recon.shape[0]
     if lost:  # around a lost handle the generator repainted instead of moving: its flow is not motion
         region = region * (1 - _near(lost, size, cfg.reach * size))

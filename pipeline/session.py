@@ -1,17 +1,15 @@
 """Sessions: a folder holding every stage's artifacts and a manifest, resumable and cached.
 
-    SESSION/session.json          manifest (stages, keys, output hashes)
-    SESSION/align/                aligned.png, alignment.json, inside_mask.png
-    SESSION/invert/               pivot + tuned-generator delta, reconstructions, metrics (PTI checkpoint while running)
-    SESSION/edits/NNN/            ws.safetensors, crop.png, edit.json (one folder per drag edit)
-    SESSION/composite/edit-NNN.png   the edit pasted into the full-resolution photo
-
-Use it as a context manager: entering takes the session's lock.
+`Session(folder, generator=..., device=...)` holds what every stage needs; its methods are the stages in
+order (align -> invert -> drag -> composite), each run through `_cached`: unchanged inputs and parameters
+reuse the committed artifacts, anything else recomputes and commits them. The folder's layout is
+`layout.py`'s. Use it as a context manager: entering takes the session's lock.
 """
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,25 +18,41 @@ import torch
 from PIL import Image
 from safetensors.numpy import save_file as save_numpy
 
-from fileio.environment import log
-from fileio.hashing import file_sha256
-
 from fileio import atomic
-from .align import AlignConfig, align_photo, read_alignment, write_alignment
-from .geometry import map_points
-from .composite import CompositeConfig, blend_mask, composite, warp_paste, warp_region
-from .edits import EditRequest, mask_to_crop, points_to_crop
+from fileio.environment import log
 from fileio.errors import UserError
+from fileio.hashing import file_sha256
+from fileio.images import check_writable, output_format, save_image, tensor_to_uint8
+
+from . import layout as L
+from .align import AlignConfig, align_photo, read_alignment, write_alignment
+from .composite import CompositeConfig, blend_mask, composite, warp_paste, warp_region
+from .edit_record import HistoryEntry, handle_report, measured_anchors, repainted_points
+from .edits import EditRequest, mask_to_crop, points_to_crop
 from .generators import resolve_generator
-from fileio.images import output_format, save_image, tensor_to_uint8
+from .geometry import map_points
 from .manifest import MANIFEST_NAME, Manifest, SessionLock, stable_hash
 from .photo import Photo, load_photo
 
 STAGE_FORMAT = 2  # bump when a stage's outputs change meaning; keys include it
-MASK_NAME = "mask.png"  # an edit's movable region in crop pixels, when one was given
 
 
-SESSION_MARKERS = {".lock", "align", "invert", "edits", "composite"}
+@dataclass
+class CompositeResult:
+    """What `Session.composite` wrote: which edit, where, how much of the photo changed."""
+
+    edit: str
+    output: str
+    paste: str
+    changed_pixels: int
+    bbox: list[int] | None
+    original_backup: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+SESSION_MARKERS = {".lock", *L.FOLDERS}
 
 
 def is_session_folder(folder: Path) -> bool:
@@ -59,9 +73,12 @@ def is_session_folder(folder: Path) -> bool:
 class Session:
     """A session folder. `read_only=True` only reads (no lock, nothing created), for `history` on a busy session."""
 
-    def __init__(self, folder: str | os.PathLike, progress: bool = True, warn: Callable[[str], None] | None = None,
-                 read_only: bool = False):
+    def __init__(self, folder: str | os.PathLike, *, generator: str | os.PathLike | None = None,
+                 device: torch.device | str = "cpu", progress: bool = True,
+                 warn: Callable[[str], None] | None = None, read_only: bool = False):
         self.folder = Path(folder)
+        self.generator = generator  # None: the session's own (resuming), else the embedded one
+        self.device = device
         self.progress = progress
         self.warn = warn or log.warning
         self.read_only = read_only
@@ -103,157 +120,148 @@ class Session:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     @property
+    def inverted(self) -> bool:
+        return L.INVERT in self.manifest.stages
+
+    @property
     def report(self) -> dict[str, str]:
         return self.manifest.report
 
     def _rel(self, *parts: str) -> Path:
         return self.folder.joinpath(*parts)
 
+    def _cached(self, stage: str, inputs: dict[str, Any], params: dict[str, Any],
+                compute: Callable[[], tuple[list[Path], dict[str, Any]]]) -> dict[str, Any]:
+        """The stage's committed entry when its key (inputs + parameters) matches and its outputs are intact;
+        else `compute()` -> (output paths, extra fields) and commit them, the manifest entry last."""
+        params = {**params, "stage_format": STAGE_FORMAT}
+        key = stable_hash([inputs, params])
+        entry = self.manifest.lookup(stage, key)
+        if entry:
+            self.manifest.mark(stage, "reused")
+            return entry
+        outputs, extra = compute()
+        self.manifest.mark(stage, "computed")
+        return self.manifest.commit(stage, key, inputs, params, outputs, extra)
+
     # ---- align ---------------------------------------------------------------------------------
     def align(self, photo_path: str | os.PathLike, config: AlignConfig) -> dict[str, Any]:
         photo_path = Path(photo_path)
         self._photo = load_photo(photo_path)
-        inputs = {"photo": file_sha256(photo_path)}
-        params = {**config.to_dict(), "stage_format": STAGE_FORMAT}
-        key = stable_hash([inputs, params])
-        entry = self.manifest.lookup("align", key)
-        if entry:
-            self.manifest.mark("align", "reused")
-            return entry
-        al = align_photo(self._photo, config)
-        paths = write_alignment(al, self._rel("align"))
-        self.manifest.mark("align", "computed")
-        return self.manifest.commit("align", key, inputs, params, list(paths.values()),
-                                    {"photo_path": str(photo_path.resolve())})
+
+        def compute():
+            paths = write_alignment(align_photo(self._photo, config), self._rel(L.ALIGN))
+            return list(paths.values()), {"photo_path": str(photo_path.resolve())}
+
+        return self._cached(L.ALIGN, {"photo": file_sha256(photo_path)}, config.to_dict(), compute)
 
     def alignment(self):
-        return read_alignment(self._rel("align"))
+        return read_alignment(self._rel(L.ALIGN))
 
     # ---- invert --------------------------------------------------------------------------------
-    def generator_path(self, generator: str | None) -> Path:
-        """The given generator, else the one this session was inverted with (resuming another day)."""
-        if generator is None:
-            recorded = self.manifest.stages.get("invert", {}).get("generator_path")
+    def generator_path(self) -> Path:
+        """The session's generator: the one given, else the one it was inverted with (resuming another day)."""
+        if self.generator is None:
+            recorded = self.manifest.stages.get(L.INVERT, {}).get("generator_path")
             if recorded and Path(recorded).is_file():
                 return Path(recorded)
-        return resolve_generator(generator)
+        return resolve_generator(None if self.generator is None else str(self.generator))
 
-    def load_base_generator(self, generator: str | None, device: torch.device | str = "cpu"):
+    def load_base_generator(self):
+        """(base generator, checkpoint info), loaded once per session object."""
         from stylegan2 import load_generator
 
-        path = self.generator_path(generator)
+        path = self.generator_path()
         if ("base", str(path)) not in self._models:
-            self._models[("base", str(path))] = load_generator(path, device=device, with_info=True)
+            self._models[("base", str(path))] = load_generator(path, device=self.device, with_info=True)
         return self._models[("base", str(path))]
 
-    def invert(self, generator: str | None, pti_config, device: torch.device | str = "cpu") -> dict[str, Any]:
-        from inversion import PTIConfig, invert, save_inversion
+    def invert(self, *, config=None) -> dict[str, Any]:
+        """PTI of the aligned crop (`config`: a PTIConfig; `stages.invert_crop`, which `dragedit invert` runs too)."""
+        from inversion import PTIConfig
 
-        cfg = pti_config or PTIConfig()
-        G, info = self.load_base_generator(generator, device)
-        al_entry = self.manifest.stages.get("align")
+        from .stages import invert_crop
+
+        cfg = config or PTIConfig()
+        G, info = self.load_base_generator()
+        al_entry = self.manifest.stages.get(L.ALIGN)
         if not al_entry:
             raise UserError(f"session {self.folder} has no alignment yet; run the align stage first")
-        inputs = {"aligned": al_entry["outputs"]["align/aligned.png"], "generator": info["sha256"]}
-        params = {**cfg.result_dict(), "stage_format": STAGE_FORMAT}
-        key = stable_hash([inputs, params])
-        entry = self.manifest.lookup("invert", key)
-        if entry:
-            self.manifest.mark("invert", "reused")
-            return entry
-        al = self.alignment()
-        if al.crop_size != G.img_resolution:
-            raise UserError(f"the session's crop is {al.crop_size}px but the generator makes {G.img_resolution}px "
-                            "images; align again with the matching size")
-        from .generators import note_if_default
 
-        note_if_default(info["path"])
-        from fileio.images import uint8_to_tensor
+        def compute():
+            outputs = invert_crop(G, info, self.alignment().crop, self._rel(L.INVERT), cfg, self.device,
+                                  progress=self.progress, warn=self.warn)
+            self._models.pop("tuned", None)
+            return outputs, {"generator_path": str(info["path"])}
 
-        target = uint8_to_tensor(al.crop, device)
-        out = self._rel("invert")
-        out.mkdir(parents=True, exist_ok=True)
-        result = invert(G, target, cfg, work_dir=out, progress=self.progress, base_id=info["sha256"], warn=self.warn)
-        save_inversion(result, out, G, info["sha256"], target, extra={"config": cfg.to_dict()})
-        from inversion.artifacts import DELTA, LOSS_LOG, METRICS, PIVOT, PIVOT_RECON, RECON
+        return self._cached(L.INVERT, {"aligned": al_entry["outputs"][L.ALIGNED], "generator": info["sha256"]},
+                            cfg.result_dict(), compute)
 
-        outputs = [out / n for n in (PIVOT, DELTA, RECON, PIVOT_RECON, METRICS, LOSS_LOG)]
-        self._models.pop("tuned", None)
-        self.manifest.mark("invert", "computed")
-        return self.manifest.commit("invert", key, inputs, params, outputs, {"generator_path": str(info["path"])})
-
-    def tuned(self, generator: str | None, device: torch.device | str = "cpu"):
+    def tuned(self):
         """(pivot w, tuned generator) of this session's inversion."""
         from inversion import load_inversion
 
         if "tuned" not in self._models:
-            G, info = self.load_base_generator(generator, device)
-            w, Gt = load_inversion(self._rel("invert"), G, info["sha256"])
-            self._models["tuned"] = (w.to(device), Gt.to(device))
+            G, info = self.load_base_generator()
+            w, Gt = load_inversion(self._rel(L.INVERT), G, info["sha256"])
+            self._models["tuned"] = (w.to(self.device), Gt.to(self.device))
         return self._models["tuned"]
 
     # ---- drag edits ----------------------------------------------------------------------------
     def edit_names(self) -> list[str]:
-        return sorted(k for k in self.manifest.stages if k.startswith("edits/"))
+        return sorted(k for k in self.manifest.stages if L.is_edit(k))
 
     def _resolve_from(self, spec: str | int | None, option: str = "--from") -> str:
         if spec in (None, "latest"):
             names = self.edit_names()
-            return names[-1] if names else "pivot"
-        if str(spec) == "pivot":
-            return "pivot"
-        spec = str(spec).removeprefix("edits/")
-        name = f"edits/{int(spec):03d}" if spec.isdigit() else None
+            return names[-1] if names else L.PIVOT_STAGE
+        if str(spec) == L.PIVOT_STAGE:
+            return L.PIVOT_STAGE
+        spec = str(spec).removeprefix(L.EDITS + "/")
+        name = L.edit_stage(int(spec)) if spec.isdigit() else None
         if not name or name not in self.manifest.stages:
             raise UserError(f"{option} {spec}: no such edit; `dragedit history {self.folder}` lists them"
                             + (", or use 'pivot'" if option == "--from" else ""))
         return name
 
-    def _parent_ws(self, parent: str, device) -> tuple[torch.Tensor, str]:
+    def _parent_ws(self, parent: str) -> tuple[torch.Tensor, str]:
         from safetensors.torch import load_file
 
-        if parent == "pivot":
-            path = self._rel("invert", "pivot.safetensors")
-        else:
-            path = self._rel(parent, "ws.safetensors")
-        return load_file(str(path))["w"].to(device), file_sha256(path)
+        path = self._rel(L.INVERT_PIVOT) if parent == L.PIVOT_STAGE else self._rel(parent, L.EDIT_WS)
+        return load_file(str(path))["w"].to(self.device), file_sha256(path)
 
-    def drag(self, requests: list[EditRequest], drag_config, generator: str | None = None, from_spec=None,
-             device: torch.device | str = "cpu", callback: Callable | None = None) -> list[str]:
-        """Run the edits in order, each from the previous one; re-running the same request reuses its edits."""
+    def drag(self, requests: list[EditRequest], *, config=None, from_spec: str | int | None = None,
+             callback: Callable | None = None) -> list[str]:
+        """Run the edits in order (`config`: a DragConfig), each from the previous one; re-running the same
+        request reuses its edits."""
         from draggan import DragConfig
 
-        cfg = drag_config or DragConfig()
+        cfg = config or DragConfig()
         al = self.alignment()
-        _, Gt = self.tuned(generator, device)
+        _, Gt = self.tuned()
         try:
             cfg.feature_block_for(list(Gt.synthesis.block_resolutions))
         except ValueError as exc:
             raise UserError(f"invalid drag settings: {exc}") from None
-        inv = self.manifest.stages["invert"]
-        req_id = stable_hash([self.manifest.stages["align"]["key"], inv["key"], [r.to_dict() for r in requests],
+        inv = self.manifest.stages[L.INVERT]
+        req_id = stable_hash([self.manifest.stages[L.ALIGN]["key"], inv["key"], [r.to_dict() for r in requests],
                               [file_sha256(r.mask) if r.mask else None for r in requests], cfg.to_dict(),
                               str(from_spec)])
         earlier = {e.get("request_index"): name for name, e in self.manifest.stages.items()
-                   if name.startswith("edits/") and e.get("request") == req_id}
+                   if L.is_edit(name) and e.get("request") == req_id}
         parent = (self.manifest.stages[earlier[0]]["inputs"]["parent"] if 0 in earlier
                   else self._resolve_from(from_spec))
         done = []
         for i, req in enumerate(requests):
-            handles, targets = points_to_crop(req.drags, al.photo_size, al.photo_to_crop, al.crop_size)
-            mask = mask_to_crop(req.mask, al.photo_size, al.crop_to_photo, al.crop_size) if req.mask else None
-            ws0, ws_sha = self._parent_ws(parent, device)
-            inputs = {"parent": parent, "parent_ws": ws_sha, "delta": inv["outputs"]["invert/generator_delta.safetensors"],
-                      "alignment": self.manifest.stages["align"]["outputs"]["align/alignment.json"],
+            ws0, ws_sha = self._parent_ws(parent)
+            inputs = {"parent": parent, "parent_ws": ws_sha, "delta": inv["outputs"][L.INVERT_DELTA],
+                      "alignment": self.manifest.stages[L.ALIGN]["outputs"][L.ALIGNMENT],
                       "mask": file_sha256(req.mask) if req.mask else None}
-            params = {"drags_photo": [list(d) for d in req.drags], "drag": cfg.to_dict(), "stage_format": STAGE_FORMAT}
-            key = stable_hash([inputs, params])
-            name = earlier.get(i)
-            if name and self.manifest.lookup(name, key):
-                self.manifest.mark(name, "reused")
-            else:
-                name = name or self._next_edit_name()
-                self._run_edit(name, key, inputs, params, Gt, ws0, handles, targets, mask, cfg, al, req_id, i, callback)
+            params = {"drags_photo": [list(d) for d in req.drags], "drag": cfg.to_dict()}
+            name = earlier.get(i) or self._next_edit_name()
+            self._cached(name, inputs, params,
+                         lambda: (self._run_edit(name, parent, req, ws0, Gt, cfg, al, callback),
+                                  {"request": req_id, "request_index": i}))
             done.append(name)
             parent = name
         return done
@@ -268,15 +276,19 @@ class Session:
 
     def _next_edit_name(self) -> str:
         """Numbered from committed edits only: a folder a killed run left behind is untrusted and overwritten."""
-        nums = [int(n.split("/")[1]) for n in self.edit_names()]
-        return f"edits/{max(nums + [0]) + 1:03d}"
+        nums = [L.edit_number(n) for n in self.edit_names()]
+        return L.edit_stage(max(nums + [0]) + 1)
 
-    def _run_edit(self, name, key, inputs, params, Gt, ws0, handles, targets, mask, cfg, al, req_id, index, callback):
+    def _run_edit(self, name: str, parent: str, req: EditRequest, ws0: torch.Tensor, Gt, cfg, al,
+                  callback: Callable | None) -> list[Path]:
+        """One drag with its artifacts written; returns their paths."""
         from safetensors.torch import save_file
         from tqdm import tqdm
 
         from draggan import DragDiverged, drag
 
+        handles, targets = points_to_crop(req.drags, al.photo_size, al.photo_to_crop, al.crop_size)
+        mask = mask_to_crop(req.mask, al.photo_size, al.crop_to_photo, al.crop_size) if req.mask else None
         bar = tqdm(total=cfg.max_steps, desc=f"drag {name}", unit="step", disable=not self.progress)
 
         def cb(step):
@@ -294,88 +306,51 @@ class Session:
             bar.close()
         folder = self._rel(name)
         ws = res.ws.detach().cpu().contiguous()
-        atomic.write_with(folder / "ws.safetensors", lambda tmp: save_file({"w": ws}, str(tmp)))
-        save_image(tensor_to_uint8(res.image), folder / "crop.png")
-        outputs = [folder / "ws.safetensors", folder / "crop.png"]
+        atomic.write_with(folder / L.EDIT_WS, lambda tmp: save_file({"w": ws}, str(tmp)))
+        save_image(tensor_to_uint8(res.image), folder / L.EDIT_CROP)
+        outputs = [folder / L.EDIT_WS, folder / L.EDIT_CROP]
         if mask is not None:
-            save_image(np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8), folder / MASK_NAME)
-            outputs.append(folder / MASK_NAME)
-        final_photo = map_points(al.crop_to_photo, res.points).tolist()
-        info = {"parent": inputs["parent"], "drags_photo": params["drags_photo"], "handles_crop": handles,
-                "targets_crop": targets, "final_points_crop": res.points, "final_points_photo": final_photo,
+            save_image(np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8), folder / L.EDIT_MASK)
+            outputs.append(folder / L.EDIT_MASK)
+        info = {"parent": parent, "drags_photo": [list(d) for d in req.drags], "handles_crop": handles,
+                "targets_crop": targets, "final_points_crop": res.points,
+                "final_points_photo": map_points(al.crop_to_photo, res.points).tolist(),
                 "steps": res.steps, "stopped_by": res.stopped_by, "mean_distance_crop": res.mean_distance,
                 "handles": handle_report(handles, targets, res), "events": res.events,
                 "trajectory": res.trajectory, "mask": bool(mask is not None), "config": cfg.to_dict(),
                 "feature_block_used": cfg.feature_block_for(list(Gt.synthesis.block_resolutions)),
                 "radii_px": list(cfg.radii_for(Gt.img_resolution))}
-        atomic.write_json(folder / "edit.json", info)
-        self.manifest.mark(name, "computed")
-        self.manifest.commit(name, key, inputs, params, outputs + [folder / "edit.json"],
-                             {"request": req_id, "request_index": index})
+        atomic.write_json(folder / L.EDIT_INFO, info)
+        return outputs + [folder / L.EDIT_INFO]
 
     # ---- composite -----------------------------------------------------------------------------
-    def composite(self, edit: str | int | None, output: str | os.PathLike, config: CompositeConfig | None = None,
-                  photo_path: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
+    def composite(self, edit: str | int | None, output: str | os.PathLike, *, config: CompositeConfig | None = None,
+                  photo_path: str | os.PathLike | None = None, overwrite: bool = False) -> CompositeResult:
         """Paste edit `edit` (default: the latest) into the photo and write `output`, never over the photo
         itself unless `overwrite` (then the original is kept as PHOTO.orig)."""
-        from fileio.images import check_writable
         from .originals import guard_original
 
         cfg = config or CompositeConfig()
         check_writable(output)
         name = self._resolve_from(edit, "--edit")
-        if name == "pivot":
+        if name == L.PIVOT_STAGE:
             raise UserError("nothing to composite: the session has no edits yet")
-        al_entry = self.manifest.stages["align"]
+        al_entry = self.manifest.stages[L.ALIGN]
         photo_path = Path(photo_path or al_entry["photo_path"])
         if not photo_path.is_file() or file_sha256(photo_path) != al_entry["inputs"]["photo"]:
             raise UserError(f"the session's photo {photo_path} is missing or changed; pass the original photo")
         backup = guard_original(output, photo_path, overwrite)
         e = self.manifest.stages[name]
-        inputs = {"photo": al_entry["inputs"]["photo"], "edit": e["outputs"][f"{name}/crop.png"],
-                  "edit_info": e["outputs"][f"{name}/edit.json"],
-                  "reconstruction": self.manifest.stages["invert"]["outputs"]["invert/reconstruction.png"],
-                  "alignment": al_entry["outputs"]["align/alignment.json"]}
-        params = {**cfg.to_dict(), "stage_format": STAGE_FORMAT}
-        key = stable_hash([inputs, params])
-        num = name.split("/")[1]
-        stage = f"composite/{num}"
-        out_png = self._rel("composite", f"edit-{num}.png")
-        entry = self.manifest.lookup(stage, key)
+        inputs = {"photo": al_entry["inputs"]["photo"], "edit": e["outputs"][L.out(name, L.EDIT_CROP)],
+                  "edit_info": e["outputs"][L.out(name, L.EDIT_INFO)],
+                  "reconstruction": self.manifest.stages[L.INVERT]["outputs"][L.INVERT_RECON],
+                  "alignment": al_entry["outputs"][L.ALIGNMENT]}
         photo = self._photo if self._photo is not None and self._photo.path == photo_path else load_photo(photo_path)
-        if entry:
-            self.manifest.mark(stage, "reused")
-            with Image.open(out_png) as img:
-                result = np.asarray(img)
-        else:
-            al = self.alignment()
-            edited = np.asarray(Image.open(self._rel(name, "crop.png")).convert("RGB"))
-            recon = np.asarray(Image.open(self._rel("invert", "reconstruction.png")).convert("RGB"))
-            lm_crop = map_points(al.photo_to_crop, al.landmarks)
-            outputs = [out_png]
-            if cfg.paste == "warp":
-                info = json.loads(self._rel(name, "edit.json").read_text())
-                anchors = measured_anchors(info) if info.get("parent") == "pivot" else []
-                region = warp_region(lm_crop, al.inside, cfg, self._edit_chain(name))
-                lost = repainted_points(info)
-                wp = warp_paste(photo.color, al.crop, recon, edited, region, al.photo_to_crop, anchors, cfg, lost)
-                result, stats = wp.photo, {**wp.stats, "anchors": len(anchors)}
-                field_path = self._rel("composite", f"field-{num}.safetensors")
-                arrays = {"field": np.ascontiguousarray(wp.field), "confidence": wp.confidence, "region": region}
-                atomic.write_with(field_path, lambda tmp: save_numpy(arrays, str(tmp)))
-                gen_path = self._rel("composite", f"generated-{num}.png")
-                save_image(np.clip(np.rint(wp.generated * 255), 0, 255).astype(np.uint8), gen_path)
-                outputs += [field_path, gen_path]
-            else:
-                mask = blend_mask(edited, recon, al.inside, lm_crop, cfg)
-                result, stats = composite(photo.color, edited, mask, al.photo_to_crop)
-                mask_path = self._rel("composite", f"mask-{num}.png")
-                save_image(np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8), mask_path)
-                outputs.append(mask_path)
-            result = photo.output_pixels(result)  # the source's alpha, bit for bit
-            save_image(result, out_png)
-            self.manifest.mark(stage, "computed")
-            entry = self.manifest.commit(stage, key, inputs, params, outputs, {"edit": name, **stats})
+        out_png = self._rel(L.composite_file(name, "edit"))
+        entry = self._cached(L.composite_stage(name), inputs, cfg.to_dict(),
+                             lambda: self._paste(name, photo, cfg, out_png))
+        with Image.open(out_png) as img:
+            result = np.asarray(img)
         if photo.bits > 8:
             self.warn(f"note: {photo_path.name} has 16 bits per channel; {Path(output).name} is written with 8")
         if photo.alpha is not None and output_format(output) == "JPEG":
@@ -383,61 +358,60 @@ class Session:
         save_image(result, output, exif=photo.exif, icc_profile=photo.icc_profile, **photo.jpeg_settings(output))
         if backup is not None:
             self.warn(f"note: overwrote {photo_path}; the original is kept as {backup}")
-        return {**entry, "edit": name, "output": str(output), "original_backup": str(backup) if backup else None}
+        return CompositeResult(name, str(output), cfg.paste, int(entry.get("changed_pixels", 0)), entry.get("bbox"),
+                               str(backup) if backup else None)
+
+    def _paste(self, name: str, photo: Photo, cfg: CompositeConfig, out_png: Path) -> tuple[list[Path], dict]:
+        """The composite stage's work: the edited photo (and its field and masks) for edit `name`."""
+        al = self.alignment()
+        edited = np.asarray(Image.open(self._rel(name, L.EDIT_CROP)).convert("RGB"))
+        recon = np.asarray(Image.open(self._rel(L.INVERT_RECON)).convert("RGB"))
+        lm_crop = map_points(al.photo_to_crop, al.landmarks)
+        outputs = [out_png]
+        if cfg.paste == "warp":
+            info = json.loads(self._rel(name, L.EDIT_INFO).read_text())
+            anchors = measured_anchors(info) if info.get("parent") == L.PIVOT_STAGE else []
+            region = warp_region(lm_crop, al.inside, cfg, self._edit_chain(name))
+            wp = warp_paste(photo.color, al.crop, recon, edited, region, al.photo_to_crop, anchors=anchors,
+                            config=cfg, lost=repainted_points(info))
+            result, stats = wp.photo, {**wp.stats, "anchors": len(anchors)}
+            field_path = self._rel(L.composite_file(name, "field", ".safetensors"))
+            arrays = {"field": np.ascontiguousarray(wp.field), "confidence": wp.confidence, "region": region}
+            atomic.write_with(field_path, lambda tmp: save_numpy(arrays, str(tmp)))
+            gen_path = self._rel(L.composite_file(name, "generated"))
+            save_image(np.clip(np.rint(wp.generated * 255), 0, 255).astype(np.uint8), gen_path)
+            outputs += [field_path, gen_path]
+        else:
+            mask = blend_mask(edited, recon, al.inside, lm_crop, cfg)
+            result, stats = composite(photo.color, edited, mask, al.photo_to_crop)
+            mask_path = self._rel(L.composite_file(name, "mask"))
+            save_image(np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8), mask_path)
+            outputs.append(mask_path)
+        save_image(photo.output_pixels(result), out_png)  # the source's alpha, bit for bit
+        return outputs, {"edit": name, **stats}
 
     def _edit_chain(self, name: str) -> list[tuple[list[list[float]], np.ndarray | None]]:
         """(handles + targets, movable mask or None) in crop pixels of `name` and each edit it was built on."""
         chain = []
-        while name != "pivot":
-            info = json.loads(self._rel(name, "edit.json").read_text())
+        while name != L.PIVOT_STAGE:
+            info = json.loads(self._rel(name, L.EDIT_INFO).read_text())
             mask = None
-            if info.get("mask") and self._rel(name, MASK_NAME).is_file():
-                mask = np.asarray(Image.open(self._rel(name, MASK_NAME)).convert("L"), np.float32) / 255.0
+            if info.get("mask") and self._rel(name, L.EDIT_MASK).is_file():
+                mask = np.asarray(Image.open(self._rel(name, L.EDIT_MASK)).convert("L"), np.float32) / 255.0
             chain.append((info["handles_crop"] + info["targets_crop"], mask))
             name = info["parent"]
         return chain
 
     # ---- history -------------------------------------------------------------------------------
-    def history(self) -> list[dict[str, Any]]:
+    def history(self, names: list[str] | None = None) -> list[HistoryEntry]:
+        """Every edit (or those in `names`), oldest first."""
         out = []
         for name in self.edit_names():
-            e = self.manifest.stages[name]
+            if names is not None and name not in names:
+                continue
             try:
-                info = json.loads(self._rel(name, "edit.json").read_text())
+                info = json.loads(self._rel(name, L.EDIT_INFO).read_text())
             except (OSError, ValueError):
                 info = {}
-            out.append({"edit": int(name.split("/")[1]), "from": e["inputs"]["parent"], "drags": e["params"]["drags_photo"],
-                        "final_points": info.get("final_points_photo"), "steps": info.get("steps"),
-                        "stopped_by": info.get("stopped_by"), "mean_distance_crop": info.get("mean_distance_crop"),
-                        "measured_distances": [h.get("measured_distance") for h in info.get("handles", [])],
-                        "lost": [h.get("lost", False) for h in info.get("handles", [])],
-                        "completed_at": e.get("completed_at")})
+            out.append(HistoryEntry.from_stage(L.edit_number(name), self.manifest.stages[name], info))
         return out
-
-
-def handle_report(handles: list[list[float]], targets: list[list[float]], res) -> list[dict[str, Any]]:
-    """Per handle: where it started and should go, where the tracker and where LK (independently) put it."""
-    import math
-
-    out = []
-    for j, (h, t) in enumerate(zip(handles, targets)):
-        row = {"start": h, "target": t, "tracker": res.points[j], "tracker_distance": math.dist(res.points[j], t),
-               "lost": bool(res.lost[j]) if res.lost else False}
-        if res.measured is not None:
-            row.update({"measured": res.measured[j], "measured_ok": res.measured_ok[j],
-                        "measured_distance": math.dist(res.measured[j], t),
-                        "measured_displacement": math.dist(res.measured[j], h)})
-        out.append(row)
-    return out
-
-
-def measured_anchors(info: dict[str, Any]) -> list[tuple[list[float], list[float]]]:
-    """(start, end) crop points of handles whose motion LK measured reliably (lost by the tracker or not:
-    LK knows where the feature went)."""
-    return [(h["start"], h["measured"]) for h in info.get("handles", []) if h.get("measured_ok")]
-
-
-def repainted_points(info: dict[str, Any]) -> list[list[float]]:
-    """Crop points around handles the drag lost and LK could not find either: the generator repainted there."""
-    return [p for h in info.get("handles", []) if h.get("lost") and not h.get("measured_ok")
-            for p in (h["start"], h["tracker"])]

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from fileio.errors import UserError
-from .generators import resolve_generator
 from fileio.images import uint8_to_tensor
+
+from .generators import resolve_generator
 
 
 def load_target_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
@@ -33,27 +34,44 @@ def load_target_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
     return pixels
 
 
-def run_invert_stage(target: str | os.PathLike | np.ndarray, generator: str | None, out_dir: str | os.PathLike,
-                     config=None, device: torch.device | str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Align-output (or image) -> PTI artifacts in `out_dir`; resumes a checkpoint left there."""
-    from inversion import PTIConfig, invert, save_inversion
-    from stylegan2 import load_generator
+def invert_crop(G: torch.nn.Module, info: dict[str, Any], pixels: np.ndarray, out_dir: Path, config,
+                device: torch.device | str = "cpu", *, progress: bool = True, warn=None,
+                extra: dict[str, Any] | None = None) -> list[Path]:
+    """PTI of an aligned crop into `out_dir` (resuming a checkpoint left there); returns the artifacts written.
+
+    `Session.invert` and `dragedit invert` both run this."""
+    from inversion import invert, save_inversion
+    from inversion.artifacts import ARTIFACTS
 
     from .generators import note_if_default
 
-    G, info = load_generator(resolve_generator(generator), device=device, with_info=True)
-    pixels = target if isinstance(target, np.ndarray) else load_target_image(target, G.img_resolution)
     if pixels.shape[:2] != (G.img_resolution, G.img_resolution):
         raise UserError(f"the crop is {pixels.shape[1]}x{pixels.shape[0]} but the generator makes "
                         f"{G.img_resolution}x{G.img_resolution} images; align with --size {G.img_resolution}")
-    tgt = uint8_to_tensor(pixels, device)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {out_dir}: {exc.strerror}") from None
+    note_if_default(info["path"])
+    target = uint8_to_tensor(pixels, device)
+    result = invert(G, target, config, work_dir=out_dir, progress=progress, base_id=info["sha256"], warn=warn)
+    save_inversion(result, out_dir, G, info["sha256"], target, extra={"config": config.to_dict(), **(extra or {})})
+    return [out_dir / n for n in ARTIFACTS]
+
+
+def run_invert_stage(target: str | os.PathLike | np.ndarray, generator: str | None, out_dir: str | os.PathLike,
+                     config=None, device: torch.device | str = "cpu", progress: bool = True) -> dict[str, Any]:
+    """Align-output (or image) -> PTI artifacts in `out_dir`; resumes a checkpoint left there."""
+    import json
+
+    from inversion import PTIConfig
+    from inversion.artifacts import METRICS
+    from stylegan2 import load_generator
+
+    G, info = load_generator(resolve_generator(generator), device=device, with_info=True)
+    pixels = target if isinstance(target, np.ndarray) else load_target_image(target, G.img_resolution)
     cfg = config or PTIConfig()
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create {out}: {exc.strerror}") from None
-    note_if_default(info["path"])
-    result = invert(G, tgt, cfg, work_dir=out, progress=progress, base_id=info["sha256"])
-    return save_inversion(result, out, G, info["sha256"], tgt,
-                          extra={"config": cfg.to_dict(), "generator": info["path"], "device": str(device)})
+    invert_crop(G, info, pixels, out, cfg, device, progress=progress,
+                extra={"generator": info["path"], "device": str(device)})
+    return json.loads((out / METRICS).read_text())

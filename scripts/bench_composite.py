@@ -66,8 +66,8 @@ def main() -> None:
         edited = _move(crop, _field(size, (0.03 * size, -0.02 * size)))
         region = np.ones((size, size), np.float32)
         cfg = CompositeConfig()
-        res = warp_paste(photo, crop, crop, edited, region, photo_to_crop, [], cfg)
-        t_warp = _timeit(lambda: warp_paste(photo, crop, crop, edited, region, photo_to_crop, [], cfg), args.repeats)
+        res = warp_paste(photo, crop, crop, edited, region, photo_to_crop, config=cfg)
+        t_warp = _timeit(lambda: warp_paste(photo, crop, crop, edited, region, photo_to_crop, config=cfg), args.repeats)
         lm = np.array([[0.3 * size, 0.3 * size], [0.7 * size, 0.3 * size], [0.5 * size, 0.8 * size]] * 23)[:68]
         inside = np.ones((size, size), np.float32)
         t_gen = _timeit(lambda: composite(photo, edited, blend_mask(edited, crop, inside, lm, cfg), photo_to_crop),

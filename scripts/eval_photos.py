@@ -173,18 +173,19 @@ def main() -> None:
                 out = work / f"{path.stem}-{kind}-{paste}.png"
                 t0 = time.perf_counter()
                 try:
-                    res = edit_photo(path, [EditRequest(drags)], out, session, args.generator, pti, drag_cfg,
-                                     "pivot", CompositeConfig(paste=paste), device=args.device)
+                    res = edit_photo(path, [EditRequest(drags)], out, session, generator=args.generator,
+                                     pti_config=pti, drag_config=drag_cfg, from_spec="pivot",
+                                     composite_config=CompositeConfig(paste=paste), device=args.device)
                 except UserError as exc:
                     rows.append({"photo": path.name, "kind": kind, "paste": paste, "status": f"failed: {exc}"})
                     print(f"{path.name} {kind} {paste}: failed: {exc}", flush=True)
                     continue
                 seconds = time.perf_counter() - t0
                 output = load_photo(out).pixels
-                hist = res["history"][-1]
+                hist = res.history[-1]
                 row = {"photo": path.name, "kind": kind, "paste": paste, "status": "done", "seconds": seconds,
-                       "iod_px": iod, "drag_steps": hist["steps"], "stopped_by": hist["stopped_by"],
-                       "lk_crop_px": hist.get("measured_distances"),
+                       "iod_px": iod, "drag_steps": hist.steps, "stopped_by": hist.stopped_by,
+                       "lk_crop_px": hist.measured_distances,
                        **measure(det, original, output, rect, idx, targets, iod, lm0, desc0)}
                 rows.append(row)
                 print(f"{path.name} {kind} {paste}: landmarks {_f(row.get('landmark_px'))} px "

@@ -33,9 +33,9 @@ def main() -> None:
     panels = {}
     with Session(args.session, progress=False) as s, tempfile.TemporaryDirectory() as tmp:
         for paste in ("warp", "generated"):
-            res = s.composite(args.edit, Path(tmp) / f"{paste}.png", CompositeConfig(paste=paste))
+            res = s.composite(args.edit, Path(tmp) / f"{paste}.png", config=CompositeConfig(paste=paste))
             panels[paste] = load_photo(Path(tmp) / f"{paste}.png").color
-        name = res["edit"]
+        name = res.edit
         info = json.loads((Path(args.session) / name / "edit.json").read_text())
         al = s.alignment()
         photo = load_photo(s.manifest.stages["align"]["photo_path"]).color

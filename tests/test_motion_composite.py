@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.composite import CompositeConfig, warp_paste
+from pipeline.composite import warp_paste
 from pipeline.motion import MotionConfig, backward_field
 
 CROP = 128
@@ -48,7 +48,7 @@ def test_known_translation_moves_the_photos_own_pixels():
     weight = np.clip(_bump(64, 64, 14) * 1.6, 0, 1)  # a plateau of full motion in the middle
     edited = _translate_region(crop, t, weight)
     region = np.ones((CROP, CROP), np.float32)
-    res = warp_paste(photo, crop, crop, edited, region, photo_to_crop, [], CompositeConfig())
+    res = warp_paste(photo, crop, crop, edited, region, photo_to_crop)
     out = res.photo
     assert res.generated.max() == 0  # pure motion: no generated pixels needed
     # The middle of the moved region, in the photo: the shift found there is t mapped to photo pixels.
@@ -76,8 +76,7 @@ def test_known_translation_moves_the_photos_own_pixels():
 
 def test_no_change_composites_to_the_original_bit_for_bit():
     photo, photo_to_crop, crop = _scene()
-    res = warp_paste(photo, crop, crop, crop.copy(), np.ones((CROP, CROP), np.float32), photo_to_crop, [],
-                     CompositeConfig())
+    res = warp_paste(photo, crop, crop, crop.copy(), np.ones((CROP, CROP), np.float32), photo_to_crop)
     assert np.array_equal(res.photo, photo)
     assert res.stats["changed_pixels"] == 0 and not res.field.any()
 
@@ -88,7 +87,7 @@ def test_field_stays_inside_the_region_and_revealed_content_is_generated():
     edited[60:70, 60:70] = (20, 20, 20)  # new content no motion explains (a mouth opening, say)
     region = np.zeros((CROP, CROP), np.float32)
     region[24:104, 24:104] = 1
-    res = warp_paste(photo, crop, crop, edited, region, photo_to_crop, [], CompositeConfig())
+    res = warp_paste(photo, crop, crop, edited, region, photo_to_crop)
     assert not res.field[region == 0].any()
     assert res.generated[62:68, 62:68].min() > 0.5
     assert res.generated[:16].max() == 0

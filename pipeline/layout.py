@@ -1,0 +1,47 @@
+"""The session folder's layout: stage names and artifact paths, spelled here and nowhere else.
+
+    SESSION/session.json                 manifest (stages, keys, output hashes)
+    SESSION/align/                       aligned.png, alignment.json, inside_mask.png
+    SESSION/invert/                      pivot, tuned-generator delta, reconstructions, metrics
+    SESSION/edits/NNN/                   ws.safetensors, crop.png, edit.json, mask.png (one folder per drag edit)
+    SESSION/composite/edit-NNN.png       the edit in the full-resolution photo, and its field/masks
+"""
+from __future__ import annotations
+
+from inversion.artifacts import DELTA, METRICS, PIVOT, RECON
+
+from .align import ALIGNED_NAME, ALIGNMENT_JSON
+
+ALIGN, INVERT, EDITS, COMPOSITE, PIVOT_STAGE = "align", "invert", "edits", "composite", "pivot"
+FOLDERS = (ALIGN, INVERT, EDITS, COMPOSITE)
+EDIT_WS, EDIT_CROP, EDIT_INFO, EDIT_MASK = "ws.safetensors", "crop.png", "edit.json", "mask.png"
+
+
+def out(stage: str, name: str) -> str:
+    """The manifest's key for an artifact: its path relative to the session."""
+    return f"{stage}/{name}"
+
+
+ALIGNED, ALIGNMENT = out(ALIGN, ALIGNED_NAME), out(ALIGN, ALIGNMENT_JSON)
+INVERT_PIVOT, INVERT_DELTA, INVERT_RECON, INVERT_METRICS = (out(INVERT, n) for n in (PIVOT, DELTA, RECON, METRICS))
+
+
+def edit_stage(number: int) -> str:
+    return f"{EDITS}/{number:03d}"
+
+
+def is_edit(stage: str) -> bool:
+    return stage.startswith(EDITS + "/")
+
+
+def edit_number(stage: str) -> int:
+    return int(stage.split("/")[1])
+
+
+def composite_stage(edit: str) -> str:
+    return f"{COMPOSITE}/{edit_number(edit):03d}"
+
+
+def composite_file(edit: str, kind: str, suffix: str = ".png") -> str:
+    """composite/{kind}-NNN{suffix}: kind is edit (the photo), field, generated or mask."""
+    return f"{COMPOSITE}/{kind}-{edit_number(edit):03d}{suffix}"
