@@ -223,8 +223,6 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
                     xy = [[float(p[1]), float(p[0])] for p in points]
                     dists = [math.hypot(t[0] - p[0], t[1] - p[1]) for p, t in zip(points, tgt)]
                     done = all(d <= stop_d for d in dists)
-                if done and any(lost):
-                    stopped_by = "lost"
         loss = None
         if need_grad and not done:
             loss = _motion_loss(fa, points, tgt, r1, res, cfg.disc_grid, min(1.0, stop_d), device)

@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import torch
 
+from fileio.images import tensor_to_uint8
+
 MIN_SIDE = 512  # renders are upsampled to at least this many pixels before tracking
 
 
@@ -29,8 +31,7 @@ class Measured:
 def to_gray(img: torch.Tensor | np.ndarray) -> np.ndarray:
     """A generator image ([1, 3, H, W] in about [-1, 1]) or an HxWx3 uint8 array -> HxW uint8 gray."""
     if isinstance(img, torch.Tensor):
-        t = img[0] if img.ndim == 4 else img
-        img = (t.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        img = tensor_to_uint8(img)
     return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
 
 

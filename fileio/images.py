@@ -68,8 +68,5 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, **save_
         if image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
     save_kwargs = {k: v for k, v in save_kwargs.items() if v is not None}
-    try:
-        write_with(path, lambda tmp: image.save(tmp, format=fmt, **save_kwargs))
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_with(path, lambda tmp: image.save(tmp, format=fmt, **save_kwargs))  # OSErrors become one-line UserErrors
     return path

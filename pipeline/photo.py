@@ -61,7 +61,7 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
         arr = np.asarray(img, dtype=np.float64)
         gray = np.clip(np.rint(arr * (255.0 if arr.max() <= 1.0 else 1.0)), 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+    if _has_alpha(img):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
@@ -101,9 +101,13 @@ def load_photo(path: str | os.PathLike) -> Photo:
     return Photo(np.ascontiguousarray(pixels), exif_bytes, icc, fmt, path, jpeg, alpha, straight, bits)
 
 
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+
+
 def _alpha(img: Image.Image) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(alpha, straight RGB) of an image with transparency; (None, None) otherwise."""
-    if img.mode not in ("RGBA", "LA", "PA") and not (img.mode == "P" and "transparency" in img.info):
+    if not _has_alpha(img):
         return None, None
     rgba = np.asarray(img.convert("RGBA"))
     return np.ascontiguousarray(rgba[..., 3]), np.ascontiguousarray(rgba[..., :3])

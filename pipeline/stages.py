@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fileio.atomic import write_error
 from fileio.errors import UserError
 from fileio.images import uint8_to_tensor
 
@@ -51,7 +52,7 @@ def invert_crop(G: torch.nn.Module, info: dict[str, Any], pixels: np.ndarray, ou
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"cannot create {out_dir}: {exc.strerror}") from None
+        raise write_error(out_dir, exc) from None
     note_if_default(info["path"])
     target = uint8_to_tensor(pixels, device)
     result = invert(G, target, config, work_dir=out_dir, progress=progress, base_id=info["sha256"], warn=warn)
