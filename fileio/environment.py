@@ -19,3 +19,26 @@ def models_dir() -> Path:
         return Path(os.environ["DRAGEDIT_HOME"]) / "models"
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "dragedit" / "models"
+
+
+def threads_from_env() -> int | None:
+    """$DRAGEDIT_THREADS, else $OMP_NUM_THREADS: a thread count the user fixed for every dragedit process."""
+    for name in ("DRAGEDIT_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
+def runtime_dir() -> Path:
+    """Where running dragedit processes register (to share the cores): $DRAGEDIT_RUNTIME_DIR, else
+    $XDG_RUNTIME_DIR/dragedit, else TMPDIR/dragedit-UID."""
+    import tempfile
+
+    if os.environ.get("DRAGEDIT_RUNTIME_DIR"):
+        return Path(os.environ["DRAGEDIT_RUNTIME_DIR"])
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(os.environ["XDG_RUNTIME_DIR"]) / "dragedit"
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"dragedit-{uid}"
+

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from fileio.atomic import write_with
+from fileio.threads import compute_signature
 
 from .config import PTIConfig
 from .losses import perceptual_loss, ssim
@@ -123,7 +124,8 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
     loss_tune = perceptual_loss("alex", cfg.allow_download, warn).to(device)
     losses_used = {"pivot": loss_pivot.name, "tune": loss_tune.name}
     identity = {"config": cfg.result_dict(), "target": _fingerprint(target), "base": base_id,
-                "resolution": G.img_resolution, "losses": losses_used}
+                "resolution": G.img_resolution, "losses": losses_used,
+                "compute": compute_signature(device)}  # never resumed with another thread count
     ckpt = _Checkpointer(work, identity)
     state = ckpt.load() or {"stage": "pivot", "step": 0, "log": []}
     timings = dict(state.get("timings", {}))

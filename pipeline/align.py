@@ -25,13 +25,22 @@ from .photo import Photo
 @dataclass
 class AlignConfig:
     size: int = 512  # the generator's resolution
-    face: int = 0  # which face, 0 = largest
+    face: int = 0  # which face in `face_order`: 0 = largest
+    face_at: tuple[float, float] | None = None  # instead of `face`: the face whose box holds this photo point
     detect_max_side: int = 1600  # photos larger than this are detected on a downscaled copy
     min_score: float = 0.3  # weaker dlib detections are dropped unless they are all there is
     pad_outside: bool = True  # FFHQ reflect + blur padding where the quad leaves the photo
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        if d["face_at"] is None:
+            d.pop("face_at")  # keeps the cache keys of sessions made before `face_at` existed
+        else:
+            d["face_at"] = [float(v) for v in d["face_at"]]
+        return d
+
+
+FACE_ORDER = "largest box area on the full-resolution photo first, equal areas left to right"
 
 
 @dataclass
@@ -84,7 +93,7 @@ def _dlib_models():
 
 
 def detect_faces(pixels: np.ndarray, detect_max_side: int = 1600, min_score: float = 0.3) -> list[dict[str, Any]]:
-    """All frontal faces, largest first, boxes in full-resolution photo pixels."""
+    """All frontal faces in `FACE_ORDER`, boxes in full-resolution photo pixels."""
     detector, _ = _dlib_models()
     h, w = pixels.shape[:2]
     scale = min(1.0, detect_max_side / max(h, w))
@@ -101,7 +110,7 @@ def detect_faces(pixels: np.ndarray, detect_max_side: int = 1600, min_score: flo
              for r, s in zip(rects, scores)]
     strong = [f for f in faces if f["score"] >= min_score]
     faces = strong or faces
-    faces.sort(key=lambda f: -(f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]))
+    faces.sort(key=lambda f: (-round((f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]), 6), f["box"][0]))
     return faces
 
 
@@ -211,21 +220,52 @@ def align_photo(photo: Photo | np.ndarray, config: AlignConfig | None = None) ->
     pixels = photo.pixels if isinstance(photo, Photo) else np.ascontiguousarray(photo)
     if cfg.size < 16 or cfg.size & (cfg.size - 1):
         raise UserError(f"crop size must be a power of two >= 16 (the generator's resolution), not {cfg.size}")
-    faces = detect_faces(pixels, cfg.detect_max_side, cfg.min_score)
-    if not faces:
-        raise UserError("no face found in the photo; use a photo with a clearly visible, roughly frontal face")
-    if not 0 <= cfg.face < len(faces):
-        raise UserError(f"--face {cfg.face} asked for, but only {len(faces)} face(s) found (0 = largest)")
-    for f in faces:
-        f["landmarks"] = landmarks_68(pixels, f["box"]).tolist()
-    chosen = faces[cfg.face]
+    faces = find_faces(pixels, cfg)
+    index = choose_face(faces, cfg)
+    chosen = faces[index]
     lm = np.array(chosen["landmarks"])
     quad = ffhq_quad(lm)
     c2p = crop_to_photo_matrix(quad, cfg.size)
     crop, inside = warp_crop(pixels, c2p, cfg.size, cfg.pad_outside)
     h, w = pixels.shape[:2]
     return Alignment(crop, inside, np.linalg.inv(c2p), cfg.size, lm, chosen["box"],
-                     [{"box": f["box"], "score": f["score"]} for f in faces], cfg.face, quad, (w, h))
+                     [{"box": f["box"], "score": f["score"]} for f in faces], index, quad, (w, h))
+
+
+class NoFaceError(UserError):
+    """The photo has no face dlib can find (a batch skips such photos rather than failing them)."""
+
+
+class FaceChoiceError(UserError):
+    """The face asked for is not there (`--face N` past the last face, `--face-at` on no face)."""
+
+
+def find_faces(pixels: np.ndarray, config: AlignConfig | None = None) -> list[dict[str, Any]]:
+    """Every face in `FACE_ORDER`, each with its box, score and 68 landmarks (photo pixels)."""
+    cfg = config or AlignConfig()
+    faces = detect_faces(pixels, cfg.detect_max_side, cfg.min_score)
+    if not faces:
+        raise NoFaceError("no face found in the photo; use a photo with a clearly visible, roughly frontal face")
+    for f in faces:
+        f["landmarks"] = landmarks_68(pixels, f["box"]).tolist()
+    return faces
+
+
+def choose_face(faces: list[dict[str, Any]], config: AlignConfig) -> int:
+    """The index of the face `config` asks for: `face_at` (the box holding that point, the one whose centre
+    is nearest if boxes overlap) or `face` (a position in `FACE_ORDER`)."""
+    if config.face_at is not None:
+        x, y = config.face_at
+        holding = [i for i, f in enumerate(faces) if f["box"][0] <= x <= f["box"][2] and f["box"][1] <= y <= f["box"][3]]
+        if not holding:
+            raise FaceChoiceError(f"--face-at {x:g},{y:g} is on none of the {len(faces)} face(s) found; "
+                                  "`dragedit preview PHOTO` shows their boxes")
+        return min(holding, key=lambda i: np.hypot(x - (faces[i]["box"][0] + faces[i]["box"][2]) / 2,
+                                                   y - (faces[i]["box"][1] + faces[i]["box"][3]) / 2))
+    if not 0 <= config.face < len(faces):
+        raise FaceChoiceError(f"--face {config.face} asked for, but only {len(faces)} face(s) found "
+                              "(0 = largest; `dragedit preview PHOTO` numbers them)")
+    return config.face
 
 
 ALIGNED_NAME, ALIGNMENT_JSON, INSIDE_NAME = "aligned.png", "alignment.json", "inside_mask.png"

@@ -48,9 +48,9 @@ def _cmd_align(args: argparse.Namespace) -> int:
     from .align import AlignConfig, align_photo, write_alignment
     from .photo import load_photo
 
-    _check_face(args.face)
+    _check_face(args)
     photo = load_photo(args.photo)
-    al = align_photo(photo, AlignConfig(**_given(size=args.size, face=args.face)))
+    al = align_photo(photo, AlignConfig(**_given(size=args.size, face=args.face, face_at=_face_at(args.face_at))))
     paths = write_alignment(al, args.output)
     faces = "\n".join(f"  face {i}: box {[round(v) for v in f['box']]}{'  <- used' if i == al.face_index else ''}"
                        for i, f in enumerate(al.faces))
@@ -71,9 +71,31 @@ def _given(**values):
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _check_face(face: int | None) -> None:
+def _check_face(args: argparse.Namespace) -> None:
+    face = args.face
+    if face is not None and getattr(args, "face_at", None):
+        raise UserError("give either --face N or --face-at X,Y, not both")
     if face is not None and face < 0:
         raise UserError(f"--face {face}: faces are numbered from 0 (the largest); use 0 or more")
+
+
+def _face_at(spec: str | None) -> tuple[float, float] | None:
+    """`--face-at X,Y` (photo pixels) -> (x, y)."""
+    if spec is None:
+        return None
+    try:
+        x, y = (float(v) for v in spec.split(","))
+    except ValueError:
+        raise UserError(f"--face-at {spec!r}: write a photo point as X,Y, e.g. 240,180") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise UserError(f"--face-at {spec!r}: the coordinates must be finite numbers")
+    return x, y
+
+
+def _add_face_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--face", type=int, help="which face: 0 = largest box on the photo, equal sizes left to right "
+                                             "(`dragedit preview PHOTO` numbers them)")
+    sp.add_argument("--face-at", metavar="X,Y", help="the face whose box holds this photo point (instead of --face)")
 
 
 def _pti_config(args: argparse.Namespace):
@@ -145,14 +167,12 @@ def _edit_requests(args: argparse.Namespace):
     return [EditRequest([parse_drag(d) for d in args.drag], args.mask)]
 
 
-def _add_drag_args(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--drag", action="append", metavar="X1,Y1:X2,Y2",
-                    help="move the photo point (X1,Y1) to (X2,Y2); repeat for several handles")
-    sp.add_argument("--mask", help="image of the photo's size: white = region that may move")
-    sp.add_argument("--edits", help="JSON edit file for several edits in a row")
-    sp.add_argument("--from", dest="from_spec", default=None, help="start from edit N or 'pivot' (default: latest)")
+def _add_drag_args(sp: argparse.ArgumentParser, points: bool = True) -> None:
+    """The drag loop's settings, and (with `points`) where the points come from."""
     from draggan import DragConfig as D
 
+    if points:
+        _add_point_args(sp)
     sp.add_argument("--steps", type=int, help=f"maximum drag steps (default {D.max_steps})")
     sp.add_argument("--lr", type=float, help=f"Adam step size (default {D.lr})")
     sp.add_argument("--lambda-mask", type=float, help=f"weight keeping the unmasked region (default {D.lambda_mask})")
@@ -162,6 +182,15 @@ def _add_drag_args(sp: argparse.ArgumentParser) -> None:
                     help="generator block whose features drive the drag (default: the one at min(128, R/2) px)")
     sp.add_argument("--tracking", choices=["l1", "l2"], help=f"tracking distance (default {D.tracking})")
     sp.add_argument("--stop-distance", type=float, help="stop within this many pixels (default: the paper's rule)")
+
+
+def _add_point_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--drag", action="append", metavar="X1,Y1:X2,Y2",
+                    help="move the photo point (X1,Y1) to (X2,Y2), or a landmark by an offset: @mouth_left:-4%%,-8%% "
+                         "(pixels, or %% of the eye distance); repeat for several handles")
+    sp.add_argument("--mask", help="image of the photo's size: white = region that may move")
+    sp.add_argument("--edits", help="JSON edit file for several edits in a row")
+    sp.add_argument("--from", dest="from_spec", default=None, help="start from edit N or 'pivot' (default: latest)")
 
 
 def _add_paste_arg(sp: argparse.ArgumentParser) -> None:
@@ -177,6 +206,9 @@ def _add_run_args(sp: argparse.ArgumentParser, generator_help: str | None = None
     """--generator, --device and --json, shared by every command that runs a generator."""
     sp.add_argument("--generator", help=generator_help or "checkpoint (.pkl, .pt, .safetensors); default: the embedded one")
     sp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    sp.add_argument("--threads", type=int, help="CPU threads for torch and OpenCV (default: $DRAGEDIT_THREADS, else "
+                                                "the cores available, at most 16); results depend on it, so "
+                                                "sessions cache per thread count")
     sp.add_argument("--json", action="store_true", help="print a machine-readable result")
 
 
@@ -190,12 +222,13 @@ def _cmd_edit(args: argparse.Namespace) -> int:
     from .api import edit_photo
     from .devices import resolve_device
 
-    _check_face(args.face)
+    _check_face(args)
     requests = _edit_requests(args)
     result = edit_photo(args.photo, requests, args.output, _session_dir(args), generator=args.generator,
                         pti_config=_pti_config(args), drag_config=_drag_config(args), from_spec=args.from_spec,
                         composite_config=_composite_config(args), device=resolve_device(args.device),
-                        progress=not args.json, face=args.face or 0, overwrite=args.overwrite)
+                        progress=not args.json, face=args.face or 0, face_at=_face_at(args.face_at),
+                        overwrite=args.overwrite)
     lines = [_edit_line(name, h) for name, h in zip(result.edits, result.history)]
     stages = ", ".join(f"{k} {v}" for k, v in result.stages.items())
     _report(args, result.to_dict(),
@@ -259,6 +292,89 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from fileio.images import check_writable, save_image
+
+    from .preview import edit_preview, photo_preview
+    from .session import Session, is_session_folder
+
+    check_writable(args.output)
+    target = Path(args.target)
+    if target.is_dir():
+        if not is_session_folder(target):
+            raise UserError(f"{target} is neither a photo nor a dragedit session folder")
+        with Session(target, progress=False) as s:
+            name, edited, _ = s.composited(args.edit)
+            info = json.loads((target / name / "edit.json").read_text())
+            al = s.alignment()
+            picture = edit_preview(s._photo.color, edited[..., :3], info["drags_photo"], info["final_points_photo"],
+                                   al.face_box)
+        save_image(picture, args.output)
+        _report(args, {"output": str(args.output), "edit": name}, f"wrote {args.output} ({name}: original | edited)")
+        return 0
+    if args.edit is not None:
+        raise UserError("--edit needs a session folder, not a photo")
+    from .align import FACE_ORDER, AlignConfig, find_faces
+    from .photo import load_photo
+
+    photo = load_photo(target)
+    faces = find_faces(photo.pixels, AlignConfig())
+    save_image(photo_preview(photo.color, faces), args.output)
+    lines = [f"  --face {i}: box {[round(v) for v in f['box']]}" for i, f in enumerate(faces)]
+    _report(args, {"output": str(args.output), "faces": faces, "order": FACE_ORDER},
+            f"{len(faces)} face(s), {FACE_ORDER}:\n" + "\n".join(lines) + f"\nwrote {args.output}")
+    return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import BatchConfig, run_batch
+    from .devices import resolve_device
+    from .edits import load_edit_file
+
+    if args.face == "all":
+        face: int | str = "all"
+    else:
+        try:
+            face = int(args.face)
+        except ValueError:
+            raise UserError(f"--face {args.face}: use a face number (0 = largest) or 'all'") from None
+    cfg = BatchConfig(**_given(workers=args.workers, backend=args.backend, address=args.address,
+                               gpus_per_photo=args.gpus_per_photo, threads=args.threads), face=face)
+    requests = load_edit_file(args.edits)
+    device = str(resolve_device(args.device)) if args.device != "auto" or args.backend != "ray" else "auto"
+
+    def say(row) -> None:
+        if not args.json and row.status != "done":
+            from tqdm import tqdm
+
+            tqdm.write(f"{row.status}: {row.photo}" + (f" (face {row.face})" if row.face is not None else "")
+                       + f": {row.reason}")
+
+    res = run_batch(args.inputs, requests, args.output, config=cfg, generator=args.generator,
+                    pti_config=_pti_config(args), drag_config=_drag_config(args),
+                    composite_config=_composite_config(args), device=device, progress=not args.json, on_row=say)
+    c = res.counts()
+    _report(args, res.to_dict(), f"{c['done']} done, {c['skipped']} skipped, {c['failed']} failed in "
+                                 f"{res.seconds:.0f} s; summary {res.summary_json} and {res.summary_csv}")
+    return 1 if c["failed"] else 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .devices import resolve_device
+    from .server import ServeConfig, serve
+
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port {args.port}: use a port from 1 to 65535")
+    if args.max_upload_mb is not None and args.max_upload_mb <= 0:
+        raise UserError(f"--max-upload-mb {args.max_upload_mb}: use a positive size")
+    cfg = ServeConfig(**_given(root=args.root, host=args.host, port=args.port, generator=args.generator,
+                               token=args.token, max_upload_mb=args.max_upload_mb),
+                      device=str(resolve_device(args.device)), pti_config=_pti_config(args),
+                      drag_config=_drag_config(args), composite_config=_composite_config(args))
+    serve(cfg)
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from stylegan2 import zoo
 
@@ -313,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("photo")
     a.add_argument("-o", "--output", required=True, help="output folder")
     a.add_argument("--size", type=int, help=f"crop size = the generator's resolution (default {AlignConfig.size})")
-    a.add_argument("--face", type=int, help="which face, by size (default 0 = largest)")
+    _add_face_args(a)
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=_cmd_align)
 
@@ -328,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("photo")
     e.add_argument("-o", "--output", required=True, help="edited photo (.jpg or .png)")
     e.add_argument("--session", help="session folder (default: OUTPUT_DIR/PHOTO_STEM.dragedit)")
-    e.add_argument("--face", type=int, help="which face, by size (default 0 = largest)")
+    _add_face_args(e)
     _add_paste_arg(e)
     _add_run_args(e, "checkpoint; default: the session's, else the embedded one")
     _add_drag_args(e)
@@ -354,6 +470,47 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("session")
     h.add_argument("--json", action="store_true")
     h.set_defaults(func=_cmd_history)
+
+    pv = sub.add_parser("preview", help="PHOTO: its faces, landmarks and a pixel grid; SESSION: an edit's "
+                                        "arrows with original | edited")
+    pv.add_argument("target", help="a photo, or a session folder")
+    pv.add_argument("-o", "--output", required=True, help="the picture to write (.png or .jpg)")
+    pv.add_argument("--edit", default=None, help="with a session: edit number (default: latest)")
+    pv.add_argument("--json", action="store_true")
+    pv.set_defaults(func=_cmd_preview)
+
+    b = sub.add_parser("batch", help="apply an edit file to many photos: one resumable session per photo")
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, folders or globs")
+    b.add_argument("--edits", required=True, help="JSON edit file; anchored drags (@mouth_left:-4%%,-8%%) fit any face")
+    b.add_argument("-o", "--output", required=True, help="output folder: sessions, edited photos, batch.json/.csv")
+    b.add_argument("--face", default="0", help="face number (0 = largest) or 'all': one session per face")
+    b.add_argument("--workers", type=int, help="photos at once, each with cores/workers threads (default 1)")
+    b.add_argument("--backend", choices=["local", "ray"], help="local processes (default) or a Ray cluster")
+    b.add_argument("--address", help="Ray cluster address (default: a running or new local instance)")
+    b.add_argument("--gpus-per-photo", type=float, help="Ray: GPUs each photo's task asks for (default 0)")
+    _add_paste_arg(b)
+    _add_run_args(b)
+    for action in b._actions:
+        if action.dest == "threads":
+            action.help = "threads per worker (default: the cores available / workers)"
+    _add_drag_args(b, points=False)
+    _add_pti_args(b)
+    b.set_defaults(func=_cmd_batch, overwrite=False)
+
+    from .server import ServeConfig as W
+
+    sv = sub.add_parser("serve", help="the web editor and HTTP API (pip install 'dragedit[web]')")
+    sv.add_argument("--host", default=W.host, help=f"address to listen on (default {W.host}; any other host "
+                                                   "requires the token printed in the start URL)")
+    sv.add_argument("--port", type=int, default=W.port, help=f"port (default {W.port})")
+    sv.add_argument("--root", help=f"folder holding the sessions (default ./{W.root})")
+    sv.add_argument("--token", help="the access token (default: random on a non-local host, none on localhost)")
+    sv.add_argument("--max-upload-mb", type=float, help=f"largest photo upload (default {W.max_upload_mb:g} MB)")
+    _add_paste_arg(sv)
+    _add_run_args(sv)
+    _add_drag_args(sv, points=False)
+    _add_pti_args(sv)
+    sv.set_defaults(func=_cmd_serve)
 
     m = sub.add_parser("models", help="list or download known public checkpoints")
     m.add_argument("--registry", help="JSON file adding or overriding entries (mirrors, known hashes)")
@@ -395,14 +552,30 @@ def _log_to_stderr() -> None:
         log.propagate = False
 
 
+def _set_threads(args: argparse.Namespace, share) -> None:
+    """This process's torch/OpenCV threads: `--threads`, else its share of the cores among the dragedit
+    processes running now (a batch gives its workers their own)."""
+    from fileio.threads import default_threads, use_threads
+
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads {threads}: use 1 or more")
+    if "threads" in args and args.command != "batch":
+        use_threads(threads or default_threads(share.running()))
+
+
 def main(argv: list[str] | None = None) -> int:
     from stylegan2 import CheckpointError
+
+    from fileio.threads import CoreShare
 
     parser = build_parser()
     args = parser.parse_args(argv)
     _log_to_stderr()
     try:
-        return args.func(args)
+        with CoreShare() as share:
+            _set_threads(args, share)
+            return args.func(args)
     except (UserError, CheckpointError) as exc:
         print(f"dragedit: error: {exc}", file=sys.stderr)
         return 2

@@ -13,37 +13,62 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from .geometry import map_points
 from fileio.errors import UserError
+
+from .anchors import AnchoredDrag, is_anchored, parse_anchored
+from .geometry import map_points
 
 _NUM = r"\s*(-?\d+(?:\.\d+)?)\s*"
 _DRAG_RE = re.compile(rf"^{_NUM},{_NUM}:{_NUM},{_NUM}$")
 
 
+Drag = tuple[float, float, float, float]
+
+
 @dataclass
 class EditRequest:
-    """One drag edit on the photo: (x1, y1) -> (x2, y2) pairs in original-photo pixels, optional mask file."""
+    """One drag edit on the photo: (x1, y1) -> (x2, y2) pairs in original-photo pixels, or handles anchored on
+    a landmark (`AnchoredDrag`, resolved against the chosen face by `resolved`), and an optional mask file."""
 
-    drags: list[tuple[float, float, float, float]]
+    drags: list[Drag | AnchoredDrag]
     mask: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"drags": [list(d) for d in self.drags], "mask": self.mask}
+        return {"drags": [d.spec if isinstance(d, AnchoredDrag) else list(d) for d in self.drags],
+                "mask": self.mask}
+
+    @property
+    def anchored(self) -> bool:
+        return any(isinstance(d, AnchoredDrag) for d in self.drags)
+
+    def resolved(self, landmarks: np.ndarray) -> "EditRequest":
+        """The same edit with every drag in photo pixels (anchors on this face's 68 landmarks); the specs as
+        written stay in `extra["drag_specs"]`."""
+        if not self.anchored:
+            return self
+        drags = [d.resolve(landmarks) if isinstance(d, AnchoredDrag) else d for d in self.drags]
+        return EditRequest(drags, self.mask, {**self.extra, "drag_specs": self.to_dict()["drags"]})
 
 
-def parse_drag(spec: str) -> tuple[float, float, float, float]:
+def parse_drag(spec: str) -> Drag | AnchoredDrag:
+    """`X1,Y1:X2,Y2` in photo pixels, or `@NAME:DX,DY` anchored on a landmark (see anchors.py)."""
+    if is_anchored(spec):
+        return parse_anchored(spec)
     m = _DRAG_RE.match(spec)
     if not m:
-        raise UserError(f"malformed --drag {spec!r}; write it as X1,Y1:X2,Y2 (photo pixels), e.g. 210,330:215,318")
+        raise UserError(f"malformed --drag {spec!r}; write it as X1,Y1:X2,Y2 (photo pixels), e.g. 210,330:215,318, "
+                        "or anchored as @mouth_left:-4%,-8%")
     return tuple(float(v) for v in m.groups())  # type: ignore[return-value]
 
 
-EDIT_FILE_SHAPE = '{"edits": [{"drags": ["X1,Y1:X2,Y2", [x1, y1, x2, y2]], "mask": "optional.png"}]}'
+EDIT_FILE_SHAPE = ('{"edits": [{"drags": ["X1,Y1:X2,Y2", "@mouth_left:-4%,-8%", [x1, y1, x2, y2]], '
+                   '"mask": "optional.png"}]}')
 
 
 def load_edit_file(path: str | os.PathLike) -> list[EditRequest]:
-    """{"edits": [{"drags": ["X1,Y1:X2,Y2" or [x1, y1, x2, y2], ...], "mask": "m.png"}, ...]}; paths relative to the file.
+    """{"edits": [{"drags": ["X1,Y1:X2,Y2", "@NAME:DX,DY" or [x1, y1, x2, y2], ...], "mask": "m.png"}, ...]};
+    paths relative to the file.
 
     Every problem is one line naming the edit and what is wrong with it."""
     p = Path(path)
@@ -65,19 +90,23 @@ def load_edit_file(path: str | os.PathLike) -> list[EditRequest]:
         if not isinstance(drags, list) or not drags:
             raise UserError(f"{where}: \"drags\" must be a non-empty list of \"X1,Y1:X2,Y2\" strings or "
                             "[x1, y1, x2, y2] lists")
-        out.append(EditRequest([_drag_item(d, where) for d in drags], _mask_path(e.get("mask"), p, where)))
+        out.append(EditRequest([parse_drag_item(d, where) for d in drags], _mask_path(e.get("mask"), p, where)))
     return out
 
 
-def _drag_item(d: Any, where: str) -> tuple[float, float, float, float]:
+def parse_drag_item(d: Any, where: str) -> Drag | AnchoredDrag:
     if isinstance(d, str):
-        return parse_drag(d)
+        try:
+            return parse_drag(d)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
     if (isinstance(d, list) and len(d) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                     for v in d)):
         vals = tuple(float(v) for v in d)
         if all(math.isfinite(v) for v in vals):
             return vals  # type: ignore[return-value]
-    raise UserError(f"{where}: drag {json.dumps(d)} must be \"X1,Y1:X2,Y2\" or a list of 4 finite numbers")
+    raise UserError(f"{where}: drag {json.dumps(d)} must be \"X1,Y1:X2,Y2\", \"@NAME:DX,DY\" or a list of 4 finite "
+                    "numbers")
 
 
 def _mask_path(mask: Any, edit_file: Path, where: str) -> str | None:
@@ -91,7 +120,7 @@ def _mask_path(mask: Any, edit_file: Path, where: str) -> str | None:
     return str(path)
 
 
-def points_to_crop(drags: list[tuple[float, float, float, float]], photo_size: tuple[int, int],
+def points_to_crop(drags: list[Drag], photo_size: tuple[int, int],
                    photo_to_crop: np.ndarray, crop_size: int) -> tuple[list[list[float]], list[list[float]]]:
     """Handles and targets in crop pixels; points outside the photo or the face crop are user errors."""
     w, h = photo_size

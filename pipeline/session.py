@@ -20,6 +20,7 @@ from safetensors.numpy import save_file as save_numpy
 
 from fileio import atomic
 from fileio.environment import log
+from fileio.threads import compute_signature
 from fileio.errors import UserError
 from fileio.hashing import file_sha256
 from fileio.images import check_writable, output_format, save_image, tensor_to_uint8
@@ -70,18 +71,24 @@ def is_session_folder(folder: Path) -> bool:
         return False
 
 
+StepHook = Callable[[str, int, int], None]  # (stage, step, total): PTI's "pivot" and "tune" steps
+
+
 class Session:
-    """A session folder. `read_only=True` only reads (no lock, nothing created), for `history` on a busy session."""
+    """A session folder. `read_only=True` only reads (no lock, nothing created), for `history` on a busy session.
+    `on_step(stage, step, total)` hears PTI's steps (a server's progress events; drags have `callback`)."""
 
     def __init__(self, folder: str | os.PathLike, *, generator: str | os.PathLike | None = None,
                  device: torch.device | str = "cpu", progress: bool = True,
-                 warn: Callable[[str], None] | None = None, read_only: bool = False):
+                 warn: Callable[[str], None] | None = None, read_only: bool = False,
+                 on_step: StepHook | None = None):
         self.folder = Path(folder)
         self.generator = generator  # None: the session's own (resuming), else the embedded one
         self.device = device
         self.progress = progress
         self.warn = warn or log.warning
         self.read_only = read_only
+        self.on_step = on_step
         self._lock = SessionLock(self.folder)
         self.manifest: Manifest | None = None
         self._photo: Photo | None = None
@@ -188,14 +195,17 @@ class Session:
         if not al_entry:
             raise UserError(f"session {self.folder} has no alignment yet; run the align stage first")
 
+        def hook(stage: str, step: int) -> None:
+            self.on_step(stage, step + 1, cfg.pivot_steps if stage == "pivot" else cfg.tune_steps)
+
         def compute():
             outputs = invert_crop(G, info, self.alignment().crop, self._rel(L.INVERT), cfg, self.device,
-                                  progress=self.progress, warn=self.warn)
+                                  progress=self.progress, warn=self.warn, step_hook=hook if self.on_step else None)
             self._models.pop("tuned", None)
             return outputs, {"generator_path": str(info["path"])}
 
         return self._cached(L.INVERT, {"aligned": al_entry["outputs"][L.ALIGNED], "generator": info["sha256"]},
-                            cfg.result_dict(), compute)
+                            {**cfg.result_dict(), "compute": compute_signature(self.device)}, compute)
 
     def tuned(self):
         """(pivot w, tuned generator) of this session's inversion."""
@@ -238,6 +248,7 @@ class Session:
 
         cfg = config or DragConfig()
         al = self.alignment()
+        requests = [r.resolved(al.landmarks) for r in requests]  # anchors -> this face's photo pixels
         _, Gt = self.tuned()
         try:
             cfg.feature_block_for(list(Gt.synthesis.block_resolutions))
@@ -257,7 +268,8 @@ class Session:
             inputs = {"parent": parent, "parent_ws": ws_sha, "delta": inv["outputs"][L.INVERT_DELTA],
                       "alignment": self.manifest.stages[L.ALIGN]["outputs"][L.ALIGNMENT],
                       "mask": file_sha256(req.mask) if req.mask else None}
-            params = {"drags_photo": [list(d) for d in req.drags], "drag": cfg.to_dict()}
+            params = {"drags_photo": [list(d) for d in req.drags], "drag": cfg.to_dict(),
+                      "compute": compute_signature(self.device)}
             name = earlier.get(i) or self._next_edit_name()
             self._cached(name, inputs, params,
                          lambda: (self._run_edit(name, parent, req, ws0, Gt, cfg, al, callback),
@@ -269,7 +281,7 @@ class Session:
     def check_requests(self, requests: list[EditRequest]) -> None:
         """Every point and mask of `requests` fits the aligned face (one-line errors before any long work)."""
         al = self.alignment()
-        for req in requests:
+        for req in (r.resolved(al.landmarks) for r in requests):
             points_to_crop(req.drags, al.photo_size, al.photo_to_crop, al.crop_size)
             if req.mask:
                 mask_to_crop(req.mask, al.photo_size, al.crop_to_photo, al.crop_size)
@@ -312,7 +324,8 @@ class Session:
         if mask is not None:
             save_image(np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8), folder / L.EDIT_MASK)
             outputs.append(folder / L.EDIT_MASK)
-        info = {"parent": parent, "drags_photo": [list(d) for d in req.drags], "handles_crop": handles,
+        info = {"parent": parent, "drags_photo": [list(d) for d in req.drags], **req.extra,
+                "handles_crop": handles,
                 "targets_crop": targets, "final_points_crop": res.points,
                 "final_points_photo": map_points(al.crop_to_photo, res.points).tolist(),
                 "steps": res.steps, "stopped_by": res.stopped_by, "mean_distance_crop": res.mean_distance,
@@ -332,25 +345,10 @@ class Session:
 
         cfg = config or CompositeConfig()
         check_writable(output)
-        name = self._resolve_from(edit, "--edit")
-        if name == L.PIVOT_STAGE:
-            raise UserError("nothing to composite: the session has no edits yet")
-        al_entry = self.manifest.stages[L.ALIGN]
-        photo_path = Path(photo_path or al_entry["photo_path"])
-        if not photo_path.is_file() or file_sha256(photo_path) != al_entry["inputs"]["photo"]:
-            raise UserError(f"the session's photo {photo_path} is missing or changed; pass the original photo")
+        photo_path = self._photo_path(photo_path)
         backup = guard_original(output, photo_path, overwrite)
-        e = self.manifest.stages[name]
-        inputs = {"photo": al_entry["inputs"]["photo"], "edit": e["outputs"][L.out(name, L.EDIT_CROP)],
-                  "edit_info": e["outputs"][L.out(name, L.EDIT_INFO)],
-                  "reconstruction": self.manifest.stages[L.INVERT]["outputs"][L.INVERT_RECON],
-                  "alignment": al_entry["outputs"][L.ALIGNMENT]}
-        photo = self._photo if self._photo is not None and self._photo.path == photo_path else load_photo(photo_path)
-        out_png = self._rel(L.composite_file(name, "edit"))
-        entry = self._cached(L.composite_stage(name), inputs, cfg.to_dict(),
-                             lambda: self._paste(name, photo, cfg, out_png))
-        with Image.open(out_png) as img:
-            result = np.asarray(img)
+        name, result, entry = self.composited(edit, config=cfg, photo_path=photo_path)
+        photo = self._photo
         if photo.bits > 8:
             self.warn(f"note: {photo_path.name} has 16 bits per channel; {Path(output).name} is written with 8")
         if photo.alpha is not None and output_format(output) == "JPEG":
@@ -360,6 +358,37 @@ class Session:
             self.warn(f"note: overwrote {photo_path}; the original is kept as {backup}")
         return CompositeResult(name, str(output), cfg.paste, int(entry.get("changed_pixels", 0)), entry.get("bbox"),
                                str(backup) if backup else None)
+
+    def _photo_path(self, photo_path: str | os.PathLike | None) -> Path:
+        """The session's original photo (or `photo_path`, if it moved), checked against the hash it was aligned from."""
+        al_entry = self.manifest.stages[L.ALIGN]
+        path = Path(photo_path or al_entry["photo_path"])
+        if not path.is_file() or file_sha256(path) != al_entry["inputs"]["photo"]:
+            raise UserError(f"the session's photo {path} is missing or changed; pass the original photo")
+        return path
+
+    def composited(self, edit: str | int | None = None, *, config: CompositeConfig | None = None,
+                   photo_path: str | os.PathLike | None = None) -> tuple[str, np.ndarray, dict[str, Any]]:
+        """The composite stage for `edit` (run or reused), without writing an output file:
+        (edit stage name, the edited full-resolution photo's pixels, the stage's manifest entry)."""
+        cfg = config or CompositeConfig()
+        name = self._resolve_from(edit, "--edit")
+        if name == L.PIVOT_STAGE:
+            raise UserError("nothing to composite: the session has no edits yet")
+        photo_path = self._photo_path(photo_path)
+        al_entry = self.manifest.stages[L.ALIGN]
+        e = self.manifest.stages[name]
+        inputs = {"photo": al_entry["inputs"]["photo"], "edit": e["outputs"][L.out(name, L.EDIT_CROP)],
+                  "edit_info": e["outputs"][L.out(name, L.EDIT_INFO)],
+                  "reconstruction": self.manifest.stages[L.INVERT]["outputs"][L.INVERT_RECON],
+                  "alignment": al_entry["outputs"][L.ALIGNMENT]}
+        if self._photo is None or self._photo.path != photo_path:
+            self._photo = load_photo(photo_path)
+        out_png = self._rel(L.composite_file(name, "edit"))
+        entry = self._cached(L.composite_stage(name), inputs, cfg.to_dict(),
+                             lambda: self._paste(name, self._photo, cfg, out_png))
+        with Image.open(out_png) as img:
+            return name, np.asarray(img), entry
 
     def _paste(self, name: str, photo: Photo, cfg: CompositeConfig, out_png: Path) -> tuple[list[Path], dict]:
         """The composite stage's work: the edited photo (and its field and masks) for edit `name`."""

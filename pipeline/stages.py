@@ -37,7 +37,7 @@ def load_target_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
 
 def invert_crop(G: torch.nn.Module, info: dict[str, Any], pixels: np.ndarray, out_dir: Path, config,
                 device: torch.device | str = "cpu", *, progress: bool = True, warn=None,
-                extra: dict[str, Any] | None = None) -> list[Path]:
+                extra: dict[str, Any] | None = None, step_hook=None) -> list[Path]:
     """PTI of an aligned crop into `out_dir` (resuming a checkpoint left there); returns the artifacts written.
 
     `Session.invert` and `dragedit invert` both run this."""
@@ -55,7 +55,8 @@ def invert_crop(G: torch.nn.Module, info: dict[str, Any], pixels: np.ndarray, ou
         raise write_error(out_dir, exc) from None
     note_if_default(info["path"])
     target = uint8_to_tensor(pixels, device)
-    result = invert(G, target, config, work_dir=out_dir, progress=progress, base_id=info["sha256"], warn=warn)
+    result = invert(G, target, config, work_dir=out_dir, progress=progress, base_id=info["sha256"], warn=warn,
+                    step_hook=step_hook)
     save_inversion(result, out_dir, G, info["sha256"], target, extra={"config": config.to_dict(), **(extra or {})})
     return [out_dir / n for n in ARTIFACTS]
 

@@ -1,0 +1,110 @@
+"""Driving the web editor in a real headless Chromium (selenium): the browser test and the docs' screenshots
+(scripts/web_screenshots.py) share these steps."""
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def find_browser() -> tuple[str, str] | None:
+    """(chromium, chromedriver) on PATH, or None."""
+    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+                   None)
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(config):
+    """`dragedit serve`'s app under uvicorn in a thread, on a free local port; yields its base URL."""
+    import uvicorn
+
+    from pipeline.server import create_app
+
+    config.port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=config.port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def chromium(width: int = 1400, height: int = 950):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver_path = find_browser()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--window-size={width},{height}", "--force-device-scale-factor=1"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(driver, condition, timeout: float = 120.0, what: str = "the page"):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, message=f"waiting for {what}")
+
+
+def open_photo(driver, url: str, photo: Path) -> None:
+    """Load the page, pick the photo with the file input, wait until a face is chosen and the tools show."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    driver.find_element(By.ID, "file").send_keys(str(Path(photo).resolve()))
+    wait_for(driver, lambda d: d.find_element(By.ID, "tools").is_displayed(), 60, "the face to be chosen")
+
+
+def click_photo_point(driver, x: float, y: float) -> None:
+    """Click the canvas where photo pixel (x, y) is shown (the page's view maps photo <-> canvas)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    canvas = driver.find_element(By.ID, "canvas")
+    x0, y0, scale, css = driver.execute_script(
+        "const c = document.getElementById('canvas');"
+        "return [S.view.x0, S.view.y0, S.view.scale, c.getBoundingClientRect().width / c.width];")
+    rect = canvas.rect
+    cx = (x - x0) * scale * css - rect["width"] / 2
+    cy = (y - y0) * scale * css - rect["height"] / 2
+    ActionChains(driver).move_to_element_with_offset(canvas, round(cx), round(cy)).click().perform()
+
+
+def run_edit(driver) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, "run").click()
+
+
+def history_items(driver) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#history li")]
+
+
+def session_id(driver) -> str:
+    return driver.execute_script("return S.sid;")

@@ -1,0 +1,54 @@
+"""The web editor in a real browser: headless Chromium (Debian's chromium + chromium-driver) via selenium.
+
+Opens the test photo, clicks a handle and a target on the canvas, runs, waits for the result, then checks
+that the result differs from the photo near the handle and that the history lists edit 1."""
+from __future__ import annotations
+
+import io
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser import chromium, click_photo_point, find_browser, history_items, open_photo, run_edit, \
+    running_server, session_id, wait_for
+from tests.conftest import ASTRONAUT
+
+pytest.importorskip("fastapi", reason="the web extra is not installed (pip install 'dragedit[web]'); CI installs it")
+pytest.importorskip("selenium", reason="selenium is not installed (pip install 'dragedit[test]')")
+if find_browser() is None:
+    pytest.skip("no browser: install Debian's chromium and chromium-driver (.ci/run installs them with apt-get)",
+                allow_module_level=True)
+
+HANDLE, TARGET = (246.0, 141.0), (250.0, 130.0)  # the image-right mouth corner, up and out
+
+
+@pytest.mark.slow
+def test_edit_in_the_browser(tmp_path):
+    from draggan import DragConfig
+    from inversion import PTIConfig
+    from pipeline.server import ServeConfig
+
+    cfg = ServeConfig(root=tmp_path / "root", pti_config=PTIConfig(pivot_steps=30, tune_steps=20, allow_download=False),
+                      drag_config=DragConfig(max_steps=20), preview_every=2)
+    with running_server(cfg) as url, chromium() as driver:
+        open_photo(driver, url, ASTRONAUT)
+        click_photo_point(driver, *HANDLE)
+        click_photo_point(driver, *TARGET)
+        pairs = driver.execute_script("return S.pairs;")
+        assert len(pairs) == 1
+        assert np.allclose(pairs[0], [*HANDLE, *TARGET], atol=1.5), pairs  # the clicks landed on those pixels
+        run_edit(driver)
+        wait_for(driver, lambda d: any(t.startswith("Edit 1") for t in history_items(d)), 300, "edit 1")
+        assert driver.execute_script("return S.current;") == 1
+        sid = session_id(driver)
+        driver.save_screenshot(str(tmp_path / "after.png"))
+        with urllib.request.urlopen(f"{url}/api/sessions/{sid}/edits/1/photo") as res:
+            result = np.asarray(Image.open(io.BytesIO(res.read())).convert("RGB")).astype(int)
+    photo = np.asarray(Image.open(ASTRONAUT).convert("RGB")).astype(int)
+    x, y = int(HANDLE[0]), int(HANDLE[1])
+    near = np.abs(result[y - 15:y + 16, x - 15:x + 16] - photo[y - 15:y + 16, x - 15:x + 16])
+    assert near.max() > 0 and near.mean() > 0.05, near.mean()  # the edit moved pixels at the handle
+    far = np.abs(result[:60, :60] - photo[:60, :60])
+    assert far.max() == 0  # and left the photo's corner alone
