@@ -33,6 +33,7 @@ class DragConfig:
     noise_mode: str = "const"
     sparse: bool = True  # sample upsampled features at the needed pixels only (identical results)
     full_synthesis: bool = False  # run every block each step, as the official code does (benchmarks only)
+    precision: str = "fp32"  # 'bf16': the generator forward under bf16 autocast (see bench_drag.py; not exact)
     # Honest arrival: before stopping on distance (and when a tracked point jumps), the handles are located
     # independently by Lucas-Kanade on the renders (draggan/verify.py). A handle the two place more than
     # `verify_tolerance` px apart is moved to LK's position and the loop goes on, at most `max_recoveries`
@@ -47,6 +48,8 @@ class DragConfig:
             raise ValueError("tracking must be 'l1' or 'l2'")
         if self.stop_rule not in ("paper", "official"):
             raise ValueError("stop_rule must be 'paper' or 'official'")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError("precision must be 'fp32' or 'bf16'")
         if self.disc_grid not in ("pixel", "official"):
             raise ValueError("disc_grid must be 'pixel' or 'official'")
         if self.lr <= 0 or self.r1 <= 0 or self.r2 <= 0 or self.max_steps < 0 or self.optimize_rows < 1:

@@ -121,19 +121,25 @@ def _track(feats: _Features, refs: torch.Tensor, points: list[list[int]], r2: in
            ) -> tuple[list[list[int]], list[float]]:
     """Nearest neighbour of each handle's initial feature in its (2 r2 + 1)^2 patch; points are [row, col].
 
-    Also returns each match's feature distance (how good the best match is)."""
-    out, best = [], []
+    Every handle's patch is read in one gather (the cost stays flat in the number of handles). Also
+    returns each match's feature distance (how good the best match is)."""
+    rows, cols, owner, boxes = [], [], [], []
     for j, (py, px) in enumerate(points):
         up, down = max(py - r2, 0), min(py + r2 + 1, res)
         left, right = max(px - r2, 0), min(px + r2 + 1, res)
         rr, cc = torch.meshgrid(torch.arange(up, down), torch.arange(left, right), indexing="ij")
-        vals = feats.at(rr.reshape(-1), cc.reshape(-1))  # [C, P]
-        diff = vals - refs[:, j:j + 1]
-        dist = diff.abs().sum(0) if metric == "l1" else torch.linalg.norm(diff, dim=0)
-        idx = int(torch.argmin(dist))
-        width = right - left
+        rows.append(rr.reshape(-1))
+        cols.append(cc.reshape(-1))
+        owner.append(torch.full((rr.numel(),), j))
+        boxes.append((up, left, right - left, rr.numel()))
+    vals = feats.at(torch.cat(rows), torch.cat(cols))  # [C, P] for every patch at once
+    diff = vals - refs[:, torch.cat(owner).to(refs.device)]
+    dist = diff.abs().sum(0) if metric == "l1" else torch.linalg.norm(diff, dim=0)
+    out, best = [], []
+    for (up, left, width, _), d in zip(boxes, torch.split(dist, [b[3] for b in boxes])):
+        idx = int(torch.argmin(d))
         out.append([idx // width + up, idx % width + left])
-        best.append(float(dist[idx]))
+        best.append(float(d[idx]))
     return out, best
 
 
@@ -199,11 +205,13 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
         if not torch.isfinite(w_cur).all():
             raise DragDiverged(f"the latent became non-finite at step {step}; lower the learning rate")
         need_grad = step < cfg.max_steps
-        with torch.set_grad_enabled(need_grad):
+        with torch.set_grad_enabled(need_grad), torch.autocast(device.type, torch.bfloat16,
+                                                              enabled=cfg.precision == "bf16"):
             if cfg.full_synthesis:  # the official code's cost: whole image every step
                 feat = G.synthesis(w_cur, noise_mode=cfg.noise_mode, return_features=True)[1][block]
             else:
                 feat = G.synthesis.features(w_cur, upto=block, noise_mode=cfg.noise_mode)[-1]
+        feat = feat.float()
         fa = _Features(feat, res, cfg.sparse)
         with torch.no_grad():
             if refs is None:
@@ -265,19 +273,32 @@ def _motion_loss(feats: _Features, points: list[list[int]], targets: list[list[f
                  grid: str, arrived: float, device: torch.device) -> torch.Tensor:
     """Sum over handles of mean |F(q) - F(q + d)| over the disc, F(q) detached (paper eq. 1).
 
-    Handles within `arrived` px of their target are left out: a unit step would overshoot them.
+    Handles within `arrived` px of their target are left out: a unit step would overshoot them. Every
+    handle's disc is sampled in one gather, so the cost stays flat in the number of handles.
     """
-    loss = torch.zeros((), device=device)
+    rows, cols, dys, dxs, owner, counts = [], [], [], [], [], []
     for (py, px), (ty, tx) in zip(points, targets):
         d = torch.tensor([ty - py, tx - px], dtype=torch.float32)
         norm = float(torch.linalg.norm(d))
         if norm <= arrived:
             continue
         d = d / (norm + 1e-7)
-        rows, cols = _disc_pixels(py, px, r1, grid, res)
-        if len(rows) == 0:
+        r, c = _disc_pixels(py, px, r1, grid, res)
+        if len(r) == 0:
             continue
-        here = feats.at(rows, cols).detach()
-        shifted = feats.sample(rows.to(torch.float32) + d[0], cols.to(torch.float32) + d[1])
-        loss = loss + F.l1_loss(shifted, here)
-    return loss
+        rows.append(r)
+        cols.append(c)
+        dys.append(d[0].expand(len(r)))
+        dxs.append(d[1].expand(len(r)))
+        owner.append(torch.full((len(r),), len(counts)))
+        counts.append(len(r))
+    if not counts:
+        return torch.zeros((), device=device)
+    rows_t, cols_t = torch.cat(rows), torch.cat(cols)
+    here = feats.at(rows_t, cols_t).detach()
+    shifted = feats.sample(rows_t.to(torch.float32) + torch.cat(dys), cols_t.to(torch.float32) + torch.cat(dxs))
+    per_pixel = (shifted - here).abs().sum(0)  # [N]
+    per_handle = torch.zeros(len(counts), device=per_pixel.device, dtype=per_pixel.dtype)
+    per_handle = per_handle.index_add(0, torch.cat(owner).to(per_pixel.device), per_pixel)
+    sizes = torch.tensor(counts, device=per_pixel.device, dtype=per_pixel.dtype) * here.shape[0]
+    return (per_handle / sizes).sum()

@@ -1,4 +1,6 @@
-"""PTI settings; defaults are the official implementation's (Roich et al. 2022)."""
+"""PTI settings. The stage structure and losses are the official implementation's (Roich et al. 2022); the
+default schedule is faster (a coarse pivot, a shorter tuning at a higher learning rate, plateau stops),
+measured against the official one (`PTIConfig.official()`) by scripts/bench_pti.py."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -8,7 +10,7 @@ from typing import Any
 @dataclass
 class PTIConfig:
     # Stage 1: the pivot (the StyleGAN2-ADA projector as PTI runs it)
-    pivot_steps: int = 450
+    pivot_steps: int = 120  # at most; the official schedule runs 450 (see `official()`)
     pivot_lr: float = 0.01
     lr_rampup: float = 0.05
     lr_rampdown: float = 0.25
@@ -18,12 +20,18 @@ class PTIConfig:
     w_avg_samples: int = 10000
     pivot_space: str = "w"  # 'w' (PTI) or 'w+'
     loss_size: int = 256  # images are area-downsampled to this for the pivot's perceptual loss
+    pivot_skip_blocks: int = 1  # coarse pivot: render only up to R / 2**k (the skip generator's RGB there)
+    pivot_fine_steps: int = 20  # ... except for the last this many steps, at full resolution
     # Stage 2: pivotal tuning
-    tune_steps: int = 350
-    tune_lr: float = 3e-4
+    tune_steps: int = 150  # at most; the official schedule runs 350 at lr 3e-4
+    tune_lr: float = 3e-3
     l2_weight: float = 1.0
     lpips_weight: float = 1.0
     lpips_threshold: float = 0.06  # early stop once the tuning LPIPS falls below this
+    # Both stages: stop on a loss plateau (0 = off): the mean loss of the last `plateau_window` steps
+    # improved on the window before it by less than `plateau_tol` (relative)
+    plateau_window: int = 25
+    plateau_tol: float = 0.01
     locality: bool = False  # PTI's optional locality regulariser
     locality_alpha: float = 30.0
     locality_l2_weight: float = 0.1
@@ -39,13 +47,29 @@ class PTIConfig:
             raise ValueError("pivot_space must be 'w' or 'w+'")
         if self.pivot_steps < 1 or self.tune_steps < 0 or self.checkpoint_every < 1:
             raise ValueError("pivot_steps >= 1, tune_steps >= 0, checkpoint_every >= 1")
+        if self.pivot_skip_blocks < 0 or self.pivot_fine_steps < 0 or self.plateau_window < 0:
+            raise ValueError("pivot_skip_blocks, pivot_fine_steps and plateau_window must be >= 0")
+
+    @classmethod
+    def official(cls, **changes: Any) -> "PTIConfig":
+        """The official PTI schedule: 450 pivot steps at full resolution, 350 tuning steps at lr 3e-4, no
+        plateau stop (what dragedit ran before its faster default; `scripts/bench_pti.py` compares them)."""
+        base = {"pivot_steps": 450, "tune_steps": 350, "tune_lr": 3e-4, "pivot_skip_blocks": 0,
+                "pivot_fine_steps": 0, "plateau_window": 0, "plateau_tol": 0.0}
+        return cls(**{**base, **changes})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def result_dict(self) -> dict[str, Any]:
-        """The fields that change the result (what a cache key should hold)."""
+        """The fields that change the result (what a cache key should hold). The schedule fields added
+        later are left out at their 'off' values, so sessions made before them keep their keys."""
         d = self.to_dict()
         for k in ("checkpoint_every", "allow_download"):
             d.pop(k)
+        for k in ("pivot_skip_blocks", "pivot_fine_steps", "plateau_window"):
+            if d[k] == 0:
+                d.pop(k)
+        if "plateau_window" not in d:
+            d.pop("plateau_tol")
         return d

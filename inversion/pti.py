@@ -155,12 +155,26 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
         optim = torch.optim.Adam([w_opt] + noise_bufs, betas=(0.9, 0.999), lr=cfg.pivot_lr)
         if "optim" in state:
             optim.load_state_dict(state["optim"])
-        with torch.no_grad():
-            target_small = _downsample(target, cfg.loss_size)
+        coarse = max(4, G.img_resolution >> cfg.pivot_skip_blocks) if cfg.pivot_skip_blocks else None
+        targets: dict[int, torch.Tensor] = {}  # the target at each rendered resolution
+        # The fine phase (full resolution) starts `pivot_fine_steps` before the end, or when the coarse phase
+        # plateaus; the log records it, so a resumed run continues in the same phase.
+        fine_from = next((e["step"] for e in log if e["stage"] == "pivot" and e.get("fine")), None)
         t0 = time.perf_counter()
         with tqdm(total=cfg.pivot_steps, initial=state["step"], desc="PTI pivot", disable=not progress,
                   unit="step") as bar:  # closed on an error too, so the error line stands alone
             for step in range(state["step"], cfg.pivot_steps):
+                if coarse is None:
+                    if _plateau(log, "pivot", cfg):
+                        break
+                else:
+                    if fine_from is None and (step >= cfg.pivot_steps - cfg.pivot_fine_steps
+                                              or _plateau(log, "pivot", cfg)):
+                        if not cfg.pivot_fine_steps:
+                            break
+                        fine_from = step
+                    if fine_from is not None and step >= fine_from + cfg.pivot_fine_steps:
+                        break
                 t = step / cfg.pivot_steps
                 noise_scale = w_std * cfg.noise_start * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
                 lr = _lr_at(cfg, t)
@@ -168,8 +182,13 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
                     group["lr"] = lr
                 w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * noise_scale
                 ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if rows == 1 else w_opt + w_noise
-                synth = Gp.synthesis(ws, noise_mode="const")
-                dist = loss_pivot(_downsample(synth, cfg.loss_size), target_small).sum()
+                fine = coarse is None or fine_from is not None
+                synth = _downsample(Gp.synthesis(ws, noise_mode="const", max_resolution=None if fine else coarse),
+                                    cfg.loss_size)
+                if synth.shape[-1] not in targets:
+                    with torch.no_grad():
+                        targets[synth.shape[-1]] = _downsample(target, synth.shape[-1])
+                dist = loss_pivot(synth, targets[synth.shape[-1]]).sum()
                 reg = _noise_reg(noise_bufs)
                 loss = dist + reg * cfg.noise_reg_weight
                 optim.zero_grad(set_to_none=True)
@@ -180,7 +199,7 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
                         b -= b.mean()
                         b *= b.square().mean().rsqrt()
                 log.append({"stage": "pivot", "step": step, "loss": float(loss.detach()), "perceptual": float(dist.detach()),
-                            "lr": lr})
+                            "lr": lr, **({"fine": True} if fine and coarse is not None else {})})
                 bar.update(1)
                 bar.set_postfix(loss=f"{log[-1]['perceptual']:.4f}")
                 if step_hook:
@@ -216,6 +235,8 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
               unit="step") as bar:
         step = state["step"]
         while not done_tuning and step < cfg.tune_steps:
+            if _plateau(log, "tune", cfg):
+                break
             img = Gt.synthesis(w_pivot, noise_mode="const")
             l2 = F.mse_loss(img, target)
             perc = loss_tune(img, target).mean()
@@ -246,7 +267,22 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
                            "optim": optim.state_dict(), "timings": timings})
     timings["tune_s"] = timings.get("tune_s", 0.0) + time.perf_counter() - t0
     Gt = Gt.eval().requires_grad_(False)
-    return InversionResult(w_pivot, Gt, {"timings": timings, "tune_steps_run": step}, log, losses_used)
+    pivot_run = sum(e["stage"] == "pivot" for e in log)
+    return InversionResult(w_pivot, Gt, {"timings": timings, "pivot_steps_run": pivot_run, "tune_steps_run": step},
+                           log, losses_used)
+
+
+def _plateau(log: list[dict[str, Any]], stage: str, cfg: PTIConfig) -> bool:
+    """The stage's loss stopped improving: its last `plateau_window` steps' mean loss is within `plateau_tol`
+    (relative) of the window before. Decided from the log alone, so a resumed run decides the same."""
+    n = cfg.plateau_window
+    if not n:
+        return False
+    losses = [e["loss"] for e in log if e["stage"] == stage and "early_stop" not in e]
+    if len(losses) < 2 * n:
+        return False
+    before, last = sum(losses[-2 * n:-n]) / n, sum(losses[-n:]) / n
+    return before - last < cfg.plateau_tol * abs(before)
 
 
 def _locality_loss(G: torch.nn.Module, Gt: torch.nn.Module, w_pivot: torch.Tensor, cfg: PTIConfig,

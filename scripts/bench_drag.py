@@ -1,11 +1,14 @@
-"""Drag loop speed and memory: FFHQ-512 architecture (random weights), one handle, batch 1.
+"""Drag loop speed and memory: FFHQ-512 architecture (random weights), batch 1.
 
-Modes (each in its own process, so peak RSS is its own):
+Modes (each in its own process, so peak RSS is its own), one handle:
   ours        synthesis stopped after the feature block, features sampled only where needed
   full-synth  every block run each step (image included), sparse sampling
   official    every block run each step and the feature map resized to 512x512 (the official cost)
+  ours-bf16   ours, the generator forward under bf16 autocast (DragConfig(precision="bf16"))
+  ours-chlast ours, the generator's weights in channels-last memory format
+and `ours` with 1, 5 and 68 handles (`--handles`): the sparse sampling should keep the cost flat.
 
-    python scripts/bench_drag.py [--device cpu] [--steps 6] [--threads N]
+    python scripts/bench_drag.py [--device cpu] [--steps 6] [--threads N] [--handles 1,5,68]
 """
 from __future__ import annotations
 
@@ -17,10 +20,20 @@ import time
 from benchlib import run_isolated
 
 MODES = {"ours": {}, "full-synth": {"full_synthesis": True},
-         "official": {"full_synthesis": True, "sparse": False}}
+         "official": {"full_synthesis": True, "sparse": False}, "ours-bf16": {"precision": "bf16"},
+         "ours-chlast": {}}
 
 
-def run_case(mode: str, device: str, steps: int, threads: int | None) -> dict:
+def _points(n: int) -> tuple[list[list[float]], list[list[float]]]:
+    """n handles spread over the face area of a 512 image (a 68-point case is a whole landmark set), each
+    dragged 30 px to the right."""
+    side = max(1, int(n ** 0.5 + 0.999))
+    handles = [[150 + 200 * (i % side) / max(side - 1, 1), 150 + 200 * (i // side) / max(side - 1, 1)]
+               for i in range(n)]
+    return handles, [[x + 30, y] for x, y in handles]
+
+
+def run_case(case: str, device: str, steps: int, threads: int | None) -> dict:
     import torch
 
     from draggan import DragConfig, drag
@@ -30,6 +43,8 @@ def run_case(mode: str, device: str, steps: int, threads: int | None) -> dict:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
     G = Generator(GeneratorConfig()).to(device).eval().requires_grad_(False)
+    if case.startswith("ours-chlast"):
+        G = G.to(memory_format=torch.channels_last)
     with torch.no_grad():
         ws = G.mapping(torch.randn(1, G.z_dim, device=device), truncation_psi=0.7)
     stamps = []
@@ -39,16 +54,18 @@ def run_case(mode: str, device: str, steps: int, threads: int | None) -> dict:
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
 
-    cfg = DragConfig(max_steps=steps, stop_distance=0.0, **MODES[mode])
+    mode, _, count = case.partition(":")
+    handles, targets = _points(int(count)) if count else ([[200, 250]], [[300, 250]])
+    cfg = DragConfig(max_steps=steps, stop_distance=1e-6, verify=False, **MODES[mode])
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    drag(G, ws, [[200, 250]], [[300, 250]], config=cfg, callback=cb)
+    drag(G, ws, handles, targets, config=cfg, callback=cb)
     total = time.perf_counter() - t0
     gaps = sorted(b - a for a, b in zip(stamps[:-1], stamps[1:]))[1:]  # drop the first (warm-up) step
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"mode": mode, "ms_per_step": 1000 * gaps[len(gaps) // 2], "ms_min": 1000 * gaps[0],
+    return {"mode": case, "ms_per_step": 1000 * gaps[len(gaps) // 2], "ms_min": 1000 * gaps[0],
             "total_s": total, "peak_mb": peak}
 
 
@@ -58,20 +75,22 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--handles", default="1,5,68", help="handle counts for the `ours` mode ('' to skip)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
         print(json.dumps(run_case(args.case, args.device, args.steps, args.threads)))
         return
     extra = ["--device", args.device, "--steps", str(args.steps)] + (["--threads", str(args.threads)] if args.threads else [])
-    rows = run_isolated(__file__, args.modes.split(","), extra)
+    cases = args.modes.split(",") + [f"ours:{n}" for n in args.handles.split(",") if n]
+    rows = run_isolated(__file__, cases, extra)
     import torch
 
     print(f"DragGAN step, FFHQ-512 generator (random weights), 1 handle, device={args.device}, "
           f"threads={args.threads or torch.get_num_threads()}, {args.steps} steps (first dropped)")
-    print(f"{'mode':<11} {'ms/step':>8} {'min ms':>8} {'peak MB':>8}")
+    print(f"{'mode[:handles]':<14} {'ms/step':>8} {'min ms':>8} {'peak MB':>8}")
     for r in rows:
-        print(f"{r['mode']:<11} {r['ms_per_step']:>8.0f} {r['ms_min']:>8.0f} {r['peak_mb']:>8.0f}")
+        print(f"{r['mode']:<14} {r['ms_per_step']:>8.0f} {r['ms_min']:>8.0f} {r['peak_mb']:>8.0f}")
     by = {r["mode"]: r for r in rows}
     if "ours" in by and "official" in by:
         print(f"speed-up over the official cost: x{by['official']['ms_per_step'] / by['ours']['ms_per_step']:.2f}")

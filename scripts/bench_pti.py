@@ -1,59 +1,136 @@
-"""PTI speed and memory: FFHQ-512 architecture (random weights), seconds per pivot and tuning step.
+"""PTI speed and quality: the official schedule against dragedit's default (coarse pivot, plateau stops).
 
-Runs a few steps of each stage and extrapolates to the reference step counts (450 pivot, up to 350
-tuning). The perceptual loss is whatever this machine has (LPIPS if torchvision's weights are
-cached, else the L1 + MS-SSIM fallback); the output says which.
+1. Time per step on the FFHQ-512 architecture (random weights): a pivot step at full resolution, a
+   coarse pivot step (the 256 px RGB, no 512 block) and a tuning step; a few steps each, first dropped.
+2. Quality on the embedded generator over a folder of photos (each aligned with dlib): PSNR, MS-SSIM and
+   LPIPS (where its weights are cached) of the tuned reconstruction, the steps each stage actually ran,
+   and the wall time, for both schedules.
+3. Time to a pivot + tuned generator at 512 px: each schedule's step counts (for the new one, the mean
+   steps run in part 2) times part 1's step costs.
 
-    python scripts/bench_pti.py [--device cpu] [--steps 4]
+    python scripts/bench_pti.py [--photos ../shared/photos] [--device cpu] [--steps 3] [--skip-quality]
 """
 from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import time
+from pathlib import Path
 
 import torch
+
+
+def step_costs(device: torch.device, steps: int) -> dict[str, float]:
+    """Seconds per step of each kind on the FFHQ-512 architecture."""
+    from inversion import PTIConfig, invert
+    from stylegan2 import Generator, GeneratorConfig
+
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig()).to(device).eval().requires_grad_(False)
+    target = torch.rand(1, 3, 512, 512, device=device) * 2 - 1
+    out = {}
+    for name, skip in (("pivot_full", 0), ("pivot_coarse", 1)):
+        stamps: dict[str, list[float]] = {"pivot": [], "tune": []}
+
+        def hook(stage: str, _step: int) -> None:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            stamps[stage].append(time.perf_counter())
+
+        cfg = PTIConfig.official()
+        cfg.pivot_steps, cfg.tune_steps, cfg.pivot_skip_blocks = steps + 1, (steps + 1 if skip else 0), skip
+        cfg.lpips_threshold, cfg.allow_download, cfg.w_avg_samples = -1.0, False, 1000
+        invert(G, target, cfg, progress=False, step_hook=hook)
+        out[name] = (stamps["pivot"][-1] - stamps["pivot"][0]) / (len(stamps["pivot"]) - 1)
+        if skip:
+            out["tune"] = (stamps["tune"][-1] - stamps["tune"][0]) / (len(stamps["tune"]) - 1)
+    return out
+
+
+def quality(photos: Path, device: torch.device) -> list[dict]:
+    """Both schedules on every face photo of `photos`, with the embedded generator."""
+    import numpy as np
+
+    from fileio.images import tensor_to_uint8, uint8_to_tensor
+    from inversion import PTIConfig, invert
+    from inversion.losses import lpips_metric, ms_ssim
+    from inversion.pti import psnr
+    from pipeline.align import AlignConfig, NoFaceError, align_photo
+    from pipeline.generators import resolve_generator
+    from pipeline.photo import load_photo
+    from stylegan2 import load_generator
+
+    G = load_generator(resolve_generator(None), device=device)
+    lp = lpips_metric("alex")
+    rows = []
+    for path in sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")):
+        try:
+            crop = align_photo(load_photo(path), AlignConfig(size=G.img_resolution)).crop
+        except NoFaceError:
+            continue
+        target = uint8_to_tensor(np.ascontiguousarray(crop), device)
+        for schedule, cfg in (("official", PTIConfig.official()), ("dragedit", PTIConfig())):
+            cfg.allow_download = False
+            t0 = time.perf_counter()
+            res = invert(G, target, cfg, progress=False)
+            seconds = time.perf_counter() - t0
+            with torch.no_grad():
+                img = res.G.synthesis(res.w, noise_mode="const")
+                img = uint8_to_tensor(tensor_to_uint8(img), device)  # scored as the saved PNG is
+                row = {"photo": path.name, "schedule": schedule, "psnr": psnr(img, target),
+                       "ms_ssim": float(ms_ssim(img, target).mean()),
+                       "lpips": float(lp.to(device)(img, target).mean()) if lp is not None else None,
+                       "pivot_steps": res.metrics["pivot_steps_run"], "tune_steps": res.metrics["tune_steps_run"],
+                       "seconds": seconds}
+            rows.append(row)
+            print(f"  {row['photo']:<28} {schedule:<9} PSNR {row['psnr']:.2f} dB  MS-SSIM {row['ms_ssim']:.4f}  "
+                  f"steps {row['pivot_steps']} + {row['tune_steps']}  {seconds:.1f} s", flush=True)
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--photos", default="../shared/photos")
+    ap.add_argument("--skip-quality", action="store_true")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    from inversion import PTIConfig
 
-    from inversion import PTIConfig, invert
-    from stylegan2 import Generator, GeneratorConfig
-
-    torch.manual_seed(0)
     device = torch.device(args.device)
-    G = Generator(GeneratorConfig()).to(device).eval().requires_grad_(False)
-    target = torch.rand(1, 3, 512, 512, device=device) * 2 - 1
-    stamps: dict[str, list[float]] = {"pivot": [], "tune": []}
-
-    def hook(stage: str, step: int) -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        stamps[stage].append(time.perf_counter())
-
-    cfg = PTIConfig(pivot_steps=args.steps + 1, tune_steps=args.steps + 1, lpips_threshold=-1.0,
-                    allow_download=False, checkpoint_every=10**6)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    res = invert(G, target, cfg, progress=False, step_hook=hook)
-    total = time.perf_counter() - t0
-    per = {k: (v[-1] - v[0]) / (len(v) - 1) for k, v in stamps.items()}  # first step is warm-up
+    old, new = PTIConfig.official(), PTIConfig()
+    print(f"device={args.device}, threads={torch.get_num_threads()}")
+    rows = [] if args.skip_quality else quality(Path(args.photos), device)
+    if rows:
+        print("\n| schedule | photos | PSNR (dB) | MS-SSIM | LPIPS | pivot steps | tuning steps | seconds (128 px) |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for sched in ("official", "dragedit"):
+            rs = [r for r in rows if r["schedule"] == sched]
+            lp = [r["lpips"] for r in rs if r["lpips"] is not None]
+            print(f"| {sched} | {len(rs)} | {statistics.mean(r['psnr'] for r in rs):.2f} | "
+                  f"{statistics.mean(r['ms_ssim'] for r in rs):.4f} | "
+                  f"{f'{statistics.mean(lp):.4f}' if lp else 'n/a (no weights)'} | "
+                  f"{statistics.mean(r['pivot_steps'] for r in rs):.0f} | {statistics.mean(r['tune_steps'] for r in rs):.0f} | "
+                  f"{statistics.mean(r['seconds'] for r in rs):.1f} |")
+    cost = step_costs(device, args.steps)
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(f"PTI, FFHQ-512 generator (random weights), device={args.device}, threads={torch.get_num_threads()}, "
-          f"losses={res.losses_used}")
-    print(f"pivot step   {per['pivot']:.2f} s  -> 450 steps: {450 * per['pivot'] / 60:.1f} min")
-    print(f"tuning step  {per['tune']:.2f} s  -> 350 steps: {350 * per['tune'] / 60:.1f} min (less with early stop)")
-    print(f"peak memory  {peak:.0f} MB ({'cuda allocated' if device.type == 'cuda' else 'process max RSS'}); "
-          f"this run {total:.0f} s including the 10,000-sample mean w")
+    new_rows = [r for r in rows if r["schedule"] == "dragedit"]
+    pivot_new = statistics.mean(r["pivot_steps"] for r in new_rows) if new_rows else new.pivot_steps
+    tune_new = statistics.mean(r["tune_steps"] for r in new_rows) if new_rows else new.tune_steps
+    t_old = old.pivot_steps * cost["pivot_full"] + old.tune_steps * cost["tune"]
+    fine = min(new.pivot_fine_steps, pivot_new)
+    t_new = (pivot_new - fine) * cost["pivot_coarse"] + fine * cost["pivot_full"] + tune_new * cost["tune"]
+    print(f"\nFFHQ-512 architecture, per step: pivot {cost['pivot_full']:.2f} s at 512, {cost['pivot_coarse']:.2f} s "
+          f"coarse (256); tuning {cost['tune']:.2f} s; peak memory {peak:.0f} MB")
+    print("| schedule | pivot | tuning | time to pivot + tuned generator |\n| --- | --- | --- | --- |")
+    print(f"| official | {old.pivot_steps} at 512 | {old.tune_steps} | {t_old / 60:.1f} min |")
+    print(f"| dragedit | {pivot_new:.0f} ({fine} at 512, the rest at 256) | {tune_new:.0f} | {t_new / 60:.1f} min "
+          f"(x{t_old / t_new:.1f} faster) |")
 
 
 if __name__ == "__main__":

@@ -130,6 +130,8 @@ def main() -> None:
     ap.add_argument("--work", help="where sessions and outputs go (default: a temporary folder)")
     ap.add_argument("--json", help="write every row here")
     ap.add_argument("--figure", help="before | after crops of every face, one row per photo (first kind, paste)")
+    ap.add_argument("--pti-schedule", choices=["default", "official"], default="default",
+                    help="PTI schedule: dragedit's default or the official 450 + 350 steps (PTIConfig.official())")
     ap.add_argument("--pivot-steps", type=int)
     ap.add_argument("--tune-steps", type=int)
     ap.add_argument("--steps", type=int, help="maximum drag steps")
@@ -151,7 +153,7 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="dragedit-eval-"))
     work.mkdir(parents=True, exist_ok=True)
     steps = {k: v for k, v in (("pivot_steps", args.pivot_steps), ("tune_steps", args.tune_steps)) if v is not None}
-    pti = PTIConfig(allow_download=False, **steps)
+    pti = (PTIConfig.official if args.pti_schedule == "official" else PTIConfig)(allow_download=False, **steps)
     drag_cfg = DragConfig(**({"max_steps": args.steps} if args.steps else {}))
     det = Dlib()
     rows, figure_rows = [], []

@@ -39,7 +39,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = ServeConfig(root=Path(tmp), generator=a.generator, pti_config=PTIConfig(allow_download=False),
                           preview_every=2)
-        with running_server(cfg) as url, chromium(1280, 820) as driver:
+        with running_server(cfg) as url, chromium(1280, 1000) as driver:
             open_photo(driver, url, Path(a.photo))
             for x1, y1, x2, y2 in drags:
                 click_photo_point(driver, x1, y1)

@@ -223,7 +223,9 @@ class SynthesisNetwork(nn.Module):
         return ws.shape[0] == 1 if fused is None else fused
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", return_features: bool = False,
-                fused: bool | None = None):
+                fused: bool | None = None, max_resolution: int | None = None):
+        """The image; with `max_resolution`, the skip architecture's RGB sum after that block (a coarser image
+        that costs none of the later, largest blocks: PTI's coarse pivot steps)."""
         ws = ws.to(torch.float32)
         fused = self._fused(ws, fused)
         x = img = None
@@ -231,6 +233,8 @@ class SynthesisNetwork(nn.Module):
         for block, cur in zip(self.blocks(), self._block_ws(ws)):
             x, img = block(x, img, cur, noise_mode=noise_mode, fused=fused)
             feats.append(x)
+            if max_resolution is not None and block.resolution >= max_resolution:
+                break
         return (img, feats) if return_features else img
 
     def features(self, ws: torch.Tensor, upto: int, noise_mode: str = "const",

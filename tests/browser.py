@@ -80,18 +80,21 @@ def open_photo(driver, url: str, photo: Path) -> None:
 
 
 def click_photo_point(driver, x: float, y: float) -> None:
-    """Click the canvas where photo pixel (x, y) is shown (the page's view maps photo <-> canvas)."""
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
+    """Click the canvas where photo pixel (x, y) is shown (the page's view maps photo <-> canvas), scrolling
+    that point into the viewport first."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
-    canvas = driver.find_element(By.ID, "canvas")
-    x0, y0, scale, css = driver.execute_script(
-        "const c = document.getElementById('canvas');"
-        "return [S.view.x0, S.view.y0, S.view.scale, c.getBoundingClientRect().width / c.width];")
-    rect = canvas.rect
-    cx = (x - x0) * scale * css - rect["width"] / 2
-    cy = (y - y0) * scale * css - rect["height"] / 2
-    ActionChains(driver).move_to_element_with_offset(canvas, round(cx), round(cy)).click().perform()
+    cx, cy = driver.execute_script(
+        "const c = document.getElementById('canvas'); const css = c.getBoundingClientRect().width / c.width;"
+        "const px = (arguments[0] - S.view.x0) * S.view.scale * css, py = (arguments[1] - S.view.y0) * S.view.scale * css;"
+        "let r = c.getBoundingClientRect();"
+        "window.scrollBy(0, r.top + py - window.innerHeight / 2);"
+        "r = c.getBoundingClientRect();"
+        "return [r.left + px, r.top + py];", x, y)
+    actions = ActionBuilder(driver)
+    actions.pointer_action.move_to_location(round(cx), round(cy))
+    actions.pointer_action.click()
+    actions.perform()
 
 
 def run_edit(driver) -> None:

@@ -210,3 +210,17 @@ def test_non_finite_drag_raises():
         drag(G, ws, [[32, 32]], [[38, 32]], config=DragConfig(max_steps=5))
     with pytest.raises(ValueError):
         DragConfig(lr=float("inf"))
+
+
+def test_bf16_keeps_the_official_trajectorys_points(ref_generator, ref_io, ref_json):
+    """bf16 autocast (DragConfig(precision='bf16')) changes the losses in the 4th decimal, not the points."""
+    d = ref_json["drag"]
+    handles, targets = _ref_points(ref_json)
+    ws = torch.from_numpy(ref_io["ws_psi07"][:1])
+    cfg = DragConfig.official(max_steps=len(d["trajectory"]), lr=d["lr"], r1=d["r1"], r2=d["r2"],
+                              feature_block=d["feature_idx"], optimize_rows=d["optimized_ws_layers"], precision="bf16")
+    res = drag(ref_generator, ws, handles, targets, config=cfg)
+    for step, s in zip(res.trajectory, d["trajectory"]):
+        assert [[p[1], p[0]] for p in step["points"]] == s["points"]
+    np.testing.assert_allclose([s["loss"] for s in res.trajectory[:len(d["trajectory"])]],
+                               [s["loss"] for s in d["trajectory"]], atol=5e-3, rtol=0)

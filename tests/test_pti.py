@@ -149,3 +149,53 @@ def test_cli_invert_bad_inputs(tmp_path):
 
     Image.new("RGB", (200, 100)).save(wide)
     assert_user_error(run_cli("invert", wide, "--generator", REF_PKL, "-o", tmp_path / "o"), "not square")
+
+
+# ---- the faster schedule: a coarse pivot, plateau stops (#16) ---------------------------------------------
+def test_coarse_render_is_the_skip_generators_partial_image(ref_generator):
+    G = ref_generator
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(1)), truncation_psi=0.7)
+    with torch.no_grad():
+        full = G.synthesis(ws)
+        coarse = G.synthesis(ws, max_resolution=G.img_resolution // 2)
+        same = G.synthesis(ws, max_resolution=G.img_resolution)
+    assert coarse.shape[-1] == G.img_resolution // 2 and torch.equal(same, full)
+    # The coarse image is what the last block adds its RGB to: close to the downsampled full image.
+    down = torch.nn.functional.interpolate(full, size=coarse.shape[-2:], mode="area")
+    assert psnr(coarse, down) > 12
+
+
+def test_plateau_rule_reads_the_log_only():
+    from inversion.pti import _plateau
+
+    cfg = PTIConfig(plateau_window=5, plateau_tol=0.01)
+    falling = [{"stage": "tune", "loss": 1.0 - 0.02 * i} for i in range(10)]
+    flat = [{"stage": "tune", "loss": 0.5 + 0.0001 * (i % 2)} for i in range(10)]
+    assert not _plateau(falling, "tune", cfg) and _plateau(flat, "tune", cfg)
+    assert not _plateau(flat[:9], "tune", cfg)  # two whole windows are needed
+    assert not _plateau(flat, "pivot", cfg) and not _plateau(flat, "tune", PTIConfig(plateau_window=0))
+
+
+def test_coarse_then_fine_pivot_and_steps_run(ref_generator, sha):
+    target = uint8_to_tensor(align_photo(load_photo(ASTRONAUT), AlignConfig(size=128)).crop)
+    cfg = PTIConfig(pivot_steps=12, pivot_skip_blocks=1, pivot_fine_steps=4, tune_steps=6, plateau_window=0, **FAST)
+    res = invert(ref_generator, target, cfg, progress=False, base_id=sha)
+    pivot = [e for e in res.loss_log if e["stage"] == "pivot"]
+    assert [bool(e.get("fine")) for e in pivot] == [False] * 8 + [True] * 4
+    assert res.metrics["pivot_steps_run"] == 12 and res.metrics["tune_steps_run"] == 6
+    # A plateau during the coarse phase starts the fine phase early; the fine phase still runs in full.
+    flat = PTIConfig(pivot_steps=40, pivot_skip_blocks=1, pivot_fine_steps=3, tune_steps=0, plateau_window=2,
+                     plateau_tol=10.0, **FAST)
+    res = invert(ref_generator, target, flat, progress=False, base_id=sha)
+    pivot = [e for e in res.loss_log if e["stage"] == "pivot"]
+    assert [bool(e.get("fine")) for e in pivot] == [False] * 4 + [True] * 3
+
+
+def test_official_schedule_and_cache_keys():
+    old = PTIConfig.official()
+    assert (old.pivot_steps, old.tune_steps, old.tune_lr, old.pivot_skip_blocks, old.plateau_window) == \
+        (450, 350, 3e-4, 0, 0)
+    key = old.result_dict()
+    assert "pivot_skip_blocks" not in key and "plateau_tol" not in key  # the keys sessions had before
+    new = PTIConfig().result_dict()
+    assert new["pivot_skip_blocks"] == 1 and new["plateau_window"] == 25

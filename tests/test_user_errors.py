@@ -71,7 +71,7 @@ def test_overwrite_keeps_the_original(done, tmp_path):
     shutil.copy(done["photo"], photo)
     s = tmp_path / "s"
     shutil.copytree(done["session"], s)
-    proc = run_cli("composite", s, "-o", photo, "--photo", photo, "--overwrite")
+    proc = run_cli("composite", s, "-o", photo, "--photo", photo, "--overwrite", "--paste", "generated")
     assert proc.returncode == 0, proc.stderr
     assert "original is kept as" in proc.stderr
     assert sha(tmp_path / "p.png.orig") == done["photo_sha"]

@@ -250,6 +250,9 @@ function listen() {
     draw(); updateButtons();
     if (job.status === "done" || job.status === "failed") {
       es.close(); S.events = null;
+      $("live").hidden = true;
+      $("progress-text").textContent = job.status === "done" ? `edit ${job.edit} done (${job.step} drag steps)` :
+        `failed: ${job.error}`;
       if (job.status === "failed") { setStatus(job.error, true); return; }
       S.pairs = []; S.pending = null; S.from = null; renderPairs();
       const info = await api(`/api/sessions/${S.sid}`);
