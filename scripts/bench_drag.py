@@ -6,6 +6,7 @@ Modes (each in its own process, so peak RSS is its own), one handle:
   official    every block run each step and the feature map resized to 512x512 (the official cost)
   ours-bf16   ours, the generator forward under bf16 autocast (DragConfig(precision="bf16"))
   ours-chlast ours, the generator's weights in channels-last memory format
+  ours-compile ours, the feature forward through torch.compile (inductor); use --steps 10 or more
 and `ours` with 1, 5 and 68 handles (`--handles`): the sparse sampling should keep the cost flat.
 
     python scripts/bench_drag.py [--device cpu] [--steps 6] [--threads N] [--handles 1,5,68]
@@ -21,7 +22,7 @@ from benchlib import run_isolated
 
 MODES = {"ours": {}, "full-synth": {"full_synthesis": True},
          "official": {"full_synthesis": True, "sparse": False}, "ours-bf16": {"precision": "bf16"},
-         "ours-chlast": {}}
+         "ours-chlast": {}, "ours-compile": {}}
 
 
 def _points(n: int) -> tuple[list[list[float]], list[list[float]]]:
@@ -45,6 +46,8 @@ def run_case(case: str, device: str, steps: int, threads: int | None) -> dict:
     G = Generator(GeneratorConfig()).to(device).eval().requires_grad_(False)
     if case.startswith("ours-chlast"):
         G = G.to(memory_format=torch.channels_last)
+    if case.startswith("ours-compile"):  # inductor; the first steps pay for the compilation
+        G.synthesis.features = torch.compile(G.synthesis.features, dynamic=False)
     with torch.no_grad():
         ws = G.mapping(torch.randn(1, G.z_dim, device=device), truncation_psi=0.7)
     stamps = []

@@ -249,3 +249,15 @@ def test_batch_input_errors(tmp_path):
     assert_user_error(run_cli("batch", ASTRONAUT, "--edits", edits, "-o", tmp_path / "o", "--workers", "0"),
                       "--workers 0")
     assert_user_error(run_cli("batch", ASTRONAUT, "--edits", edits, "-o", tmp_path / "o", "--face", "x"), "'all'")
+
+
+@pytest.mark.slow
+def test_batch_face_all_makes_a_session_per_face(photos, tmp_path):
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(photos["folder"] / "a.png", one / "a.png")
+    proc = run_cli("batch", one, "--edits", photos["edits"], "-o", tmp_path / "out", "--face", "all", "--json", *BATCH)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["rows"]
+    assert [(r["face"], r["status"]) for r in rows] == [(i, "done") for i in range(len(rows))] and rows
+    assert rows[0]["output"].endswith("a_face0_edited.png") and (tmp_path / "out" / "a_face0.dragedit").is_dir()
