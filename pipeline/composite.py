@@ -40,6 +40,9 @@ class CompositeConfig:
     # the crop size); with a mask, the mask says where. The generator also jitters the rest of the face a little
     # (a 128 px model re-renders everything); that is not the edit, and moving the photo there would only blur it.
     reach: float = 0.12
+    # warp: a drag that lost a handle repainted rather than moved somewhere; its generated pixels are then not
+    # trusted anywhere (a repainted mouth became a dark hole in the photo), and only the motion is used
+    generated_when_lost: bool = False
 
     def __post_init__(self) -> None:
         if self.paste not in PASTE_MODES:
@@ -177,12 +180,14 @@ class WarpPaste:
 
 def warp_paste(photo: np.ndarray, crop: np.ndarray, recon: np.ndarray, edited: np.ndarray, region: np.ndarray,
                photo_to_crop: np.ndarray, *, anchors: list[tuple[list[float], list[float]]] = (),
-               config: CompositeConfig | None = None, lost: list[list[float]] | None = None) -> WarpPaste:
+               config: CompositeConfig | None = None, lost: list[list[float]] | None = None,
+               drag_lost: bool = False) -> WarpPaste:
     """Move the photo's own pixels along the generator's motion; generated pixels only where motion falls short.
 
     `crop` is the aligned photo crop, `recon` the tuned generator's render at the pivot, `edited` the
-    edit's render (all R x R x 3 uint8); `lost`: crop points of handles the drag lost. Pixels with no motion
-    and no generated weight are copied bit for bit.
+    edit's render (all R x R x 3 uint8); `lost`: crop points of handles the drag lost; `drag_lost`: the drag
+    stopped because it lost a handle (no generated pixels then, see `CompositeConfig.generated_when_lost`).
+    Pixels with no motion and no generated weight are copied bit for bit.
     """
     cfg = config or CompositeConfig()
     size = recon.shape[0]
@@ -192,6 +197,8 @@ def warp_paste(photo: np.ndarray, crop: np.ndarray, recon: np.ndarray, edited: n
     b, conf = backward_field(recon, edited, region, anchors, cfg.motion)
     recon_w = warp_image(recon.astype(np.float32), b)
     g = generated_weight(edited, recon_w, region, cfg, lost)
+    if drag_lost and not cfg.generated_when_lost:
+        g = np.zeros_like(g)
     out = photo.copy()
     stats: dict[str, Any] = {"changed_pixels": 0, "bbox": None, "max_motion_crop_px": float(np.abs(b).max()),
                              "generated_fraction": float((g > 0).mean())}

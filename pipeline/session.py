@@ -402,7 +402,7 @@ class Session:
             anchors = measured_anchors(info) if info.get("parent") == L.PIVOT_STAGE else []
             region = warp_region(lm_crop, al.inside, cfg, self._edit_chain(name))
             wp = warp_paste(photo.color, al.crop, recon, edited, region, al.photo_to_crop, anchors=anchors,
-                            config=cfg, lost=repainted_points(info))
+                            config=cfg, lost=repainted_points(info), drag_lost=info.get("stopped_by") == "lost")
             result, stats = wp.photo, {**wp.stats, "anchors": len(anchors)}
             field_path = self._rel(L.composite_file(name, "field", ".safetensors"))
             arrays = {"field": np.ascontiguousarray(wp.field), "confidence": wp.confidence, "region": region}

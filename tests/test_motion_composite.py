@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.composite import warp_paste
+from pipeline.composite import CompositeConfig, warp_paste
 from pipeline.motion import MotionConfig, backward_field
 
 CROP = 128
@@ -95,6 +95,13 @@ def test_field_stays_inside_the_region_and_revealed_content_is_generated():
     L = photo_to_crop[:2, :2]
     centre = np.linalg.solve(L, np.array([65.0, 65.0]) - photo_to_crop[:2, 2])
     assert res.photo[int(centre[1]), int(centre[0])].mean() < 70
+    # A drag that stopped because it lost a handle repainted somewhere: motion only, no generated pixels.
+    lost = warp_paste(photo, crop, crop, edited, region, photo_to_crop, drag_lost=True)
+    assert lost.generated.max() == 0 and np.array_equal(lost.field, res.field)
+    assert lost.photo[int(centre[1]), int(centre[0])].mean() > 70
+    kept = warp_paste(photo, crop, crop, edited, region, photo_to_crop, drag_lost=True,
+                      config=CompositeConfig(generated_when_lost=True))
+    assert np.array_equal(kept.generated, res.generated)
 
 
 @pytest.mark.parametrize("method,tolerance", [("dis", 0.2), ("farneback", 0.45)])
