@@ -43,6 +43,6 @@ def _ray_photo(job: PhotoJob) -> list[PhotoRow]:
     """One photo inside a Ray worker: a GPU Ray gave the task is used; else the CPU threads it reserved."""
     import ray
 
-    if ray.get_gpu_ids() and job.device in ("cpu", "auto"):
-        job.device = "cuda"
+    if job.device == "auto" or (ray.get_gpu_ids() and job.device == "cpu"):
+        job.device = "cuda" if ray.get_gpu_ids() else "cpu"  # decided on the node that runs it
     return run_photo(job)
