@@ -110,8 +110,13 @@ def detect_faces(pixels: np.ndarray, detect_max_side: int = 1600, min_score: flo
              for r, s in zip(rects, scores)]
     strong = [f for f in faces if f["score"] >= min_score]
     faces = strong or faces
-    faces.sort(key=lambda f: (-round((f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]), 6), f["box"][0]))
-    return faces
+    return order_faces(faces)
+
+
+def order_faces(faces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`FACE_ORDER`: largest box area first, equal areas left to right (what `--face N` counts)."""
+    return sorted(faces, key=lambda f: (-round((f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]), 6),
+                                        f["box"][0]))
 
 
 def landmarks_68(pixels: np.ndarray, box: list[float]) -> np.ndarray:

@@ -16,6 +16,7 @@ import glob
 import hashlib
 import io
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -140,6 +141,19 @@ def output_names(photos: list[Path]) -> list[str]:
             for s, p in zip(stems, photos)]
 
 
+def without_outputs(photos: list[Path], out_dir: Path) -> list[Path]:
+    """The inputs minus this batch's own edited photos (an output folder that is also the input folder
+    must not have its results edited again on the next run)."""
+    names = output_names(photos)
+    outputs = {(out_dir.resolve(), f"{n}_edited{p.suffix.lower()}") for n, p in zip(names, photos)}
+    keep = []
+    for p in photos:
+        stem = re.sub(r"_face\d+_edited$", "_edited", p.stem)
+        if (p.resolve().parent, stem + p.suffix.lower()) not in outputs:
+            keep.append(p)
+    return keep
+
+
 def photo_paths(out_dir: Path, name: str, suffix: str, face: int | None) -> tuple[Path, Path]:
     """(session folder, edited photo) of one photo (and face) under the batch's output folder."""
     tag = name if face is None else f"{name}_face{face}"
@@ -231,8 +245,8 @@ def run_batch(inputs: list[str], edits: list, out_dir: str | os.PathLike, *, con
     from tqdm import tqdm
 
     cfg = config or BatchConfig()
-    photos = collect_photos([str(i) for i in inputs])
     out = Path(out_dir)
+    photos = without_outputs(collect_photos([str(i) for i in inputs]), out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

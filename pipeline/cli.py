@@ -298,6 +298,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 def _cmd_preview(args: argparse.Namespace) -> int:
     from fileio.images import check_writable, save_image
 
+    from . import layout as L
     from .preview import edit_preview, photo_preview
     from .session import Session, is_session_folder
 
@@ -308,10 +309,10 @@ def _cmd_preview(args: argparse.Namespace) -> int:
             raise UserError(f"{target} is neither a photo nor a dragedit session folder")
         with Session(target, progress=False) as s:
             name, edited, _ = s.composited(args.edit)
-            info = json.loads((target / name / "edit.json").read_text())
-            al = s.alignment()
-            picture = edit_preview(s._photo.color, edited[..., :3], info["drags_photo"], info["final_points_photo"],
-                                   al.face_box)
+            info = json.loads((target / name / L.EDIT_INFO).read_text())
+            picture = edit_preview(s.photo.color, edited[..., :3], info["drags_photo"], info["final_points_photo"],
+                                   s.alignment().face_box)
+            _not_the_photo(args.output, s.photo.path)
         save_image(picture, args.output)
         _report(args, {"output": str(args.output), "edit": name}, f"wrote {args.output} ({name}: original | edited)")
         return 0
@@ -320,6 +321,7 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     from .align import FACE_ORDER, AlignConfig, find_faces
     from .photo import load_photo
 
+    _not_the_photo(args.output, target)
     photo = load_photo(target)
     faces = find_faces(photo.pixels, AlignConfig())
     save_image(photo_preview(photo.color, faces), args.output)
@@ -327,6 +329,14 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     _report(args, {"output": str(args.output), "faces": faces, "order": FACE_ORDER},
             f"{len(faces)} face(s), {FACE_ORDER}:\n" + "\n".join(lines) + f"\nwrote {args.output}")
     return 0
+
+
+def _not_the_photo(output, photo) -> None:
+    """A preview is never written over the photo it shows."""
+    from .originals import same_file
+
+    if same_file(output, photo):
+        raise UserError(f"the preview {output} would replace the photo {photo}; choose another output path")
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:

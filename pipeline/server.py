@@ -312,9 +312,8 @@ def _describe(root: Path, sid: str, folder: Path) -> dict[str, Any]:
         out = {**meta, "photo_path": str(root / UPLOADS / meta["photo"])}
     else:
         try:
-            manifest = json.loads((folder / "session.json").read_text())
             al = json.loads((folder / L.ALIGNMENT).read_text())
-            photo_path = manifest["stages"][L.ALIGN]["photo_path"]
+            photo_path = _stages(folder)[L.ALIGN]["photo_path"]
         except (OSError, ValueError, KeyError):
             raise ApiError(404, f"session {sid} has no aligned photo yet") from None
         out = {"id": sid, "width": al["photo_size"][0], "height": al["photo_size"][1],
@@ -333,17 +332,23 @@ def _aligned_face(folder: Path) -> int | None:
 def _history(folder: Path) -> list[dict[str, Any]]:
     from .session import Session
 
-    if not (folder / "session.json").is_file():
+    from .manifest import MANIFEST_NAME
+
+    if not (folder / MANIFEST_NAME).is_file():
         return []
     with Session(folder, progress=False, read_only=True) as s:
         return [h.to_dict() for h in s.history()]
 
 
+def _stages(folder: Path) -> dict[str, Any]:
+    """The session's committed stages, read as `Session` reads them (a broken manifest counts as empty)."""
+    from .manifest import Manifest
+
+    return Manifest(folder, warn=lambda _msg: None).stages
+
+
 def _committed(folder: Path, stage: str) -> bool:
-    try:
-        return stage in json.loads((folder / "session.json").read_text())["stages"]
-    except (OSError, ValueError, KeyError):
-        return False
+    return stage in _stages(folder)
 
 
 def _edit_name(folder: Path, n: int) -> str:
@@ -354,11 +359,7 @@ def _edit_name(folder: Path, n: int) -> str:
 
 
 def _next_edit(folder: Path) -> int:
-    try:
-        stages = json.loads((folder / "session.json").read_text())["stages"]
-    except (OSError, ValueError, KeyError):
-        return 1
-    return max([L.edit_number(s) for s in stages if L.is_edit(s)] + [0]) + 1
+    return max([L.edit_number(s) for s in _stages(folder) if L.is_edit(s)] + [0]) + 1
 
 
 def _edit_request(body: Any, meta: dict[str, Any], root: Path, sid: str):

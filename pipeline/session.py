@@ -127,6 +127,11 @@ class Session:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     @property
+    def photo(self) -> Photo | None:
+        """The session's original photo, once `align` or `composited` has loaded it."""
+        return self._photo
+
+    @property
     def inverted(self) -> bool:
         return L.INVERT in self.manifest.stages
 

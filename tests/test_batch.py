@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.align import AlignConfig, FaceChoiceError, choose_face
+from pipeline.align import AlignConfig, FaceChoiceError, choose_face, order_faces
 from pipeline.anchors import LANDMARK_NAMES, inter_ocular
 from pipeline.edits import EditRequest, load_edit_file, parse_drag
 from tests.conftest import ASTRONAUT, REPO, assert_user_error, run_cli
@@ -66,8 +66,7 @@ def test_bad_anchor_is_one_line(tmp_path, spec, needle):
 
 # ---- which face ------------------------------------------------------------------------------------------
 def test_face_order_and_face_at():
-    faces = [{"box": [300, 10, 400, 110]}, {"box": [0, 0, 100, 100]}, {"box": [150, 0, 200, 50]}]
-    faces.sort(key=lambda f: (-round((f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]), 6), f["box"][0]))
+    faces = order_faces([{"box": [300, 10, 400, 110]}, {"box": [0, 0, 100, 100]}, {"box": [150, 0, 200, 50]}])
     assert [f["box"][0] for f in faces] == [0, 300, 150]  # equal areas left to right, then smaller
     assert choose_face(faces, AlignConfig(face_at=(350.0, 60.0))) == 1
     assert choose_face(faces, AlignConfig(face=2)) == 2
@@ -261,3 +260,24 @@ def test_batch_face_all_makes_a_session_per_face(photos, tmp_path):
     rows = json.loads(proc.stdout)["rows"]
     assert [(r["face"], r["status"]) for r in rows] == [(i, "done") for i in range(len(rows))] and rows
     assert rows[0]["output"].endswith("a_face0_edited.png") and (tmp_path / "out" / "a_face0.dragedit").is_dir()
+
+
+def test_preview_never_replaces_the_photo(tmp_path):
+    photo = tmp_path / "p.png"
+    shutil.copy(ASTRONAUT, photo)
+    before = sha(photo)
+    for out in (photo, tmp_path / "." / "p.png"):
+        proc = run_cli("preview", photo, "-o", out)
+        assert_user_error(proc, "would replace the photo")
+    assert sha(photo) == before
+
+
+def test_a_batch_never_takes_its_own_outputs_as_inputs(tmp_path):
+    from pipeline.batch import without_outputs
+
+    for name in ("a.png", "b.jpg", "a_edited.png", "a_face1_edited.png", "b_edited.jpg", "c_edited.png"):
+        (tmp_path / name).write_bytes(b"x")
+    photos = sorted(tmp_path.iterdir())
+    kept = [p.name for p in without_outputs(photos, tmp_path)]
+    assert kept == ["a.png", "b.jpg", "c_edited.png"]  # c_edited.png is nobody's output: a photo
+    assert [p.name for p in without_outputs(photos, tmp_path / "elsewhere")] == [p.name for p in photos]

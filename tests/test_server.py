@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import numpy as np
 import pytest
@@ -220,4 +219,3 @@ def test_serve_refuses_bad_options(tmp_path):
     from tests.conftest import assert_user_error
 
     assert_user_error(run_cli("serve", "--port", "70000", "--root", tmp_path), "--port")
-    time.sleep(0)
