@@ -1,5 +1,17 @@
-"""DragGAN (Pan et al. 2023): drag handle points to targets by optimising a StyleGAN2 W+ latent."""
-from .config import DragConfig
-from .loop import DragDiverged, DragResult, DragStep, drag
+"""DragGAN (Pan et al. 2023): drag handle points to targets by optimising a StyleGAN2 W+ latent.
 
-__all__ = ["DragConfig", "DragDiverged", "DragResult", "DragStep", "drag"]
+The names below load on first use, so importing a config module (`draggan.config`) starts no torch."""
+from __future__ import annotations
+
+from dragedit.fileio.lazy import lazy_attributes
+
+_WHERE = {
+    "DragConfig": ".config",
+    "DragDiverged": ".loop",
+    "DragResult": ".loop",
+    "DragStep": ".loop",
+    "drag": ".loop",
+}
+__all__ = sorted(_WHERE)
+
+__getattr__ = lazy_attributes(__name__, _WHERE)

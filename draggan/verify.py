@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from fileio.images import tensor_to_uint8
+from dragedit.fileio.images import tensor_to_uint8
 
 MIN_SIDE = 512  # renders are upsampled to at least this many pixels before tracking
 

@@ -1,5 +1,21 @@
-"""The one exception type the CLI reports as a one-line message instead of a traceback."""
+"""The exception types the front ends report as a one-line message instead of a traceback."""
+from __future__ import annotations
+
+from typing import Any
 
 
 class UserError(Exception):
     """Bad input or a state the user can fix; the message says what is wrong and what to do."""
+
+
+class FieldError(UserError):
+    """A value given for `field` (a setting or a request field, in snake_case) is wrong; `advice` says what
+    to do. `str()` is the library's wording, `field VALUE: advice`; a front end words the field its own way
+    (`worded("--feature-block")` on the command line, `worded('"from"')` over HTTP)."""
+
+    def __init__(self, field: str, value: Any, advice: str):
+        self.field, self.value, self.advice = field, value, advice
+        super().__init__(self.worded(field.replace("_", " ")))
+
+    def worded(self, name: str) -> str:
+        return f"{name} {self.value}: {self.advice}" if self.value is not None else f"{name}: {self.advice}"

@@ -66,6 +66,7 @@ class CoreShare:
         self._path: Path | None = None
 
     def __enter__(self) -> "CoreShare":
+        _ACTIVE.append(self)
         try:
             import fcntl
 
@@ -78,6 +79,8 @@ class CoreShare:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         if self._fd is not None:
             os.close(self._fd)
             self._path.unlink(missing_ok=True)
@@ -106,3 +109,20 @@ class CoreShare:
             finally:
                 os.close(fd)
         return count
+
+
+_ACTIVE: list[CoreShare] = []  # the shares this process holds (a CLI command, a batch worker)
+_FIXED: list[int] = []  # a count this process was given for its work (a batch worker's cores / workers)
+
+
+def fix_fair_share(threads: int) -> None:
+    """From now on this process's share is `threads` (a batch worker owns its cores whatever else runs)."""
+    _FIXED[:] = [threads]
+
+
+def fair_share_threads() -> int:
+    """Threads for new work in this process: a fixed share, else its share of the cores among the dragedit
+    processes running now (a process that holds no `CoreShare` counts itself alone)."""
+    if _FIXED:
+        return _FIXED[0]
+    return default_threads(_ACTIVE[-1].running() if _ACTIVE else 1)

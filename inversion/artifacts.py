@@ -15,10 +15,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from fileio import atomic
-from fileio.hashing import pack_metadata, unpack_metadata
-from fileio.errors import UserError
-from fileio.images import save_image, tensor_to_uint8
+from dragedit.fileio import atomic
+from dragedit.fileio.hashing import pack_metadata, unpack_metadata
+from dragedit.fileio.errors import UserError
+from dragedit.fileio.images import save_image, tensor_to_uint8
 
 from .pti import CHECKPOINT_NAME, InversionResult, image_metrics
 from .losses import lpips_metric

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from fileio.atomic import write_with
-from fileio.threads import compute_signature
+from dragedit.fileio.atomic import write_with
+from dragedit.fileio.threads import compute_signature
 
 from .config import PTIConfig
 from .losses import perceptual_loss, ssim

@@ -1,10 +1,5 @@
-"""dragedit's pipeline: stages (align, invert, drag, composite), sessions, cache, CLI.
+"""dragedit's application: photos and faces, the session core with its one edit recipe, and the front ends.
 
-Import what you need from the submodules; `pipeline.api` holds the high-level library calls.
+Import what you need from the rooms; `dragedit.pipeline.api` (re-exported as `dragedit`) holds the
+library calls.
 """
-try:
-    from importlib.metadata import version as _version
-
-    __version__ = _version("dragedit")
-except Exception:  # running from a checkout that is not installed
-    __version__ = "0.1.0"

@@ -23,8 +23,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    from pipeline.align import AlignConfig, align_photo
-    from pipeline.photo import load_photo
+    from dragedit.pipeline.imaging.align import AlignConfig, align_photo
+    from dragedit.pipeline.imaging.photo import load_photo
 
     src = np.asarray(Image.open(args.photo).convert("RGB"))
     big = cv2.resize(src, (3000, 3000), interpolation=cv2.INTER_CUBIC)

@@ -22,13 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from fileio.threads import available_cores
+from dragedit.fileio.threads import available_cores
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline.cli", *map(str, args)]
+    return [sys.executable, "-m", "dragedit", *map(str, args)]
 
 
 def _steps(a: argparse.Namespace) -> list[str]:

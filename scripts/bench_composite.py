@@ -49,8 +49,8 @@ def main() -> None:
 
     from PIL import Image
 
-    from pipeline.composite import CompositeConfig, blend_mask, composite, warp_paste
-    from pipeline.motion import MotionConfig, backward_field
+    from dragedit.pipeline.imaging.paste import CompositeConfig, blend_mask, composite, warp_paste
+    from dragedit.pipeline.imaging.motion import MotionConfig, backward_field
 
     src = np.asarray(Image.open(args.photo).convert("RGB"))
     photo = cv2.resize(src, (3000, 3000), interpolation=cv2.INTER_CUBIC)

@@ -37,8 +37,8 @@ def _points(n: int) -> tuple[list[list[float]], list[list[float]]]:
 def run_case(case: str, device: str, steps: int, threads: int | None) -> dict:
     import torch
 
-    from draggan import DragConfig, drag
-    from stylegan2 import Generator, GeneratorConfig
+    from dragedit.draggan import DragConfig, drag
+    from dragedit.stylegan2 import Generator, GeneratorConfig
 
     if threads:
         torch.set_num_threads(threads)

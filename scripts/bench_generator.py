@@ -19,7 +19,7 @@ from benchlib import run_isolated
 def run_case(mode: str, device: str, repeats: int, threads: int | None) -> dict:
     import torch
 
-    from stylegan2 import Generator, GeneratorConfig
+    from dragedit.stylegan2 import Generator, GeneratorConfig
 
     if threads:
         torch.set_num_threads(threads)

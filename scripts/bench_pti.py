@@ -23,8 +23,8 @@ import torch
 
 def step_costs(device: torch.device, steps: int) -> dict[str, float]:
     """Seconds per step of each kind on the FFHQ-512 architecture."""
-    from inversion import PTIConfig, invert
-    from stylegan2 import Generator, GeneratorConfig
+    from dragedit.inversion import PTIConfig, invert
+    from dragedit.stylegan2 import Generator, GeneratorConfig
 
     torch.manual_seed(0)
     G = Generator(GeneratorConfig()).to(device).eval().requires_grad_(False)
@@ -52,14 +52,14 @@ def quality(photos: Path, device: torch.device) -> list[dict]:
     """Both schedules on every face photo of `photos`, with the embedded generator."""
     import numpy as np
 
-    from fileio.images import tensor_to_uint8, uint8_to_tensor
-    from inversion import PTIConfig, invert
-    from inversion.losses import lpips_metric, ms_ssim
-    from inversion.pti import psnr
-    from pipeline.align import AlignConfig, NoFaceError, align_photo
-    from pipeline.generators import resolve_generator
-    from pipeline.photo import load_photo
-    from stylegan2 import load_generator
+    from dragedit.fileio.images import tensor_to_uint8, uint8_to_tensor
+    from dragedit.inversion import PTIConfig, invert
+    from dragedit.inversion.losses import lpips_metric, ms_ssim
+    from dragedit.inversion.pti import psnr
+    from dragedit.pipeline.imaging.align import AlignConfig, NoFaceError, align_photo
+    from dragedit.pipeline.core.runtime import resolve_generator
+    from dragedit.pipeline.imaging.photo import load_photo
+    from dragedit.stylegan2 import load_generator
 
     G = load_generator(resolve_generator(None), device=device)
     lp = lpips_metric("alex")
@@ -99,7 +99,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from inversion import PTIConfig
+    from dragedit.inversion import PTIConfig
 
     device = torch.device(args.device)
     old, new = PTIConfig.official(), PTIConfig()

@@ -28,7 +28,7 @@ import torch
 
 
 def _u8(img: torch.Tensor) -> np.ndarray:
-    from fileio.images import tensor_to_uint8
+    from dragedit.fileio.images import tensor_to_uint8
 
     return tensor_to_uint8(img)
 
@@ -99,8 +99,8 @@ def evaluate(G, settings: list[int], samples: int, seed: int, sigma: float, max_
              drag_kwargs: dict, progress: bool = True, examples: int = 0) -> dict:
     """Per setting, per-sample figures and their means; `examples` > 0 also keeps that many samples'
     images and points per setting under out["examples"] (for `--figure`; not JSON)."""
-    from draggan import DragConfig, drag
-    from inversion.losses import lpips_metric
+    from dragedit.draggan import DragConfig, drag
+    from dragedit.inversion.losses import lpips_metric
 
     lp = lpips_metric("alex")
     res = G.img_resolution
@@ -174,7 +174,7 @@ def _drag_overrides(items: list[str]) -> dict:
     """'field=value' strings -> DragConfig keyword arguments, typed like the field's default."""
     from dataclasses import fields
 
-    from draggan import DragConfig
+    from dragedit.draggan import DragConfig
 
     kinds = {f.name: type(f.default) for f in fields(DragConfig)}
     out: dict = {}
@@ -219,8 +219,8 @@ def main() -> None:
     args = ap.parse_args()
     overrides = _drag_overrides(args.set)  # bad settings fail before the generator loads
 
-    from pipeline.generators import resolve_generator
-    from stylegan2 import load_generator
+    from dragedit.pipeline.core.runtime import resolve_generator
+    from dragedit.stylegan2 import load_generator
 
     path = resolve_generator(args.generator)
     G = load_generator(path)
@@ -246,11 +246,11 @@ def main() -> None:
     print("dist: LK-measured handle -> target distance; 'I2' is the same measurement on I2 itself (its floor); "
           "'tracker' is DragGAN's own final distance")
     if args.json:
-        from fileio.atomic import write_json
+        from dragedit.fileio.atomic import write_json
 
         write_json(args.json, res)
     if args.figure:
-        from fileio.images import save_image
+        from dragedit.fileio.images import save_image
 
         save_image(example_figure(examples), args.figure)
 

@@ -44,7 +44,7 @@ class Dlib:
     def __init__(self) -> None:
         import dlib
 
-        from pipeline.align import face_model_path
+        from dragedit.pipeline.imaging.align import face_model_path
 
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = dlib.shape_predictor(str(face_model_path("shape_predictor_68_face_landmarks.dat")))
@@ -138,13 +138,13 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
 
-    from inversion import PTIConfig
-    from draggan import DragConfig
-    from pipeline.api import edit_photo
-    from pipeline.composite import CompositeConfig
-    from pipeline.edits import EditRequest
-    from fileio.errors import UserError
-    from pipeline.photo import load_photo
+    from dragedit.inversion import PTIConfig
+    from dragedit.draggan import DragConfig
+    from dragedit.pipeline.api import EditSettings, edit_photo
+    from dragedit.pipeline.imaging.paste import CompositeConfig
+    from dragedit.pipeline.core.requests import EditRequest
+    from dragedit.fileio.errors import UserError
+    from dragedit.pipeline.imaging.photo import load_photo
 
     folder = Path(args.photos)
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
@@ -175,9 +175,9 @@ def main() -> None:
                 out = work / f"{path.stem}-{kind}-{paste}.png"
                 t0 = time.perf_counter()
                 try:
-                    res = edit_photo(path, [EditRequest(drags)], out, session, generator=args.generator,
-                                     pti_config=pti, drag_config=drag_cfg, from_spec="pivot",
-                                     composite_config=CompositeConfig(paste=paste), device=args.device)
+                    settings = EditSettings(generator=args.generator, device=args.device, pti=pti, drag=drag_cfg,
+                                            composite=CompositeConfig(paste=paste))
+                    res = edit_photo(path, [EditRequest(drags)], out, session, settings=settings, from_spec="pivot")
                 except UserError as exc:
                     rows.append({"photo": path.name, "kind": kind, "paste": paste, "status": f"failed: {exc}"})
                     print(f"{path.name} {kind} {paste}: failed: {exc}", flush=True)
@@ -201,7 +201,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     if args.figure and figure_rows:
-        from fileio.images import save_image
+        from dragedit.fileio.images import save_image
 
         save_image(np.concatenate(figure_rows, axis=0), args.figure)
     print(f"sessions and outputs in {work}")

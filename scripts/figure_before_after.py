@@ -8,7 +8,6 @@ drag), the `warp` composite, and the `generated` composite (both made through th
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -24,21 +23,24 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=360, help="panel size in pixels")
     args = ap.parse_args()
 
-    from pipeline.geometry import map_points
-    from pipeline.composite import CompositeConfig
-    from fileio.images import save_image
-    from pipeline.photo import load_photo
-    from pipeline.session import Session
+    from dragedit.fileio.images import save_image
+    from dragedit.pipeline.api import EditJob, EditSettings, Session, edit
+    from dragedit.pipeline.core.stages.align import alignment
+    from dragedit.pipeline.imaging.geometry import map_points
+    from dragedit.pipeline.imaging.paste import CompositeConfig
+    from dragedit.pipeline.imaging.photo import load_photo
 
     panels = {}
-    with Session(args.session, progress=False) as s, tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         for paste in ("warp", "generated"):
-            res = s.composite(args.edit, Path(tmp) / f"{paste}.png", config=CompositeConfig(paste=paste))
+            res = edit(EditJob(args.session, output=Path(tmp) / f"{paste}.png", edit=args.edit or "latest"),
+                       EditSettings(composite=CompositeConfig(paste=paste))).composite
             panels[paste] = load_photo(Path(tmp) / f"{paste}.png").color
-        name = res.edit
-        info = json.loads((Path(args.session) / name / "edit.json").read_text())
-        al = s.alignment()
-        photo = load_photo(s.manifest.stages["align"]["photo_path"]).color
+    name = res.edit
+    with Session(args.session, read_only=True) as s:
+        info = s.edit_info(name)
+        al = alignment(s)
+        photo = s.photo().color
     x0, y0, x1, y1 = al.face_box
     cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.75 * max(x1 - x0, y1 - y0)
     h, w = photo.shape[:2]

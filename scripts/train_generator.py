@@ -26,10 +26,10 @@ from render_faces import grid, render_batch  # noqa: E402
 
 
 def main() -> None:
-    from pipeline.devices import resolve_device
-    from fileio.images import save_image
-    from stylegan2 import save_generator
-    from stylegan2.training import CHECKPOINT, TrainConfig, Trainer
+    from dragedit.pipeline.core.runtime import resolve_device
+    from dragedit.fileio.images import save_image
+    from dragedit.stylegan2 import save_generator
+    from dragedit.stylegan2.training import CHECKPOINT, TrainConfig, Trainer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="run folder (checkpoint, samples, exported generator)")

@@ -30,15 +30,16 @@ def main() -> None:
     a = p.parse_args()
     if find_browser() is None:
         raise SystemExit("no chromium + chromedriver on PATH (apt-get install chromium chromium-driver)")
-    from inversion import PTIConfig
-    from pipeline.server import ServeConfig
+    from dragedit.inversion import PTIConfig
+    from dragedit.pipeline.core.settings import EditSettings
+    from dragedit.pipeline.server.app import ServeConfig
 
     drags = [[float(v) for v in d.replace(":", ",").split(",")] for d in (a.drag or ["201,139:196,128",
                                                                                       "246,141:251,130"])]
     out = Path(a.out)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = ServeConfig(root=Path(tmp), generator=a.generator, pti_config=PTIConfig(allow_download=False),
-                          preview_every=2)
+        settings = EditSettings(generator=a.generator, pti=PTIConfig(allow_download=False))
+        cfg = ServeConfig(root=Path(tmp), settings=settings, preview_every=2)
         with running_server(cfg) as url, chromium(1280, 1000) as driver:
             open_photo(driver, url, Path(a.photo))
             for x1, y1, x2, y2 in drags:

@@ -1,6 +1,19 @@
-"""StyleGAN2 generator (official StyleGAN2-ADA numerics, pure PyTorch) and its checkpoint formats."""
-from .checkpoints import CheckpointError, file_sha256, infer_config, load_generator, save_generator
-from .networks import Generator, GeneratorConfig
+"""StyleGAN2 generator (official StyleGAN2-ADA numerics, pure PyTorch) and its checkpoint formats.
 
-__all__ = ["CheckpointError", "Generator", "GeneratorConfig", "file_sha256", "infer_config", "load_generator",
-           "save_generator"]
+The names below load on first use, so importing a config module (its error types, a config) starts no torch."""
+from __future__ import annotations
+
+from dragedit.fileio.lazy import lazy_attributes
+
+_WHERE = {
+    "CheckpointError": ".checkpoints",
+    "Generator": ".networks",
+    "GeneratorConfig": ".networks",
+    "file_sha256": ".checkpoints",
+    "infer_config": ".checkpoints",
+    "load_generator": ".checkpoints",
+    "save_generator": ".checkpoints",
+}
+__all__ = sorted(_WHERE)
+
+__getattr__ = lazy_attributes(__name__, _WHERE)

@@ -17,8 +17,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from fileio.atomic import write_with
-from fileio.hashing import file_sha256, pack_metadata, unpack_metadata  # stylegan2 re-exports file_sha256
+from dragedit.fileio.atomic import write_with
+from dragedit.fileio.hashing import file_sha256, pack_metadata, unpack_metadata  # stylegan2 re-exports file_sha256
 
 from .networks import Generator, GeneratorConfig
 from .safe_pickle import PersistentObject, UnsafePickleError, safe_load

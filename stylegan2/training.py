@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fileio.atomic import write_with
+from dragedit.fileio.atomic import write_with
 
 from .discriminator import Discriminator
 from .networks import Generator, GeneratorConfig
@@ -192,7 +192,7 @@ class Trainer:
         return True
 
     def sample_grid(self, seeds: list[int], psi: float = 1.0) -> np.ndarray:
-        from fileio.images import tensor_to_uint8
+        from dragedit.fileio.images import tensor_to_uint8
 
         with torch.no_grad():
             z = torch.from_numpy(np.stack([np.random.RandomState(s).randn(self.G.z_dim) for s in seeds])).float()

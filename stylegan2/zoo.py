@@ -15,8 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from fileio.environment import models_dir
-from fileio.hashing import file_sha256
+from dragedit.fileio.environment import models_dir
+from dragedit.fileio.hashing import file_sha256
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,6 @@ def download(entry: ModelEntry, cache_dir: Path | None = None, sha256: str | Non
         raise DownloadError(f"download of {entry.name} has SHA-256 {digest}, expected {want}; the file was removed")
     os.replace(part, dest)
     if not want:
-        from fileio.atomic import write_text
+        from dragedit.fileio.atomic import write_text
         write_text(dest.with_name(dest.name + ".sha256"), digest + "\n")
     return dest

@@ -29,7 +29,7 @@ def running_server(config):
     """`dragedit serve`'s app under uvicorn in a thread, on a free local port; yields its base URL."""
     import uvicorn
 
-    from pipeline.server import create_app
+    from dragedit.pipeline.server.app import create_app
 
     config.port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=config.port,

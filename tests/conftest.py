@@ -37,7 +37,7 @@ def ref_json() -> dict:
 
 @pytest.fixture(scope="session")
 def ref_generator():
-    from stylegan2 import load_generator
+    from dragedit.stylegan2 import load_generator
 
     return load_generator(REF_PKL)
 
@@ -46,13 +46,45 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     """Run `dragedit` as a user would, in a fresh process."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], cwd=cwd or REPO, env=full_env,
+    return subprocess.run([sys.executable, "-m", "dragedit", *map(str, args)], cwd=cwd or REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_main(*args: str) -> subprocess.CompletedProcess:
+    """Run `dragedit` in this process (`main([...])`): the same parser, errors and output as the command, without
+    starting an interpreter and torch for every case."""
+    import contextlib
+    import io
+
+    from dragedit.pipeline.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+# The step counts tests edit with (the embedded generator, offline, on the CPU): enough to move, fast to run.
+QUICK = ["--pivot-steps", "10", "--tune-steps", "5", "--steps", "3", "--offline", "--device", "cpu"]
+
+
+def tree_hash(folder: Path) -> str:
+    """Every file under `folder` (name and bytes) but the lock: equal hashes mean nothing changed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != ".lock":
+            h.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
 def assert_user_error(proc: subprocess.CompletedProcess, needle: str | None = None) -> None:
-    """A user error: non-zero exit, one `dragedit: error:` line, no traceback."""
-    assert proc.returncode != 0, proc.stdout + proc.stderr
+    """A user error: exit status 2, one `dragedit: error:` line, no traceback."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert lines and lines[-1].startswith("dragedit: error:"), proc.stderr

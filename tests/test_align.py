@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.align import AlignConfig, align_photo, ffhq_quad, map_points
-from fileio.errors import UserError
-from pipeline.photo import load_photo
+from dragedit.pipeline.imaging.align import AlignConfig, align_photo, ffhq_quad, map_points
+from dragedit.fileio.errors import UserError
+from dragedit.pipeline.imaging.photo import load_photo
 from tests.conftest import ASTRONAUT, assert_user_error, run_cli
 
 SIZE = 256

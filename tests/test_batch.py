@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.align import AlignConfig, FaceChoiceError, choose_face, order_faces
-from pipeline.anchors import LANDMARK_NAMES, inter_ocular
-from pipeline.edits import EditRequest, load_edit_file, parse_drag
+from dragedit.pipeline.imaging.align import AlignConfig, FaceChoiceError, choose_face, order_faces
+from dragedit.pipeline.imaging.anchors import LANDMARK_NAMES, inter_ocular
+from dragedit.pipeline.core.requests import EditRequest, load_edit_file, parse_drag
 from tests.conftest import ASTRONAUT, REPO, assert_user_error, run_cli
 
 QUICK = ["--pivot-steps", "10", "--tune-steps", "5", "--steps", "3", "--offline", "--device", "cpu"]
@@ -70,7 +70,7 @@ def test_face_order_and_face_at():
     assert [f["box"][0] for f in faces] == [0, 300, 150]  # equal areas left to right, then smaller
     assert choose_face(faces, AlignConfig(face_at=(350.0, 60.0))) == 1
     assert choose_face(faces, AlignConfig(face=2)) == 2
-    with pytest.raises(FaceChoiceError, match="--face-at 500,500 is on none of the 3 face"):
+    with pytest.raises(FaceChoiceError, match="face at 500,500: on none of the 3 face"):
         choose_face(faces, AlignConfig(face_at=(500.0, 500.0)))
     with pytest.raises(FaceChoiceError, match="only 3 face"):
         choose_face(faces, AlignConfig(face=3))
@@ -173,7 +173,7 @@ def test_batch_rerun_reuses_sessions(photos, uninterrupted):
 @pytest.mark.slow
 def test_batch_kill_9_then_rerun_is_hash_identical(photos, uninterrupted, tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "pipeline.cli", *map(str, batch_cmd(photos, out, "--json"))]
+    cmd = [sys.executable, "-m", "dragedit", *map(str, batch_cmd(photos, out, "--json"))]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     checkpoint = out / "b.dragedit" / "invert" / "pti_checkpoint.pt"
@@ -209,13 +209,15 @@ def test_batch_with_two_workers_keys_the_thread_count(photos, uninterrupted, tmp
 @pytest.mark.slow
 def test_batch_on_a_local_ray_instance(photos, uninterrupted, tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'dragedit[ray]'); CI installs it")
-    from pipeline.batch import BatchConfig, run_batch
+    from dragedit.pipeline.batch.run import BatchConfig, run_batch
+    from dragedit.pipeline.core.settings import EditSettings
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         res = run_batch([photos["folder"]], load_edit_file(photos["edits"]), tmp_path / "out",
-                        config=BatchConfig(backend="ray", threads=_threads_of(uninterrupted["out"])),
-                        pti_config=_pti(), drag_config=_drag(), progress=False)
+                        config=BatchConfig(backend="ray"),
+                        settings=EditSettings(threads=_threads_of(uninterrupted["out"]), pti=_pti(), drag=_drag()),
+                        progress=False)
     finally:
         ray.shutdown()
     assert res.counts() == {"done": 2, "skipped": 1, "failed": 0}
@@ -228,13 +230,13 @@ def _threads_of(out) -> int:
 
 
 def _pti():
-    from inversion import PTIConfig
+    from dragedit.inversion import PTIConfig
 
     return PTIConfig(pivot_steps=40, tune_steps=10, checkpoint_every=4, allow_download=False)
 
 
 def _drag():
-    from draggan import DragConfig
+    from dragedit.draggan import DragConfig
 
     return DragConfig(max_steps=3)
 
@@ -273,7 +275,7 @@ def test_preview_never_replaces_the_photo(tmp_path):
 
 
 def test_a_batch_never_takes_its_own_outputs_as_inputs(tmp_path):
-    from pipeline.batch import without_outputs
+    from dragedit.pipeline.batch.run import without_outputs
 
     for name in ("a.png", "b.jpg", "a_edited.png", "a_face1_edited.png", "b_edited.jpg", "c_edited.png"):
         (tmp_path / name).write_bytes(b"x")

@@ -26,12 +26,14 @@ HANDLE, TARGET = (246.0, 141.0), (250.0, 130.0)  # the image-right mouth corner,
 
 @pytest.mark.slow
 def test_edit_in_the_browser(tmp_path):
-    from draggan import DragConfig
-    from inversion import PTIConfig
-    from pipeline.server import ServeConfig
+    from dragedit.draggan import DragConfig
+    from dragedit.inversion import PTIConfig
+    from dragedit.pipeline.core.settings import EditSettings
+    from dragedit.pipeline.server.app import ServeConfig
 
-    cfg = ServeConfig(root=tmp_path / "root", pti_config=PTIConfig(pivot_steps=30, tune_steps=20, allow_download=False),
-                      drag_config=DragConfig(max_steps=20), preview_every=2)
+    settings = EditSettings(pti=PTIConfig(pivot_steps=30, tune_steps=20, allow_download=False),
+                            drag=DragConfig(max_steps=20))
+    cfg = ServeConfig(root=tmp_path / "root", settings=settings, preview_every=2)
     with running_server(cfg) as url, chromium() as driver:
         open_photo(driver, url, ASTRONAUT)
         click_photo_point(driver, *HANDLE)

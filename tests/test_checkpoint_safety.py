@@ -8,8 +8,8 @@ import zipfile
 import pytest
 import torch
 
-from stylegan2 import CheckpointError, load_generator
-from stylegan2.safe_pickle import UnsafePickleError, safe_load
+from dragedit.stylegan2 import CheckpointError, load_generator
+from dragedit.stylegan2.safe_pickle import UnsafePickleError, safe_load
 from tests.conftest import REF_PKL, assert_user_error, run_cli
 
 

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from safetensors.numpy import load_file
 
-from pipeline.generators import default_generator_path
-from stylegan2 import load_generator
+from dragedit.pipeline.core.runtime import default_generator_path
+from dragedit.stylegan2 import load_generator
 from tests.conftest import ASTRONAUT, REPO, run_cli
 
 

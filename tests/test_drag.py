@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from draggan import DragConfig, drag
-from draggan.sampling import bilinear_at, upsampled_at
+from dragedit.draggan import DragConfig, drag
+from dragedit.draggan.sampling import bilinear_at, upsampled_at
 from tests.synthetic_generator import BlobGenerator
 
 
@@ -169,8 +169,8 @@ def test_radii_scale_from_512_with_a_floor():
 
 def test_arrival_is_checked_independently(monkeypatch):
     """A tracker that reports arrival while LK finds the handle elsewhere does not stop on 'distance'."""
-    import draggan.verify as verify
-    from draggan.verify import Measured
+    import dragedit.draggan.verify as verify
+    from dragedit.draggan.verify import Measured
 
     G = BlobGenerator()
     ws = torch.zeros(1, G.num_ws, G.w_dim)
@@ -201,7 +201,7 @@ def test_official_mode_skips_the_check():
 
 
 def test_non_finite_drag_raises():
-    from draggan import DragDiverged
+    from dragedit.draggan import DragDiverged
 
     G = BlobGenerator()
     ws = torch.zeros(1, G.num_ws, G.w_dim)

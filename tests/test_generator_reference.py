@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylegan2 import GeneratorConfig, infer_config, load_generator, save_generator
+from dragedit.stylegan2 import GeneratorConfig, infer_config, load_generator, save_generator
 from tests.conftest import REF_PKL, REF_STATE_DICT
 
 TOL = 1e-4
@@ -90,7 +90,7 @@ def test_infer_config_from_shapes(ref_json):
 
 def test_ffhq512_architecture_shapes():
     cfg = GeneratorConfig()  # DragGAN's FFHQ 512 architecture
-    from stylegan2 import Generator
+    from dragedit.stylegan2 import Generator
 
     G = Generator(cfg)
     assert G.num_ws == 16 and G.synthesis.channels == [512, 512, 512, 512, 512, 256, 128, 64]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stylegan2 import load_generator, zoo
+from dragedit.stylegan2 import load_generator, zoo
 from tests.conftest import REF_PKL, assert_user_error, run_cli
 from tests.http_server import serve_bytes
 

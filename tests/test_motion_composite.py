@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.composite import CompositeConfig, warp_paste
-from pipeline.motion import MotionConfig, backward_field
+from dragedit.pipeline.imaging.paste import CompositeConfig, warp_paste
+from dragedit.pipeline.imaging.motion import MotionConfig, backward_field
 
 CROP = 128
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.align import map_points
-from pipeline.manifest import SessionLock
+from dragedit.pipeline.imaging.align import map_points
+from dragedit.pipeline.core.manifest import SessionLock
 from tests.conftest import ASTRONAUT, REF_PKL, REPO, assert_user_error, run_cli
 
 # The reference network has random weights: its drags change texture, not shape, so there is no motion for the
@@ -91,7 +91,7 @@ def test_same_command_again_reuses_everything(reference, tmp_path):
 
 
 def _wait_and_kill(cmd, ready, timeout=300):
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *map(str, cmd)], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "dragedit", *map(str, cmd)], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -212,9 +212,11 @@ def test_edit_file_batch_branching_and_library(reference, tmp_path):
     again = json.loads(run_cli(*cmd).stdout)
     assert again["edits"] == ["edits/003", "edits/004"] and set(again["stages"].values()) == {"reused"}
     # One stage as a library call: align + invert as preprocessing, fully cached here.
-    from pipeline.api import preprocess
+    from dragedit.pipeline.api import preprocess
 
-    pre = preprocess(ASTRONAUT, s, generator=str(REF_PKL))
+    from dragedit.pipeline.core.settings import EditSettings
+
+    pre = preprocess(ASTRONAUT, s, settings=EditSettings(generator=REF_PKL))
     assert pre.w.shape == (1, 12, 64) and pre.generator_delta_path.is_file()
     G = pre.load_generator()
     assert G.img_resolution == 128
@@ -225,8 +227,8 @@ def test_edit_file_batch_branching_and_library(reference, tmp_path):
 
 
 def test_output_keeps_exif_and_icc(tmp_path):
-    from fileio.images import save_image
-    from pipeline.photo import load_photo
+    from dragedit.fileio.images import save_image
+    from dragedit.pipeline.imaging.photo import load_photo
 
     exif = Image.Exif()
     exif[0x010F] = "TestCam"

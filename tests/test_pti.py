@@ -12,14 +12,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from inversion import PTIConfig, invert, load_inversion, save_inversion
-from inversion.losses import backbone_cached
-from inversion.pti import psnr
-from pipeline.align import AlignConfig, align_photo
-from fileio.errors import UserError
-from fileio.images import uint8_to_tensor
-from pipeline.photo import load_photo
-from stylegan2 import file_sha256
+from dragedit.inversion import PTIConfig, invert, load_inversion, save_inversion
+from dragedit.inversion.losses import backbone_cached
+from dragedit.inversion.pti import psnr
+from dragedit.pipeline.imaging.align import AlignConfig, align_photo
+from dragedit.fileio.errors import UserError
+from dragedit.fileio.images import uint8_to_tensor
+from dragedit.pipeline.imaging.photo import load_photo
+from dragedit.stylegan2 import file_sha256
 from tests.conftest import ASTRONAUT, REF_PKL, REPO, assert_user_error, run_cli
 
 FAST = dict(w_avg_samples=2000, allow_download=False)
@@ -94,7 +94,7 @@ def _checkpoint_stage(path):
 
 
 def _invert_cmd(align_dir, out):
-    return [sys.executable, "-m", "pipeline.cli", "invert", str(align_dir), "--generator", str(REF_PKL), "-o", str(out),
+    return [sys.executable, "-m", "dragedit", "invert", str(align_dir), "--generator", str(REF_PKL), "-o", str(out),
             "--pivot-steps", "80", "--tune-steps", "60", "--checkpoint-every", "7", "--offline", "--device", "cpu",
             "--json"]
 
@@ -166,7 +166,7 @@ def test_coarse_render_is_the_skip_generators_partial_image(ref_generator):
 
 
 def test_plateau_rule_reads_the_log_only():
-    from inversion.pti import _plateau
+    from dragedit.inversion.pti import _plateau
 
     cfg = PTIConfig(plateau_window=5, plateau_tol=0.01)
     falling = [{"stage": "tune", "loss": 1.0 - 0.02 * i} for i in range(10)]

@@ -2,6 +2,7 @@
 a busy session, bad uploads and path tricks, the token; sessions shared with the CLI."""
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -18,17 +19,19 @@ HANDLE, TARGET = (201.0, 139.0), (199.0, 131.0)
 
 
 def _config(root, **extra):
-    from draggan import DragConfig
-    from inversion import PTIConfig
-    from pipeline.server import ServeConfig
+    from dragedit.draggan import DragConfig
+    from dragedit.inversion import PTIConfig
+    from dragedit.pipeline.core.settings import EditSettings
+    from dragedit.pipeline.server.app import ServeConfig
 
-    return ServeConfig(root=root, pti_config=PTIConfig(pivot_steps=10, tune_steps=5, allow_download=False),
-                       drag_config=DragConfig(max_steps=6), preview_every=2, **extra)
+    settings = EditSettings(pti=PTIConfig(pivot_steps=10, tune_steps=5, allow_download=False),
+                            drag=DragConfig(max_steps=6))
+    return ServeConfig(root=root, settings=settings, preview_every=2, **extra)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from pipeline.server import create_app
+    from dragedit.pipeline.server.app import create_app
 
     root = tmp_path_factory.mktemp("serve")
     with TestClient(create_app(_config(root))) as client:
@@ -60,7 +63,7 @@ def edited(server):
     sid = res.json()["id"]
     res = client.post(f"/api/sessions/{sid}/edits", json={"drags": [[*HANDLE, *TARGET]]})
     assert res.status_code == 202, res.text
-    assert res.json() == {"edit": 1}
+    assert res.json() == {"edit": 1, "reused": False}
     busy = client.post(f"/api/sessions/{sid}/edits", json={"drags": [[*HANDLE, *TARGET]]})
     events = _events(client, sid)
     return {"sid": sid, "events": events, "busy": busy, "root": root}
@@ -109,7 +112,7 @@ def test_branch_from_pivot_and_continue_with_the_cli(server, edited):
     client, root = server
     sid = edited["sid"]
     res = client.post(f"/api/sessions/{sid}/edits", json={"drags": ["@mouth_right:2%,-4%"], "from": "pivot"})
-    assert res.status_code == 202 and res.json() == {"edit": 2}
+    assert res.status_code == 202 and res.json() == {"edit": 2, "reused": False}
     assert _events(client, sid)[-1]["status"] == "done"
     hist = client.get(f"/api/sessions/{sid}").json()["history"]
     assert [(h["edit"], h["from"]) for h in hist] == [(1, "pivot"), (2, "pivot")]
@@ -122,7 +125,7 @@ def test_branch_from_pivot_and_continue_with_the_cli(server, edited):
 
 
 def test_a_cli_session_opens_in_the_server(tmp_path):
-    from pipeline.server import create_app
+    from dragedit.pipeline.server.app import create_app
 
     proc = run_cli("edit", ASTRONAUT, "--drag", "201,139:199,133", "-o", tmp_path / "out.png", "--session",
                    tmp_path / "root" / "mine", "--pivot-steps", "5", "--tune-steps", "2", "--steps", "2",
@@ -166,7 +169,7 @@ def test_no_face_upload_is_refused(server):
 
 
 def test_upload_size_limit_and_missing_field(tmp_path):
-    from pipeline.server import create_app
+    from dragedit.pipeline.server.app import create_app
 
     with TestClient(create_app(_config(tmp_path, max_upload_mb=0.01))) as client:
         res = _upload(client)
@@ -202,7 +205,7 @@ def test_the_page_is_served_without_a_build_step(server):
 
 
 def test_token_is_required_off_localhost(tmp_path):
-    from pipeline.server import ServeConfig, create_app
+    from dragedit.pipeline.server.app import ServeConfig, create_app
 
     cfg = _config(tmp_path, host="0.0.0.0")
     assert cfg.token and len(cfg.token) >= 24 and cfg.url().endswith(f"?token={cfg.token}")
@@ -219,3 +222,78 @@ def test_serve_refuses_bad_options(tmp_path):
     from tests.conftest import assert_user_error
 
     assert_user_error(run_cli("serve", "--port", "70000", "--root", tmp_path), "--port")
+
+
+def _png_data_url(size, value) -> str:
+    buf = io.BytesIO()
+    Image.new("L", size, value).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_invalid_edit_bodies_are_400s_before_any_job(server):
+    client, root = server
+    sid = _upload(client).json()["id"]
+    ok = [*HANDLE, *TARGET]
+    bodies = [{"drags": [[HANDLE[0], HANDLE[1], 2000, 139]]}, {"drags": [[-5, 139, 196, 128]]},
+              {"drags": [ok], "from": 99}, {"drags": [ok], "from": True},
+              {"drags": [ok], "mask": _png_data_url((512, 512), 0)}, {"drags": [[1e308, 139, 196, 128]]},
+              {"drags": ["@nosuch:1,1"]}, {"drags": [ok] * 69}]
+    for body in bodies:
+        res = client.post(f"/api/sessions/{sid}/edits", json=body)
+        assert res.status_code == 400, (str(body)[:80], res.text)
+        assert str(root) not in res.json()["error"] and "--" not in res.json()["error"], res.text
+    assert client.get(f"/api/sessions/{sid}").json()["job"]["status"] == "idle"
+    assert not (root / sid).exists()  # no job ever started: nothing aligned
+
+
+@pytest.mark.slow
+def test_every_202_names_an_edit_that_exists(server):
+    client, _ = server
+    sid = _upload(client).json()["id"]
+    body = {"drags": [[*HANDLE, *TARGET]]}
+    assert client.post(f"/api/sessions/{sid}/edits", json=body).json() == {"edit": 1, "reused": False}
+    assert _events(client, sid)[-1]["status"] == "done"
+    assert client.post(f"/api/sessions/{sid}/edits", json=body).json() == {"edit": 1, "reused": True}
+    assert _events(client, sid)[-1]["status"] == "done"
+    other = {"drags": [[*HANDLE, TARGET[0] + 2, TARGET[1]]]}
+    assert client.post(f"/api/sessions/{sid}/edits", json=other).json() == {"edit": 2, "reused": False}
+    assert _events(client, sid)[-1]["status"] == "done"
+    assert [h["edit"] for h in client.get(f"/api/sessions/{sid}").json()["history"]] == [1, 2]
+    for n in (1, 2):
+        assert client.get(f"/api/sessions/{sid}/edits/{n}/photo").status_code == 200
+
+
+def test_another_photo_is_a_409(server):
+    client, root = server
+    sid = _upload(client).json()["id"]
+    (root / sid).mkdir()
+    (root / sid / "session.json").write_text(json.dumps({"format": "dragedit-session", "version": 1, "stages": {},
+                                                          "identity": {"photo": "0" * 64, "face": 0,
+                                                                       "face_spec": {"face": 0}}}))
+    res = client.post(f"/api/sessions/{sid}/edits", json={"drags": [[*HANDLE, *TARGET]]})
+    assert res.status_code == 409 and "another photo" in res.json()["error"], res.text
+
+
+@pytest.mark.slow
+def test_cli_library_and_server_make_the_same_photo(tmp_path):
+    from dragedit.draggan.config import DragConfig
+    from dragedit.inversion.config import PTIConfig
+    from dragedit.pipeline.api import EditSettings, edit_photo, edit_request
+    from dragedit.pipeline.server.app import ServeConfig, create_app
+    from tests.conftest import run_main
+
+    settings = EditSettings(device="cpu", threads=1, pti=PTIConfig(pivot_steps=10, tune_steps=5, allow_download=False),
+                            drag=DragConfig(max_steps=6))
+    drag = "{:g},{:g}:{:g},{:g}".format(*HANDLE, *TARGET)
+    cli = run_main("edit", ASTRONAUT, "--drag", drag, "-o", tmp_path / "cli.png", "--session", tmp_path / "a",
+                   "--pivot-steps", "10", "--tune-steps", "5", "--steps", "6", "--offline", "--device", "cpu",
+                   "--threads", "1")
+    assert cli.returncode == 0, cli.stderr
+    edit_photo(ASTRONAUT, [edit_request(drag)], tmp_path / "lib.png", tmp_path / "b", settings=settings)
+    assert (tmp_path / "lib.png").read_bytes() == (tmp_path / "cli.png").read_bytes()
+    with TestClient(create_app(ServeConfig(root=tmp_path / "root", settings=settings))) as client:
+        sid = _upload(client).json()["id"]
+        assert client.post(f"/api/sessions/{sid}/edits", json={"drags": [[*HANDLE, *TARGET]]}).status_code == 202
+        assert _events(client, sid)[-1]["status"] == "done"
+        served = client.get(f"/api/sessions/{sid}/edits/1/photo").content
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(served))), np.asarray(Image.open(tmp_path / "cli.png")))

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import torch
 
-from stylegan2 import GeneratorConfig, load_generator, save_generator
-from stylegan2.training import CHECKPOINT, TrainConfig, Trainer
+from dragedit.stylegan2 import GeneratorConfig, load_generator, save_generator
+from dragedit.stylegan2.training import CHECKPOINT, TrainConfig, Trainer
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))

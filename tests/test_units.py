@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fileio.errors import UserError
-from pipeline.composite import CompositeConfig, blend_mask
-from pipeline.edits import mask_to_crop, parse_drag, points_to_crop
-from pipeline.geometry import map_points
-from pipeline.manifest import Manifest, schema_problem
+from dragedit.fileio.errors import UserError
+from dragedit.pipeline.imaging.paste import CompositeConfig, blend_mask
+from dragedit.pipeline.core.requests import mask_to_crop, parse_drag, points_to_crop
+from dragedit.pipeline.imaging.geometry import map_points
+from dragedit.pipeline.core.manifest import Manifest, schema_problem
 
 CROP = 64
 # photo -> crop: scale 0.25 and an offset, so photo pixel (100, 60) is crop pixel (5, 5)
@@ -29,7 +29,7 @@ def test_parse_drag():
     assert parse_drag("201,139:199,133") == (201.0, 139.0, 199.0, 133.0)
     assert parse_drag(" 1.5 , -2 : 3,4 ") == (1.5, -2.0, 3.0, 4.0)
     for bad in ("201,139-199,133", "1,2:3", "a,b:c,d", "nan,1:2,3", ""):
-        with pytest.raises(UserError, match="malformed --drag"):
+        with pytest.raises(UserError, match="malformed drag"):
             parse_drag(bad)
 
 

@@ -111,7 +111,7 @@ def test_16_bit_input_says_the_output_is_8_bit(tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["--lr", "inf"], "finite"), (["--lr", "nan"], "finite"), (["--r1", "nan"], "finite"),
     (["--pivot-steps", "0"], "--pivot-steps 0"), (["--checkpoint-every", "0"], "--checkpoint-every 0"),
-    (["--seed", "-1"], "--seed -1"), (["--face", "-1"], "numbered from 0"),
+    (["--pti-seed", "-1"], "--pti-seed -1"), (["--face", "-1"], "numbered from 0"),
 ])
 def test_bad_numbers_in_edit(tmp_path, args, needle):
     photo = tmp_path / "p.png"
@@ -146,8 +146,8 @@ def test_malformed_manifest_is_recomputed(done, tmp_path, manifest):
 def test_full_disk_during_pti_checkpoint_is_one_line(tmp_path, monkeypatch, capsys):
     import torch
 
-    import fileio.atomic as atomic
-    from pipeline.cli import main
+    import dragedit.fileio.atomic as atomic
+    from dragedit.pipeline.cli.main import main
 
     def full(*a, **k):
         raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 1344 vs 1296")
@@ -224,7 +224,7 @@ def test_unrelated_folder_is_not_taken_as_a_session(tmp_path):
 
 @pytest.mark.slow
 def test_history_reads_a_busy_session(done):
-    from pipeline.manifest import SessionLock
+    from dragedit.pipeline.core.manifest import SessionLock
 
     with SessionLock(done["session"]):
         proc = run_cli("history", done["session"])
@@ -232,8 +232,8 @@ def test_history_reads_a_busy_session(done):
 
 
 def test_read_only_file_system_is_named(tmp_path, monkeypatch):
-    from fileio.errors import UserError
-    from fileio.images import check_writable
+    from dragedit.fileio.errors import UserError
+    from dragedit.fileio.images import check_writable
 
     class RO:
         f_flag = os.ST_RDONLY
@@ -246,8 +246,8 @@ def test_read_only_file_system_is_named(tmp_path, monkeypatch):
 def test_session_folder_write_failure_is_named(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from fileio.errors import UserError
-    from pipeline.session import Session
+    from dragedit.fileio.errors import UserError
+    from dragedit.pipeline.core.session import Session
 
     def refuse(self, *a, **k):
         raise OSError(errno.EROFS, "Read-only file system")

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fileio.errors import UserError
+from dragedit.fileio.errors import UserError
 
 
 class Busy(UserError):

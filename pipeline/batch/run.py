@@ -3,9 +3,9 @@
 The sessions are the state: a second run of the same command reuses every committed stage, so finished
 photos cost a cache lookup and interrupted ones (Ctrl-C, kill -9) resume from their last checkpoint. A
 photo that fails, or has no face, gets a row in the summary and never stops the batch. Workers are
-separate processes that each own `cores / workers` threads; the thread count is part of the torch stages'
-cache keys (float reduction order changes with it), so a batch resumed with another `--workers` recomputes
-rather than mixing results computed two ways.
+separate processes that each own `cores / workers` threads. A session keeps the thread count it first
+computed with (results depend on it), so a batch resumed with another `workers` reuses what is done; an
+explicit `threads` is a setting like any other and recomputes what was made with another count.
 
 This module imports no torch at load time: a worker process sets its thread limits before torch starts.
 """
@@ -18,60 +18,19 @@ import io
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from fileio import atomic
-from fileio.threads import available_cores, prepare_threads
-from fileio.errors import UserError
+from dragedit.fileio import atomic
+from dragedit.fileio.threads import prepare_threads
+from dragedit.fileio.errors import UserError
+from dragedit.pipeline.core.settings import EditSettings
+
+from .photo import BatchConfig, PhotoJob, PhotoRow, run_photo
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 SUMMARY_JSON, SUMMARY_CSV = "batch.json", "batch.csv"
-
-
-@dataclass
-class BatchConfig:
-    """How a batch runs (what it computes comes from the stage configs)."""
-
-    workers: int = 1  # photos at once
-    face: int | str = 0  # a face index, or "all": one session per face
-    backend: str = "local"  # "local" (processes on this machine) or "ray"
-    address: str | None = None  # Ray cluster address; None starts (or joins) a local instance
-    gpus_per_photo: float = 0.0  # Ray: GPUs each photo's task asks for
-    threads: int | None = None  # threads per worker; None = this machine's cores / workers
-
-    def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise UserError(f"--workers {self.workers}: use 1 or more")
-        if self.face != "all" and (not isinstance(self.face, int) or self.face < 0):
-            raise UserError(f"--face {self.face}: use a face number (0 = largest) or 'all'")
-        if self.backend not in ("local", "ray"):
-            raise UserError(f"--backend {self.backend}: use local or ray")
-        if self.threads is not None and self.threads < 1:
-            raise UserError(f"--threads {self.threads}: use 1 or more")
-        if self.gpus_per_photo < 0:
-            raise UserError(f"--gpus-per-photo {self.gpus_per_photo}: use 0 or more")
-
-    def threads_per_worker(self) -> int:
-        return self.threads or max(1, available_cores() // self.workers)
-
-
-@dataclass
-class PhotoRow:
-    """One photo (one face with `--face all`) of a batch and what became of it."""
-
-    photo: str
-    face: int | None
-    status: str  # "done" | "skipped" | "failed"
-    reason: str = ""  # why skipped, or the failure's one-line error
-    output: str | None = None
-    session: str | None = None
-    seconds: dict[str, float] = field(default_factory=dict)  # per stage, and "total"
-    stages: dict[str, str] = field(default_factory=dict)  # stage -> computed | reused
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -90,23 +49,6 @@ class BatchResult:
     def to_dict(self) -> dict[str, Any]:
         return {"rows": [r.to_dict() for r in self.rows], "counts": self.counts(), "seconds": round(self.seconds, 2),
                 "summary": str(self.summary_json)}
-
-
-@dataclass
-class PhotoJob:
-    """Everything a worker needs for one photo; plain data, so it travels to processes and Ray tasks."""
-
-    photo: str
-    name: str  # unique stem under the output folder
-    out_dir: str
-    edits: list  # EditRequest
-    face: int | str
-    threads: int
-    generator: str | None = None
-    pti_config: Any = None
-    drag_config: Any = None
-    composite_config: Any = None
-    device: str = "cpu"
 
 
 def collect_photos(inputs: list[str]) -> list[Path]:
@@ -154,76 +96,13 @@ def without_outputs(photos: list[Path], out_dir: Path) -> list[Path]:
     return keep
 
 
-def photo_paths(out_dir: Path, name: str, suffix: str, face: int | None) -> tuple[Path, Path]:
-    """(session folder, edited photo) of one photo (and face) under the batch's output folder."""
-    tag = name if face is None else f"{name}_face{face}"
-    return out_dir / f"{tag}.dragedit", out_dir / f"{tag}_edited{suffix.lower()}"
-
-
-def run_photo(job: PhotoJob) -> list[PhotoRow]:
-    """One photo's edits, in this process: rows for its face (or each face), never an exception."""
-    from fileio.threads import use_threads
-
-    use_threads(job.threads)
-    try:
-        faces = _face_indices(job)
-    except Exception as exc:  # noqa: BLE001 - a batch never stops for one photo
-        return [_row_for_error(job, None, exc, {})]
-    return [_edit_face(job, face, tagged) for face, tagged in faces]
-
-
-def _face_indices(job: PhotoJob) -> list[tuple[int, bool]]:
-    """(face index, whether outputs carry the face in their names): every face for 'all', else the one asked."""
-    if job.face != "all":
-        return [(int(job.face), False)]
-    from .align import find_faces
-    from .photo import load_photo
-
-    return [(i, True) for i in range(len(find_faces(load_photo(job.photo).pixels)))]
-
-
-def _edit_face(job: PhotoJob, face: int, tagged: bool) -> PhotoRow:
-    from .api import edit_photo
-
-    session, output = photo_paths(Path(job.out_dir), job.name, Path(job.photo).suffix, face if tagged else None)
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    try:
-        res = edit_photo(job.photo, job.edits, output, session, generator=job.generator, pti_config=job.pti_config,
-                         drag_config=job.drag_config, composite_config=job.composite_config, device=job.device,
-                         face=face, seconds=seconds)
-    except Exception as exc:  # noqa: BLE001 - recorded in the summary, the batch goes on
-        seconds["total"] = round(time.perf_counter() - t0, 3)
-        return _row_for_error(job, face, exc, seconds, session)
-    seconds["total"] = round(time.perf_counter() - t0, 3)
-    return PhotoRow(job.photo, face, "done", output=str(output), session=str(session), seconds=seconds,
-                    stages=dict(res.stages))
-
-
-def _row_for_error(job: PhotoJob, face: int | None, exc: Exception, seconds: dict[str, float],
-                   session: Path | None = None) -> PhotoRow:
-    from stylegan2 import CheckpointError
-
-    from .align import FaceChoiceError, NoFaceError
-
-    if isinstance(exc, NoFaceError):
-        return PhotoRow(job.photo, face, "skipped", "no face", seconds=seconds)
-    if isinstance(exc, FaceChoiceError):
-        return PhotoRow(job.photo, face, "skipped", str(exc), seconds=seconds)
-    if isinstance(exc, (UserError, CheckpointError)):
-        reason = str(exc)
-    else:
-        reason = f"internal error: {type(exc).__name__}: {exc}".splitlines()[0]
-    return PhotoRow(job.photo, face, "failed", reason, session=str(session) if session else None, seconds=seconds)
-
-
 _SHARE: list = []  # a worker's CoreShare, held for its life so single dragedit runs count it
 
 
 def _worker_init(threads: int) -> None:
     """A local worker process: its thread limits before torch loads, a share of the cores other dragedit
     processes see, and death with the batch (Linux)."""
-    from fileio.threads import CoreShare
+    from dragedit.fileio.threads import CoreShare
 
     prepare_threads(threads)
     _SHARE.append(CoreShare().__enter__())
@@ -237,8 +116,7 @@ def _worker_init(threads: int) -> None:
 
 
 def run_batch(inputs: list[str], edits: list, out_dir: str | os.PathLike, *, config: BatchConfig | None = None,
-              generator: str | os.PathLike | None = None, pti_config=None, drag_config=None, composite_config=None,
-              device: str = "cpu", progress: bool = True,
+              settings: EditSettings | None = None, progress: bool = True,
               on_row: Callable[[PhotoRow], None] | None = None) -> BatchResult:
     """Apply `edits` (EditRequests, anchored drags welcome) to every photo of `inputs`; sessions, outputs
     and the summary (`batch.json`, `batch.csv`) go to `out_dir`."""
@@ -251,9 +129,9 @@ def run_batch(inputs: list[str], edits: list, out_dir: str | os.PathLike, *, con
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise atomic.write_error(out, exc) from None
-    threads = cfg.threads_per_worker()
-    jobs = [PhotoJob(str(p), n, str(out.resolve()), edits, cfg.face, threads,
-                     str(generator) if generator else None, pti_config, drag_config, composite_config, str(device))
+    settings = settings or EditSettings()
+    threads = cfg.threads_per_worker(settings)
+    jobs = [PhotoJob(str(p), n, str(out.resolve()), edits, cfg.face, threads, settings)
             for p, n in zip(photos, output_names(photos))]
     rows: dict[int, list[PhotoRow]] = {}
     t0 = time.perf_counter()
@@ -269,7 +147,7 @@ def run_batch(inputs: list[str], edits: list, out_dir: str | os.PathLike, *, con
 
     try:
         if cfg.backend == "ray":
-            from .batch_ray import run_on_ray
+            from .ray import run_on_ray
 
             run_on_ray(jobs, cfg, finished)
         elif cfg.workers == 1:

@@ -85,7 +85,7 @@ def blend_mask(edited: np.ndarray, reconstructed: np.ndarray, inside: np.ndarray
     return np.clip(m, 0, 1)
 
 
-def composite(photo: np.ndarray, edited_crop: np.ndarray, mask_crop: np.ndarray, photo_to_crop: np.ndarray
+def paste_generated(photo: np.ndarray, edited_crop: np.ndarray, mask_crop: np.ndarray, photo_to_crop: np.ndarray
               ) -> tuple[np.ndarray, dict[str, Any]]:
     """Warp the crop and its mask into the photo (only over the crop's footprint) and blend."""
     h, w = photo.shape[:2]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from fileio.errors import UserError
+from dragedit.fileio.errors import UserError
 
-from .batch import BatchConfig, PhotoJob, PhotoRow, run_photo
+from .photo import BatchConfig, PhotoJob, PhotoRow, run_photo
 
 
 def _ray():
@@ -40,9 +40,10 @@ def run_on_ray(jobs: list[PhotoJob], cfg: BatchConfig, finished: Callable[[int, 
 
 
 def _ray_photo(job: PhotoJob) -> list[PhotoRow]:
-    """One photo inside a Ray worker: a GPU Ray gave the task is used; else the CPU threads it reserved."""
+    """One photo inside a Ray worker: with device 'auto', a GPU Ray gave the task is used, else the CPU threads
+    it reserved; an explicit device is kept (`--device cpu` never runs on a GPU)."""
     import ray
 
-    if job.device == "auto" or (ray.get_gpu_ids() and job.device == "cpu"):
-        job.device = "cuda" if ray.get_gpu_ids() else "cpu"  # decided on the node that runs it
+    if job.settings.device == "auto":
+        job.settings.device = "cuda" if ray.get_gpu_ids() else "cpu"  # decided on the node that runs it
     return run_photo(job)

@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from fileio.environment import log
-from fileio.hashing import file_sha256
+from dragedit.fileio.environment import log
+from dragedit.fileio.hashing import file_sha256
 
-from fileio import atomic
+from dragedit.fileio import atomic
 
-from . import __version__
-from fileio.errors import UserError
+from dragedit import __version__
+from .errors import SessionBusy
 
 MANIFEST_NAME = "session.json"
 
@@ -118,7 +118,7 @@ class SessionLock:
             self.fh.seek(0)
             holder = self.fh.read().strip() or "?"
             self.fh.close()
-            raise UserError(f"session {self.path.parent} is busy: another dragedit run (pid {holder}) is using it; "
+            raise SessionBusy(f"session {self.path.parent.name} is busy: another dragedit run (pid {holder}) is using it; "
                             "wait for it to finish") from None
         self.fh.seek(0)
         self.fh.truncate()

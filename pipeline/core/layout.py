@@ -8,11 +8,10 @@
 """
 from __future__ import annotations
 
-from inversion.artifacts import DELTA, METRICS, PIVOT, RECON
+from dragedit.pipeline.imaging.align import ALIGNED_NAME, ALIGNMENT_JSON
 
-from .align import ALIGNED_NAME, ALIGNMENT_JSON
-
-ALIGN, INVERT, EDITS, COMPOSITE, PIVOT_STAGE = "align", "invert", "edits", "composite", "pivot"
+ALIGN, INVERT, EDITS, COMPOSITE = "align", "invert", "edits", "composite"
+PIVOT = "pivot"  # an edit's parent when it starts from the inversion's pivot rather than another edit
 FOLDERS = (ALIGN, INVERT, EDITS, COMPOSITE)
 EDIT_WS, EDIT_CROP, EDIT_INFO, EDIT_MASK = "ws.safetensors", "crop.png", "edit.json", "mask.png"
 
@@ -23,7 +22,12 @@ def out(stage: str, name: str) -> str:
 
 
 ALIGNED, ALIGNMENT = out(ALIGN, ALIGNED_NAME), out(ALIGN, ALIGNMENT_JSON)
-INVERT_PIVOT, INVERT_DELTA, INVERT_RECON, INVERT_METRICS = (out(INVERT, n) for n in (PIVOT, DELTA, RECON, METRICS))
+# inversion.artifacts writes these files (spelled again here so that this module loads no torch; a test
+# checks both spellings agree)
+INVERT_FILES = {"pivot": "pivot.safetensors", "delta": "generator_delta.safetensors", "recon": "reconstruction.png",
+                "metrics": "metrics.json"}
+INVERT_PIVOT, INVERT_DELTA, INVERT_RECON, INVERT_METRICS = (out(INVERT, INVERT_FILES[k])
+                                                            for k in ("pivot", "delta", "recon", "metrics"))
 
 
 def edit_stage(number: int) -> str:

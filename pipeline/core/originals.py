@@ -10,8 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
-from fileio import atomic
-from fileio.errors import UserError
+from dragedit.fileio import atomic
+from dragedit.fileio.errors import UserError
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

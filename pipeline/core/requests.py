@@ -1,4 +1,5 @@
-"""Edit requests: parsing `--drag` specs and edit files, mapping points and masks photo -> crop."""
+"""Edit requests: one model for `--drag` strings, edit files and web bodies (`EditRequest.from_json`), the
+checks that need only the photo (run before any work), and the mapping of points and masks photo -> crop."""
 from __future__ import annotations
 
 import json
@@ -7,22 +8,22 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from fileio.errors import UserError
-
-from .anchors import AnchoredDrag, is_anchored, parse_anchored
-from .geometry import map_points
+from dragedit.fileio.errors import UserError
+from dragedit.pipeline.imaging.anchors import AnchoredDrag, is_anchored, parse_anchored
+from dragedit.pipeline.imaging.geometry import map_points
 
 _NUM = r"\s*(-?\d+(?:\.\d+)?)\s*"
 _DRAG_RE = re.compile(rf"^{_NUM},{_NUM}:{_NUM},{_NUM}$")
 
 
 Drag = tuple[float, float, float, float]
+MAX_DRAGS = 68  # handles in one edit: one per landmark is the most any face has use for
 
 
 @dataclass
@@ -42,6 +43,20 @@ class EditRequest:
     def anchored(self) -> bool:
         return any(isinstance(d, AnchoredDrag) for d in self.drags)
 
+    @classmethod
+    def from_json(cls, obj: Any, where: str, mask: Callable[[Any], str | None]) -> "EditRequest":
+        """One edit as JSON, `{"drags": [...], "mask": ...}` (an edit file's entry, a web body): every drag
+        checked, `mask(value)` turning the mask field into a file (a path in a file, a data URL on the web)."""
+        if not isinstance(obj, dict):
+            raise UserError(f"{where}: each edit must be an object with \"drags\"; expected {EDIT_FILE_SHAPE}")
+        drags = obj.get("drags")
+        if not isinstance(drags, list) or not drags:
+            raise UserError(f"{where}: \"drags\" must be a non-empty list of \"X1,Y1:X2,Y2\" strings, "
+                            "\"@NAME:DX,DY\" anchors or [x1, y1, x2, y2] lists")
+        if len(drags) > MAX_DRAGS:
+            raise UserError(f"{where}: {len(drags)} drags in one edit; use at most {MAX_DRAGS}")
+        return cls([parse_drag_item(d, where) for d in drags], mask(obj.get("mask")))
+
     def resolved(self, landmarks: np.ndarray) -> "EditRequest":
         """The same edit with every drag in photo pixels (anchors on this face's 68 landmarks); the specs as
         written stay in `extra["drag_specs"]`."""
@@ -57,7 +72,7 @@ def parse_drag(spec: str) -> Drag | AnchoredDrag:
         return parse_anchored(spec)
     m = _DRAG_RE.match(spec)
     if not m:
-        raise UserError(f"malformed --drag {spec!r}; write it as X1,Y1:X2,Y2 (photo pixels), e.g. 210,330:215,318, "
+        raise UserError(f"malformed drag {spec!r}; write it as X1,Y1:X2,Y2 (photo pixels), e.g. 210,330:215,318, "
                         "or anchored as @mouth_left:-4%,-8%")
     return tuple(float(v) for v in m.groups())  # type: ignore[return-value]
 
@@ -84,13 +99,7 @@ def load_edit_file(path: str | os.PathLike) -> list[EditRequest]:
     out = []
     for n, e in enumerate(edits, 1):
         where = f"edit file {p}, edit {n}"
-        if not isinstance(e, dict):
-            raise UserError(f"{where}: each edit must be an object with \"drags\"; expected {EDIT_FILE_SHAPE}")
-        drags = e.get("drags")
-        if not isinstance(drags, list) or not drags:
-            raise UserError(f"{where}: \"drags\" must be a non-empty list of \"X1,Y1:X2,Y2\" strings or "
-                            "[x1, y1, x2, y2] lists")
-        out.append(EditRequest([parse_drag_item(d, where) for d in drags], _mask_path(e.get("mask"), p, where)))
+        out.append(EditRequest.from_json(e, where, lambda m: _mask_path(m, p, where)))  # called at once
     return out
 
 
@@ -120,15 +129,47 @@ def _mask_path(mask: Any, edit_file: Path, where: str) -> str | None:
     return str(path)
 
 
+def check_in_photo(requests: list[EditRequest], photo_size: tuple[int, int]) -> None:
+    """Every pixel point inside the photo and every mask the photo's size with something marked: the checks
+    that need no face, made before any work (anchored drags are checked once the face is found)."""
+    for req in requests:
+        for d in req.drags:
+            if not isinstance(d, AnchoredDrag):
+                _in_photo(d, photo_size)
+        if req.mask:
+            check_mask(req.mask, photo_size)
+
+
+def _in_photo(drag: Drag, photo_size: tuple[int, int]) -> None:
+    w, h = photo_size
+    x1, y1, x2, y2 = drag
+    for x, y in ((x1, y1), (x2, y2)):
+        if not (0 <= x <= w - 1 and 0 <= y <= h - 1):
+            raise UserError(f"point ({x:g}, {y:g}) is outside the {w}x{h} photo; give photo pixel coordinates")
+
+
+def check_mask(path: str | os.PathLike, photo_size: tuple[int, int]) -> np.ndarray:
+    """The mask as floats in [0, 1]: readable, the photo's size, something marked white."""
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            arr = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read the mask {Path(path).name}: {exc}") from None
+    if (arr.shape[1], arr.shape[0]) != tuple(photo_size):
+        raise UserError(f"the mask is {arr.shape[1]}x{arr.shape[0]} but the photo is {photo_size[0]}x{photo_size[1]}; "
+                        "draw the mask at the photo's size")
+    if not (arr > 0.5).any():
+        raise UserError("the mask marks nothing; paint the region that may move in white")
+    return arr
+
+
 def points_to_crop(drags: list[Drag], photo_size: tuple[int, int],
                    photo_to_crop: np.ndarray, crop_size: int) -> tuple[list[list[float]], list[list[float]]]:
     """Handles and targets in crop pixels; points outside the photo or the face crop are user errors."""
-    w, h = photo_size
     handles, targets = [], []
     for x1, y1, x2, y2 in drags:
-        for x, y in ((x1, y1), (x2, y2)):
-            if not (0 <= x <= w - 1 and 0 <= y <= h - 1):
-                raise UserError(f"point ({x:g}, {y:g}) is outside the {w}x{h} photo; give photo pixel coordinates")
+        _in_photo((x1, y1, x2, y2), photo_size)
         c = map_points(photo_to_crop, [[x1, y1], [x2, y2]])
         for (x, y), (cx, cy) in zip(((x1, y1), (x2, y2)), c):
             if not (0 <= cx <= crop_size - 1 and 0 <= cy <= crop_size - 1):
@@ -141,18 +182,10 @@ def points_to_crop(drags: list[Drag], photo_size: tuple[int, int],
 def mask_to_crop(path: str | os.PathLike, photo_size: tuple[int, int], crop_to_photo: np.ndarray,
                  crop_size: int) -> np.ndarray:
     """A movable-region mask drawn on the photo (white = may move) -> binary crop mask."""
-    try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            arr = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read mask {path}: {exc}") from None
-    if (arr.shape[1], arr.shape[0]) != tuple(photo_size):
-        raise UserError(f"mask {path} is {arr.shape[1]}x{arr.shape[0]} but the photo is "
-                        f"{photo_size[0]}x{photo_size[1]}; draw the mask at the photo's size")
+    arr = check_mask(path, photo_size)
     m = cv2.warpAffine(arr, crop_to_photo[:2], (crop_size, crop_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     m = (m > 0.5).astype(np.float32)
     if m.sum() == 0:
-        raise UserError(f"mask {path} marks nothing inside the face crop; paint the region that may move in white")
+        raise UserError(f"the mask {Path(path).name} marks nothing inside the face crop; paint the region that may move in white")
     return m

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fileio.errors import UserError
+from dragedit.fileio.errors import UserError
 
 LANDMARK_NAMES: dict[str, int] = {
     # jaw line (0-16)

@@ -1,4 +1,7 @@
-"""Stage functions a photo tool can call one at a time; the CLI and sessions use the same ones."""
+"""The invert stage: PTI of the aligned crop (a W pivot, then tuning of the generator around it).
+
+`invert_crop` is the one PTI path: the session's stage (`run_invert`) and the standalone
+`dragedit invert DIR -o OUT` (`run_invert_stage`, for photo tools that keep their own folders) both run it."""
 from __future__ import annotations
 
 import os
@@ -9,17 +12,23 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fileio.atomic import write_error
-from fileio.errors import UserError
-from fileio.images import uint8_to_tensor
+from dragedit.fileio.atomic import write_error
+from dragedit.fileio.errors import UserError
+from dragedit.fileio.images import uint8_to_tensor
 
-from .generators import resolve_generator
+from dragedit.fileio.threads import compute_signature
+
+from .. import layout as L
+from ..progress import Progress, ProgressHook
+from ..runtime import load_base_generator, note_if_default, resolve_generator
+from ..session import Session
+from .align import alignment
 
 
 def load_target_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
     """The crop to invert: an align output folder's aligned.png, or a square image (resized if needed)."""
-    from .align import ALIGNED_NAME
-    from .photo import load_photo
+    from dragedit.pipeline.imaging.align import ALIGNED_NAME
+    from dragedit.pipeline.imaging.photo import load_photo
 
     p = Path(path)
     if p.is_dir():
@@ -38,13 +47,9 @@ def load_target_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
 def invert_crop(G: torch.nn.Module, info: dict[str, Any], pixels: np.ndarray, out_dir: Path, config,
                 device: torch.device | str = "cpu", *, progress: bool = True, warn=None,
                 extra: dict[str, Any] | None = None, step_hook=None) -> list[Path]:
-    """PTI of an aligned crop into `out_dir` (resuming a checkpoint left there); returns the artifacts written.
-
-    `Session.invert` and `dragedit invert` both run this."""
-    from inversion import invert, save_inversion
-    from inversion.artifacts import ARTIFACTS
-
-    from .generators import note_if_default
+    """PTI of an aligned crop into `out_dir` (resuming a checkpoint left there); returns the artifacts written."""
+    from dragedit.inversion import invert, save_inversion
+    from dragedit.inversion.artifacts import ARTIFACTS
 
     if pixels.shape[:2] != (G.img_resolution, G.img_resolution):
         raise UserError(f"the crop is {pixels.shape[1]}x{pixels.shape[0]} but the generator makes "
@@ -66,14 +71,41 @@ def run_invert_stage(target: str | os.PathLike | np.ndarray, generator: str | No
     """Align-output (or image) -> PTI artifacts in `out_dir`; resumes a checkpoint left there."""
     import json
 
-    from inversion import PTIConfig
-    from inversion.artifacts import METRICS
-    from stylegan2 import load_generator
-
-    G, info = load_generator(resolve_generator(generator), device=device, with_info=True)
+    from dragedit.inversion import PTIConfig
+    from dragedit.inversion.artifacts import METRICS
+    G, info = load_base_generator(resolve_generator(generator), device)
     pixels = target if isinstance(target, np.ndarray) else load_target_image(target, G.img_resolution)
     cfg = config or PTIConfig()
     out = Path(out_dir)
     invert_crop(G, info, pixels, out, cfg, device, progress=progress,
                 extra={"generator": info["path"], "device": str(device)})
     return json.loads((out / METRICS).read_text())
+
+
+def run_invert(s: Session, G: torch.nn.Module, info: dict[str, Any], config, device: torch.device,
+               on_progress: ProgressHook) -> dict[str, Any]:
+    """The session's PTI (cached; resumes its checkpoint after a kill)."""
+    al_entry = s.stages[L.ALIGN]
+
+    def hook(stage: str, step: int) -> None:
+        total = config.pivot_steps if stage == "pivot" else config.tune_steps
+        on_progress(Progress(f"invert ({stage})", step + 1, total))
+
+    def compute():
+        outputs = invert_crop(G, info, alignment(s).crop, s.path(L.INVERT), config, device, progress=False,
+                              warn=s.warn, step_hook=hook)
+        s.models.pop("tuned", None)
+        return outputs, {"generator_path": str(info["path"])}
+
+    return s.cached(L.INVERT, {"aligned": al_entry["outputs"][L.ALIGNED], "generator": info["sha256"]},
+                    {**config.result_dict(), "compute": compute_signature(device)}, compute)
+
+
+def tuned(s: Session, G: torch.nn.Module, info: dict[str, Any], device: torch.device):
+    """(pivot w, tuned generator) of the session's inversion, loaded once per session object."""
+    from dragedit.inversion import load_inversion
+
+    if "tuned" not in s.models:
+        w, Gt = load_inversion(s.path(L.INVERT), G, info["sha256"])
+        s.models["tuned"] = (w.to(device), Gt.to(device))
+    return s.models["tuned"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fileio.errors import UserError
+from dragedit.fileio.errors import UserError
 
 MIN_SIDE = 16
 

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fileio.errors import UserError
+from dragedit.fileio.errors import FieldError, UserError
 from .geometry import map_points
 from .photo import Photo
 
@@ -241,8 +241,8 @@ class NoFaceError(UserError):
     """The photo has no face dlib can find (a batch skips such photos rather than failing them)."""
 
 
-class FaceChoiceError(UserError):
-    """The face asked for is not there (`--face N` past the last face, `--face-at` on no face)."""
+class FaceChoiceError(FieldError):
+    """The face asked for is not there (`face` past the last face, `face_at` on no face)."""
 
 
 def find_faces(pixels: np.ndarray, config: AlignConfig | None = None) -> list[dict[str, Any]]:
@@ -263,13 +263,13 @@ def choose_face(faces: list[dict[str, Any]], config: AlignConfig) -> int:
         x, y = config.face_at
         holding = [i for i, f in enumerate(faces) if f["box"][0] <= x <= f["box"][2] and f["box"][1] <= y <= f["box"][3]]
         if not holding:
-            raise FaceChoiceError(f"--face-at {x:g},{y:g} is on none of the {len(faces)} face(s) found; "
+            raise FaceChoiceError("face_at", f"{x:g},{y:g}", f"on none of the {len(faces)} face(s) found; "
                                   "`dragedit preview PHOTO` shows their boxes")
         return min(holding, key=lambda i: np.hypot(x - (faces[i]["box"][0] + faces[i]["box"][2]) / 2,
                                                    y - (faces[i]["box"][1] + faces[i]["box"][3]) / 2))
     if not 0 <= config.face < len(faces):
-        raise FaceChoiceError(f"--face {config.face} asked for, but only {len(faces)} face(s) found "
-                              "(0 = largest; `dragedit preview PHOTO` numbers them)")
+        raise FaceChoiceError("face", config.face, f"only {len(faces)} face(s) found (0 = largest; "
+                              "`dragedit preview PHOTO` numbers them)")
     return config.face
 
 
@@ -278,8 +278,8 @@ ALIGNED_NAME, ALIGNMENT_JSON, INSIDE_NAME = "aligned.png", "alignment.json", "in
 
 def write_alignment(al: Alignment, out_dir: str | Path) -> dict[str, Path]:
     """Artifacts of the stage; each file is written atomically, the JSON last."""
-    from fileio import atomic
-    from fileio.images import save_image
+    from dragedit.fileio import atomic
+    from dragedit.fileio.images import save_image
 
     out = Path(out_dir)
     paths = {"aligned": out / ALIGNED_NAME, "inside_mask": out / INSIDE_NAME, "alignment": out / ALIGNMENT_JSON}

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fileio import atomic
-from fileio.errors import UserError
+from dragedit.fileio import atomic
+from dragedit.fileio.errors import FieldError, UserError
+from dragedit.pipeline.core.errors import SessionBusy, SessionMismatch
+from dragedit.pipeline.core.settings import EditSettings
 
-from . import layout as L
+from dragedit.pipeline.core import layout as L
 from .jobs import Busy, JobRunner, QueueFull, png_bytes
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -39,16 +41,11 @@ class ServeConfig:
     root: Path = Path("dragedit-sessions")
     host: str = "127.0.0.1"
     port: int = 7860
-    generator: str | None = None
-    device: str = "cpu"
     token: str | None = None  # required on every request when set; generated for non-local hosts
     max_upload_mb: float = 40.0
     max_queued: int = 4
     preview_every: int = 5  # drag steps between live preview renders
-    pti_config: Any = None
-    drag_config: Any = None
-    composite_config: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    settings: EditSettings = field(default_factory=EditSettings)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -155,17 +152,18 @@ def create_app(config: ServeConfig):
         except ValueError:
             raise ApiError(400, "the body must be JSON: {\"drags\": [[x1, y1, x2, y2], ...]}") from None
         meta = _describe(root, sid, folder)
-        req, from_spec, face = _edit_request(body, meta, root, sid)
-        edit = _next_edit(folder)
+        job = _edit_job(body, meta, root, folder)
+        plan = await asyncio.to_thread(_checked, job, cfg.settings)
+        edit = plan.edit_numbers[-1]
         if folder.is_dir() and not runner.state(sid).active:
             _check_not_locked(folder)
         try:
-            runner.submit(sid, edit, lambda update: _run_edit(cfg, folder, meta, req, from_spec, face, update))
+            runner.submit(sid, edit, lambda update: _run_edit(cfg, plan, update))
         except Busy as exc:
             raise ApiError(409, str(exc)) from None
         except QueueFull as exc:
             raise ApiError(503, str(exc)) from None
-        return {"edit": edit}
+        return {"edit": edit, "reused": plan.reused}
 
     @app.get("/api/sessions/{sid}/events", summary="Server-sent events: the job's stage, step, points, preview")
     async def events(sid: str, request: Request):
@@ -208,14 +206,14 @@ def create_app(config: ServeConfig):
         return FileResponse(_describe(root, sid, folder)["photo_path"])
 
     @app.get("/api/sessions/{sid}/edits/{n}/photo", summary="Edit n composited into the photo (PNG)")
-    def edit_photo(sid: str, n: int):
+    async def edit_photo(sid: str, n: int):
         folder = _session_folder(root, sid)
         name = _edit_name(folder, n)
         path = folder / L.composite_file(name, "edit")
         if not _committed(folder, L.composite_stage(name)):
             if runner.state(sid).active:
                 raise ApiError(409, f"session {sid} is busy; edit {n}'s photo is made after the job")
-            _composite(cfg, folder, name)
+            await asyncio.to_thread(_composite, cfg, folder, name)
         return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.get("/api/sessions/{sid}/edits/{n}/crop", summary="Edit n's generator crop (PNG)")
@@ -227,7 +225,7 @@ def create_app(config: ServeConfig):
 
 
 def _version() -> str:
-    from . import __version__
+    from dragedit import __version__
 
     return __version__
 
@@ -244,7 +242,7 @@ def _session_folder(root: Path, sid: str) -> Path:
 
 
 def _is_session(root: Path, sid: str) -> bool:
-    from .session import is_session_folder
+    from dragedit.pipeline.core.session import is_session_folder
 
     return (root / UPLOADS / f"{sid}.json").is_file() or is_session_folder(root / sid)
 
@@ -274,8 +272,8 @@ def _new_session(root: Path, data: bytes) -> dict[str, Any]:
     """Store the upload under a fresh uuid4, validate it as the CLI does, find its faces."""
     from PIL import Image
 
-    from .align import AlignConfig, find_faces
-    from .photo import load_photo
+    from dragedit.pipeline.imaging.align import AlignConfig, find_faces
+    from dragedit.pipeline.imaging.photo import load_photo
 
     sid = uuid.uuid4().hex
     probe = root / UPLOADS / f"{sid}.upload"
@@ -330,19 +328,19 @@ def _aligned_face(folder: Path) -> int | None:
 
 
 def _history(folder: Path) -> list[dict[str, Any]]:
-    from .session import Session
+    from dragedit.pipeline.core.session import Session
 
-    from .manifest import MANIFEST_NAME
+    from dragedit.pipeline.core.manifest import MANIFEST_NAME
 
     if not (folder / MANIFEST_NAME).is_file():
         return []
-    with Session(folder, progress=False, read_only=True) as s:
+    with Session(folder, read_only=True) as s:
         return [h.to_dict() for h in s.history()]
 
 
 def _stages(folder: Path) -> dict[str, Any]:
     """The session's committed stages, read as `Session` reads them (a broken manifest counts as empty)."""
-    from .manifest import Manifest
+    from dragedit.pipeline.core.manifest import Manifest
 
     return Manifest(folder, warn=lambda _msg: None).stages
 
@@ -358,35 +356,40 @@ def _edit_name(folder: Path, n: int) -> str:
     return name
 
 
-def _next_edit(folder: Path) -> int:
-    return max([L.edit_number(s) for s in _stages(folder) if L.is_edit(s)] + [0]) + 1
-
-
-def _edit_request(body: Any, meta: dict[str, Any], root: Path, sid: str):
-    """The JSON body -> (EditRequest, from_spec, face), every problem a 400 with one line."""
-    from .edits import EditRequest, parse_drag_item
+def _edit_job(body: Any, meta: dict[str, Any], root: Path, folder: Path):
+    """The JSON body -> an EditJob (the same request model as edit files); shape errors are 400s."""
+    from dragedit.pipeline.core.edit import EditJob
+    from dragedit.pipeline.core.requests import EditRequest
 
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object with \"drags\"")
-    drags = body.get("drags")
-    if not isinstance(drags, list) or not drags:
-        raise ApiError(400, "\"drags\" must be a non-empty list of [x1, y1, x2, y2] or \"@NAME:DX,DY\"")
     try:
-        parsed = [parse_drag_item(d, "drag") for d in drags]
+        req = EditRequest.from_json(body, "the edit", lambda m: _mask_file(m, meta, root, folder.name))
     except UserError as exc:
         raise ApiError(400, str(exc)) from None
     face = body.get("face")
     if face is not None and (not isinstance(face, int) or isinstance(face, bool) or not 0 <= face < len(meta["faces"])):
         raise ApiError(400, f"\"face\" must be a face number from 0 to {len(meta['faces']) - 1}")
-    if face is None:
-        face = meta["face"] if meta["face"] is not None else 0
-    if meta["face"] is not None and face != meta["face"] and _next_edit(root / sid) > 1:
-        raise ApiError(400, f"this session edits face {meta['face']}; upload the photo again to edit face {face}")
     from_spec = body.get("from")
-    if from_spec is not None and not (from_spec == "pivot" or (isinstance(from_spec, int) and from_spec > 0)):
+    if from_spec is not None and not (from_spec == "pivot" or (isinstance(from_spec, int)
+                                                               and not isinstance(from_spec, bool) and from_spec > 0)):
         raise ApiError(400, "\"from\" must be an edit number or \"pivot\"")
-    mask = _mask_file(body.get("mask"), meta, root, sid)
-    return EditRequest(parsed, mask), from_spec, face
+    return EditJob(folder, [req], Path(meta["photo_path"]), face=face, from_spec=from_spec)
+
+
+def _checked(job, settings: EditSettings):
+    """check_edit with its errors as HTTP answers: a field's problem is a 400 naming the JSON field; another
+    photo or face, or a busy session, a 409. No server path in any message."""
+    from dragedit.pipeline.core.edit import check_edit
+
+    try:
+        return check_edit(job, settings)
+    except (SessionMismatch, SessionBusy) as exc:
+        raise ApiError(409, str(exc)) from None
+    except FieldError as exc:
+        raise ApiError(400, exc.worded(f'"{exc.field}"')) from None
+    except UserError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 def _mask_file(data_url: Any, meta: dict[str, Any], root: Path, sid: str) -> str | None:
@@ -416,46 +419,29 @@ def _mask_file(data_url: Any, meta: dict[str, Any], root: Path, sid: str) -> str
 
 
 # ---- the job ------------------------------------------------------------------------------------------------
-def _run_edit(cfg: ServeConfig, folder: Path, meta: dict[str, Any], req, from_spec, face: int, update) -> None:
-    """align -> invert -> drag -> composite in the session, reporting progress through `update`."""
-    import numpy as np
+def _run_edit(cfg: ServeConfig, plan, update) -> None:
+    """The one recipe, its progress as the job's state (a live preview every few drag steps)."""
+    from dragedit.pipeline.core.edit import run_edit
 
-    from fileio.images import tensor_to_uint8
+    def on_progress(p) -> None:
+        changes: dict[str, Any] = {"stage": p.stage, "step": p.step, "total": p.total}
+        if p.stage == "done":
+            return
+        if p.edit is not None:
+            changes["edit"] = p.edit
+        if p.points is not None:
+            changes.update(points=p.points, targets=p.targets)
+            if p.step % cfg.preview_every == 0 and p.render is not None:
+                changes["preview"] = png_bytes(p.render())
+                changes["preview_step"] = p.step
+        update(**changes)
 
-    from .align import AlignConfig
-    from .geometry import map_points
-    from .session import Session
-
-    def on_step(stage: str, step: int, total: int) -> None:
-        update(stage=f"invert ({stage})", step=step, total=total)
-
-    with Session(folder, generator=cfg.generator, device=cfg.device, progress=False, on_step=on_step) as s:
-        update(stage="align", step=0, total=0)
-        G, _ = s.load_base_generator()
-        s.align(meta["photo_path"], AlignConfig(size=G.img_resolution, face=face))
-        s.check_requests([req])
-        s.invert(config=cfg.pti_config)
-        al = s.alignment()
-        total = (cfg.drag_config.max_steps if cfg.drag_config else None)
-        update(stage="drag", step=0, total=total or 0)
-
-        def on_drag(step) -> None:
-            changes: dict[str, Any] = {"step": step.step,
-                                       "points": map_points(al.crop_to_photo, step.points).tolist(),
-                                       "targets": map_points(al.crop_to_photo, step.targets).tolist()}
-            if step.step % cfg.preview_every == 0:
-                changes["preview"] = png_bytes(np.ascontiguousarray(tensor_to_uint8(step.render())))
-                changes["preview_step"] = step.step
-            update(**changes)
-
-        names = s.drag([req], config=cfg.drag_config, from_spec=from_spec, callback=on_drag)
-        update(stage="composite", edit=L.edit_number(names[-1]))
-        s.composited(names[-1], config=cfg.composite_config)
+    run_edit(plan, on_progress)
 
 
 def _check_not_locked(folder: Path) -> None:
     """409 while another process (a `dragedit` command) holds the session."""
-    from .manifest import SessionLock
+    from dragedit.pipeline.core.manifest import SessionLock
 
     try:
         with SessionLock(folder):
@@ -465,13 +451,15 @@ def _check_not_locked(folder: Path) -> None:
 
 
 def _composite(cfg: ServeConfig, folder: Path, name: str) -> None:
-    from .session import Session
+    from dragedit.pipeline.core.edit import EditJob, run_edit
 
+    plan = _checked(EditJob(folder, edit=L.edit_number(name)), cfg.settings)
     try:
-        with Session(folder, progress=False) as s:
-            s.composited(name, config=cfg.composite_config)
+        run_edit(plan)
+    except SessionBusy as exc:
+        raise ApiError(409, str(exc)) from None
     except UserError as exc:
-        raise ApiError(409 if "busy" in str(exc) else 400, str(exc)) from None
+        raise ApiError(400, str(exc)) from None
 
 
 def serve(config: ServeConfig) -> None:

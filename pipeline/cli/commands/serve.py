@@ -1,0 +1,40 @@
+"""`dragedit serve`: the web editor and its HTTP API (`pip install 'dragedit[web]'`)."""
+from __future__ import annotations
+
+import argparse
+import math
+
+from dragedit.fileio.errors import UserError
+
+from .. import options as O
+
+
+def add_parser(sub) -> None:
+    from dragedit.pipeline.server.app import ServeConfig as W
+
+    p = sub.add_parser("serve", help="the web editor and HTTP API (pip install 'dragedit[web]')")
+    g = p.add_argument_group("server")
+    g.add_argument("--host", help=f"address to listen on (default {O.default(W, 'host')}; any other host requires "
+                                  "the token printed in the start URL)")
+    g.add_argument("--port", type=int, help=f"port (default {O.default(W, 'port')})")
+    g.add_argument("--root", help=f"folder holding the sessions (default ./{O.default(W, 'root')})")
+    g.add_argument("--token", help="the access token (default: random on a non-local host, none on localhost)")
+    g.add_argument("--max-upload-mb", type=float,
+                   help=f"largest photo upload (default {O.default(W, 'max_upload_mb'):g} MB)")
+    O.add_paste(p)
+    O.add_compute(p)
+    O.add_drag(p)
+    O.add_pti(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dragedit.pipeline.server.app import ServeConfig, serve
+
+    if args.port is not None and not 0 < args.port < 65536:
+        raise UserError(f"--port {args.port}: use a port from 1 to 65535")
+    if args.max_upload_mb is not None and not (math.isfinite(args.max_upload_mb) and args.max_upload_mb > 0):
+        raise UserError(f"--max-upload-mb {args.max_upload_mb}: use a finite positive size")
+    cfg = ServeConfig(**O.given(root=args.root, host=args.host, port=args.port, token=args.token,
+                                max_upload_mb=args.max_upload_mb), settings=O.settings_from(args))
+    serve(cfg)
+    return 0
