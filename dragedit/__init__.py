@@ -17,8 +17,7 @@ except Exception:  # running from a checkout that is not installed
 
 from dragedit.fileio.lazy import lazy_attributes
 
-_API = ("BatchConfig", "BatchResult", "CompositeResult", "EditJob", "EditPlan", "EditRequest", "EditResult",
-        "EditSettings", "PhotoRow", "Preprocessed", "Progress", "Session", "check_edit", "edit", "edit_photo",
-        "edit_request", "preprocess", "run_batch", "run_edit")
+__getattr__, _API = lazy_attributes(__name__, {".pipeline.api": (
+    "BatchConfig BatchResult CompositeResult EditJob EditPlan EditRequest EditResult EditSettings PhotoRow Preprocessed "
+    "Progress Session check_edit edit edit_photo edit_request preprocess run_batch run_edit")})
 __all__ = [*_API, "__version__"]
-__getattr__ = lazy_attributes(__name__, dict.fromkeys(_API, ".pipeline.api"))

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 from dragedit.fileio.lazy import lazy_attributes
 
-_WHERE = {
-    "DragConfig": ".config",
-    "DragDiverged": ".loop",
-    "DragResult": ".loop",
-    "DragStep": ".loop",
-    "drag": ".loop",
-}
-__all__ = sorted(_WHERE)
-
-__getattr__ = lazy_attributes(__name__, _WHERE)
+__getattr__, __all__ = lazy_attributes(__name__, {
+    ".config": "DragConfig",
+    ".loop": "DragDiverged DragResult DragStep drag",
+})

@@ -143,130 +143,171 @@ def _track(feats: _Features, refs: torch.Tensor, points: list[list[int]], r2: in
     return out, best
 
 
-def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points, mask: torch.Tensor | None = None,
+def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points, *, mask: torch.Tensor | None = None,
          config: DragConfig | None = None, callback: Callable[[DragStep], bool | None] | None = None) -> DragResult:
     """Move `handles` to `targets` ([[x, y], ...] image pixels) by optimising the W+ latent `ws` [1, num_ws, w_dim].
 
     `mask` ([R, R], 1 = movable) keeps features outside it close to the start. `callback(step)` runs
     after each tracking step; returning True stops the loop. A chained edit passes `result.ws` back in.
     """
-    cfg = config or DragConfig()
-    res = G.img_resolution
-    h_xy, t_xy = _check_points(handles, targets, res)
-    if ws.ndim != 3 or ws.shape[0] != 1 or ws.shape[1] != G.num_ws:
-        raise ValueError(f"ws must have shape [1, {G.num_ws}, {G.w_dim}], got {list(ws.shape)}")
-    device = ws.device
-    ws0 = ws.detach().clone()
-    rows = min(cfg.optimize_rows, G.num_ws)
-    if cfg.w_plus:
-        opt_w = ws0[:, :rows].clone().requires_grad_(True)
-    else:
-        opt_w = ws0[:, :1].clone().requires_grad_(True)
-    optim = torch.optim.Adam([opt_w], lr=cfg.lr)
-
-    def current_ws() -> torch.Tensor:
-        head = opt_w if cfg.w_plus else opt_w.expand(-1, rows, -1)
-        return torch.cat([head, ws0[:, rows:]], dim=1)
-
-    fix = None
-    if mask is not None:
-        mask = torch.as_tensor(mask, dtype=torch.float32, device=device)
-        if mask.shape != (res, res):
-            raise ValueError(f"mask must be {res}x{res}, got {tuple(mask.shape)}")
-        fix = (1 - mask.clamp(0, 1))[None, None]
-    r1, r2 = cfg.radii_for(res)
-    block = cfg.feature_block_for(list(G.synthesis.block_resolutions))
-    stop_d = cfg.stop_distance_for(len(h_xy), res)
-    points = [[round(float(p[1])), round(float(p[0]))] for p in h_xy]  # [row, col]
-    tgt = [[float(t[1]), float(t[0])] for t in t_xy]
-    refs = feat0 = None
-    trajectory: list[dict[str, Any]] = []
-    stopped_by = "max_steps"
-    step = 0
-    n = len(points)
-    jump = cfg.jump_for(res)
-
-    def render() -> torch.Tensor:
-        with torch.no_grad():
-            return G.synthesis(current_ws().detach(), noise_mode=cfg.noise_mode)
-
-    def start_image() -> torch.Tensor:
-        with torch.no_grad():
-            return G.synthesis(ws0, noise_mode=cfg.noise_mode)
-
-    def renew(j: int) -> None:
-        refs[:, j] = fd.at(torch.tensor([points[j][0]]), torch.tensor([points[j][1]]))[:, 0]
-
-    checker = ArrivalCheck(h_xy.tolist(), start_image, cfg.verify_tolerance, cfg.max_recoveries, res)
-    lost = checker.lost
-
+    loop = _DragLoop(G, ws, handles, targets, mask, config or DragConfig())
     while True:
-        w_cur = current_ws()
-        if not torch.isfinite(w_cur).all():
-            raise DragDiverged(f"the latent became non-finite at step {step}; lower the learning rate")
-        need_grad = step < cfg.max_steps
-        with torch.set_grad_enabled(need_grad), torch.autocast(device.type, torch.bfloat16,
-                                                              enabled=cfg.precision == "bf16"):
-            if cfg.full_synthesis:  # the official code's cost: whole image every step
-                feat = G.synthesis(w_cur, noise_mode=cfg.noise_mode, return_features=True)[1][block]
-            else:
-                feat = G.synthesis.features(w_cur, upto=block, noise_mode=cfg.noise_mode)[-1]
-        feat = feat.float()
-        fa = _Features(feat, res, cfg.sparse)
+        feat = loop.features()  # 1. the generator's features at the current latent
+        done = loop.track(feat)  # 2. point tracking (and the independent check when it matters)
+        loss = None if done else loop.motion_loss(feat)  # 3. motion supervision (+ the mask term)
+        loop.record(loss)
+        if loop.tell(callback, done) or done or loop.step >= loop.cfg.max_steps:
+            break
+        loop.update(loss)  # 4. one Adam step on the latent
+    return loop.result()
+
+
+def _xy(points: list[list[float]]) -> list[list[float]]:
+    """[row, col] -> [x, y] (and back: the swap is its own inverse)."""
+    return [[float(p[1]), float(p[0])] for p in points]
+
+
+class _DragLoop:
+    """The DragGAN loop's state; its methods run in the loop's order (see `drag`)."""
+
+    def __init__(self, G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
+                 mask: torch.Tensor | None, cfg: DragConfig):
+        res = G.img_resolution
+        h_xy, t_xy = _check_points(handles, targets, res)
+        if ws.ndim != 3 or ws.shape[0] != 1 or ws.shape[1] != G.num_ws:
+            raise ValueError(f"ws must have shape [1, {G.num_ws}, {G.w_dim}], got {list(ws.shape)}")
+        self.G, self.cfg, self.res, self.device = G, cfg, res, ws.device
+        self.ws0 = ws.detach().clone()
+        self.rows = min(cfg.optimize_rows, G.num_ws)
+        self.opt_w = self.ws0[:, :self.rows if cfg.w_plus else 1].clone().requires_grad_(True)
+        self.optim = torch.optim.Adam([self.opt_w], lr=cfg.lr)
+        self.fix = None
+        if mask is not None:
+            mask = torch.as_tensor(mask, dtype=torch.float32, device=self.device)
+            if mask.shape != (res, res):
+                raise ValueError(f"mask must be {res}x{res}, got {tuple(mask.shape)}")
+            self.fix = (1 - mask.clamp(0, 1))[None, None]
+        self.r1, self.r2 = cfg.radii_for(res)
+        self.block = cfg.feature_block_for(list(G.synthesis.block_resolutions))
+        self.stop_d = cfg.stop_distance_for(len(h_xy), res)
+        self.jump = cfg.jump_for(res)
+        self.points = [[round(float(p[1])), round(float(p[0]))] for p in h_xy]  # [row, col]
+        self.tgt = [[float(t[1]), float(t[0])] for t in t_xy]
+        self.refs = self.feat0 = self.fd = None
+        self.trajectory: list[dict[str, Any]] = []
+        self.stopped_by = "max_steps"
+        self.step = 0
+        self.w_cur: torch.Tensor | None = None
+        self.checker = ArrivalCheck(h_xy.tolist(), self.start_image, cfg.verify_tolerance, cfg.max_recoveries, res)
+
+    # ---- renders -------------------------------------------------------------------------------------------
+    def current_ws(self) -> torch.Tensor:
+        head = self.opt_w if self.cfg.w_plus else self.opt_w.expand(-1, self.rows, -1)
+        return torch.cat([head, self.ws0[:, self.rows:]], dim=1)
+
+    def render(self) -> torch.Tensor:
         with torch.no_grad():
-            if refs is None:
-                feat0 = feat.detach()
-                f0 = _Features(feat0, res, cfg.sparse)
-                refs = f0.at(torch.tensor([p[0] for p in points]), torch.tensor([p[1] for p in points]))
-            fd = _Features(feat.detach(), res, cfg.sparse)
-            before = [list(p) for p in points]
-            points, match = _track(fd, refs, points, r2, res, cfg.tracking)
-        xy = [[float(p[1]), float(p[0])] for p in points]
-        dists = [math.hypot(t[0] - p[0], t[1] - p[1]) for p, t in zip(points, tgt)]
-        done = all(d <= stop_d for d in dists)
-        if cfg.verify and step > 0:
-            jumped = [j for j in range(n) if math.dist(before[j], points[j]) > jump]
-            if done or jumped:
-                if checker.check("arrival" if done else "jump", step, render(), points, renew):
-                    xy = [[float(p[1]), float(p[0])] for p in points]
-                    dists = [math.hypot(t[0] - p[0], t[1] - p[1]) for p, t in zip(points, tgt)]
-                    done = all(d <= stop_d for d in dists)
-        loss = None
-        if need_grad and not done:
-            loss = _motion_loss(fa, points, tgt, r1, res, cfg.disc_grid, min(1.0, stop_d), device)
-            if fix is not None:
-                diff = F.interpolate(feat - feat0, [res, res], mode="bilinear") * fix
-                loss = loss + cfg.lambda_mask * diff.abs().mean()
-            if not torch.isfinite(loss):
-                raise DragDiverged(f"the drag loss became non-finite at step {step}; lower the learning rate")
-        trajectory.append({"step": step, "points": xy, "loss": None if loss is None else float(loss.detach()),
-                           "distances": dists, "mean_distance": sum(dists) / len(dists), "match": match})
+            return self.G.synthesis(self.current_ws().detach(), noise_mode=self.cfg.noise_mode)
+
+    def start_image(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.G.synthesis(self.ws0, noise_mode=self.cfg.noise_mode)
+
+    # ---- 1. features ---------------------------------------------------------------------------------------
+    def features(self) -> torch.Tensor:
+        cfg, G = self.cfg, self.G
+        self.w_cur = w_cur = self.current_ws()
+        if not torch.isfinite(w_cur).all():
+            raise DragDiverged(f"the latent became non-finite at step {self.step}; lower the learning rate")
+        with torch.set_grad_enabled(self.step < cfg.max_steps), torch.autocast(
+                self.device.type, torch.bfloat16, enabled=cfg.precision == "bf16"):
+            if cfg.full_synthesis:  # the official code's cost: whole image every step
+                feat = G.synthesis(w_cur, noise_mode=cfg.noise_mode, return_features=True)[1][self.block]
+            else:
+                feat = G.synthesis.features(w_cur, upto=self.block, noise_mode=cfg.noise_mode)[-1]
+        return feat.float()
+
+    # ---- 2. tracking -----------------------------------------------------------------------------------------
+    def track(self, feat: torch.Tensor) -> bool:
+        """Move the points to their nearest features; True when every handle is within the stop distance."""
+        cfg, res = self.cfg, self.res
+        with torch.no_grad():
+            if self.refs is None:
+                self.feat0 = feat.detach()
+                f0 = _Features(self.feat0, res, cfg.sparse)
+                self.refs = f0.at(torch.tensor([p[0] for p in self.points]), torch.tensor([p[1] for p in self.points]))
+            self.fd = _Features(feat.detach(), res, cfg.sparse)
+            before = [list(p) for p in self.points]
+            self.points, self.match = _track(self.fd, self.refs, self.points, self.r2, res, cfg.tracking)
+        done = self._arrived()
+        if cfg.verify and self.step > 0:
+            jumped = [j for j in range(len(self.points)) if math.dist(before[j], self.points[j]) > self.jump]
+            if (done or jumped) and self.checker.check("arrival" if done else "jump", self.step, self.render(),
+                                                       self.points, self._renew):
+                done = self._arrived()
+        return done
+
+    def _arrived(self) -> bool:
+        self.dists = [math.hypot(t[0] - p[0], t[1] - p[1]) for p, t in zip(self.points, self.tgt)]
+        return all(d <= self.stop_d for d in self.dists)
+
+    def _renew(self, j: int) -> None:
+        """Handle j was re-found by the check: its reference feature is read again where it now is."""
+        self.refs[:, j] = self.fd.at(torch.tensor([self.points[j][0]]), torch.tensor([self.points[j][1]]))[:, 0]
+
+    # ---- 3. motion supervision ---------------------------------------------------------------------------------
+    def motion_loss(self, feat: torch.Tensor) -> torch.Tensor | None:
+        cfg, res = self.cfg, self.res
+        if self.step >= cfg.max_steps:
+            return None
+        fa = _Features(feat, res, cfg.sparse)
+        loss = _motion_loss(fa, self.points, self.tgt, self.r1, res, cfg.disc_grid, min(1.0, self.stop_d), self.device)
+        if self.fix is not None:
+            diff = F.interpolate(feat - self.feat0, [res, res], mode="bilinear") * self.fix
+            loss = loss + cfg.lambda_mask * diff.abs().mean()
+        if not torch.isfinite(loss):
+            raise DragDiverged(f"the drag loss became non-finite at step {self.step}; lower the learning rate")
+        return loss
+
+    def record(self, loss: torch.Tensor | None) -> None:
+        self.trajectory.append({"step": self.step, "points": _xy(self.points),
+                                "loss": None if loss is None else float(loss.detach()), "distances": self.dists,
+                                "mean_distance": sum(self.dists) / len(self.dists), "match": self.match})
+
+    def tell(self, callback: Callable[[DragStep], bool | None] | None, done: bool) -> bool:
+        """Decide how the loop would end here, and ask the callback (True: stop now)."""
         if done:
-            stopped_by = "lost" if any(lost) else "distance"
-        elif step >= cfg.max_steps:
-            stopped_by = "max_steps"
-        if callback is not None and callback(DragStep(step, xy, [[t[1], t[0]] for t in tgt], trajectory[-1]["loss"],
-                                                      dists, w_cur.detach(), render)):
-            stopped_by = "callback" if not done and step < cfg.max_steps else stopped_by
-            break
-        if done or step >= cfg.max_steps:
-            break
-        optim.zero_grad(set_to_none=True)
+            self.stopped_by = "lost" if any(self.checker.lost) else "distance"
+        elif self.step >= self.cfg.max_steps:
+            self.stopped_by = "max_steps"
+        last = self.trajectory[-1]
+        if callback is not None and callback(DragStep(self.step, last["points"], _xy(self.tgt), last["loss"],
+                                                      self.dists, self.w_cur.detach(), self.render)):
+            if not done and self.step < self.cfg.max_steps:
+                self.stopped_by = "callback"
+            return True
+        return False
+
+    # ---- 4. the optimiser ----------------------------------------------------------------------------------------
+    def update(self, loss: torch.Tensor) -> None:
+        self.optim.zero_grad(set_to_none=True)
         loss.backward()
-        optim.step()
-        step += 1
-    final_ws = current_ws().detach()
-    if not torch.isfinite(final_ws).all():
-        raise DragDiverged(f"the latent became non-finite at step {step}; lower the learning rate")
-    image = render()
-    if cfg.verify:
-        checker.check("final", step, image, points, renew, recover=False)
-        if stopped_by == "distance" and any(lost):
-            stopped_by = "lost"
-    m = checker.measured
-    return DragResult(final_ws, [[float(p[1]), float(p[0])] for p in points], step, trajectory, image, stopped_by,
-                      [[t[1], t[0]] for t in tgt], m.points if m else None, m.ok if m else None, lost,
-                      checker.events)
+        self.optim.step()
+        self.step += 1
+
+    def result(self) -> DragResult:
+        final_ws = self.current_ws().detach()
+        if not torch.isfinite(final_ws).all():
+            raise DragDiverged(f"the latent became non-finite at step {self.step}; lower the learning rate")
+        image = self.render()
+        if self.cfg.verify:
+            self.checker.check("final", self.step, image, self.points, self._renew, recover=False)
+            if self.stopped_by == "distance" and any(self.checker.lost):
+                self.stopped_by = "lost"
+        m = self.checker.measured
+        return DragResult(final_ws, _xy(self.points), self.step, self.trajectory, image, self.stopped_by,
+                          _xy(self.tgt), m.points if m else None, m.ok if m else None, self.checker.lost,
+                          self.checker.events)
 
 
 def _motion_loss(feats: _Features, points: list[list[int]], targets: list[list[float]], r1: int, res: int,

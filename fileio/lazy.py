@@ -6,12 +6,14 @@ import importlib
 from typing import Any, Callable
 
 
-def lazy_attributes(package: str, where: dict[str, str]) -> Callable[[str], Any]:
-    """A module `__getattr__` for `package`: `where` maps a name to the submodule (relative) that defines it."""
+def lazy_attributes(package: str, modules: dict[str, str]) -> tuple[Callable[[str], Any], list[str]]:
+    """(`__getattr__`, `__all__`) for `package`: `modules` maps a submodule (relative) to the names it defines,
+    space-separated."""
+    where = {name: module for module, names in modules.items() for name in names.split()}
 
     def __getattr__(name: str) -> Any:
         if name in where:
             return getattr(importlib.import_module(where[name], package), name)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
-    return __getattr__
+    return __getattr__, sorted(where)

@@ -9,6 +9,7 @@ the cores divided by the dragedit processes running when it starts (`CoreShare`)
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from .environment import runtime_dir, threads_from_env
@@ -115,14 +116,19 @@ _ACTIVE: list[CoreShare] = []  # the shares this process holds (a CLI command, a
 _FIXED: list[int] = []  # a count this process was given for its work (a batch worker's cores / workers)
 
 
-def fix_fair_share(threads: int) -> None:
-    """From now on this process's share is `threads` (a batch worker owns its cores whatever else runs)."""
-    _FIXED[:] = [threads]
+@contextmanager
+def fair_share_fixed(threads: int):
+    """Within the block this process's share is `threads` (a batch worker owns its cores whatever else runs)."""
+    _FIXED.append(threads)
+    try:
+        yield
+    finally:
+        _FIXED.pop()
 
 
 def fair_share_threads() -> int:
     """Threads for new work in this process: a fixed share, else its share of the cores among the dragedit
     processes running now (a process that holds no `CoreShare` counts itself alone)."""
     if _FIXED:
-        return _FIXED[0]
+        return _FIXED[-1]
     return default_threads(_ACTIVE[-1].running() if _ACTIVE else 1)

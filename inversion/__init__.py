@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from dragedit.fileio.lazy import lazy_attributes
 
-_WHERE = {
-    "InversionResult": ".pti",
-    "PTIConfig": ".config",
-    "apply_delta": ".artifacts",
-    "invert": ".pti",
-    "load_inversion": ".artifacts",
-    "save_inversion": ".artifacts",
-}
-__all__ = sorted(_WHERE)
-
-__getattr__ = lazy_attributes(__name__, _WHERE)
+__getattr__, __all__ = lazy_attributes(__name__, {
+    ".pti": "InversionResult invert",
+    ".config": "PTIConfig",
+    ".artifacts": "apply_delta load_inversion save_inversion",
+})

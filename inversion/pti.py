@@ -11,7 +11,7 @@ import hashlib
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,8 +35,6 @@ class InversionResult:
     metrics: dict[str, Any]
     loss_log: list[dict[str, Any]]
     losses_used: dict[str, str]
-    pivot_image: torch.Tensor = field(repr=False, default=None)
-    image: torch.Tensor = field(repr=False, default=None)
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -101,13 +99,20 @@ class _Checkpointer:
             state = {**state, "identity": self.identity}
             write_with(self.path, lambda tmp: torch.save(state, tmp))
 
-    def clear(self) -> None:
-        if self.path is not None and self.path.exists():
-            self.path.unlink()
+
+def checkpoint_threads(work_dir: str | os.PathLike) -> int | None:
+    """The CPU thread count a checkpoint left in `work_dir` was computed with (a resume must use the same)."""
+    path = Path(work_dir) / CHECKPOINT_NAME
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return int(state["identity"]["compute"]["threads"])
+    except Exception:  # noqa: BLE001 - none, unreadable or not a CPU checkpoint: nothing to continue
+        return None
 
 
-def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = None, work_dir: str | os.PathLike | None = None,
-           progress: bool = True, base_id: str = "", warn: Callable[[str], None] | None = None,
+def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = None,
+           work_dir: str | os.PathLike | None = None, *, progress: bool = True, base_id: str = "",
+           warn: Callable[[str], None] | None = None,
            step_hook: Callable[[str, int], None] | None = None) -> InversionResult:
     """Invert `target` ([1, 3, R, R] in [-1, 1]) into G. `G` itself is not modified.
 
@@ -119,104 +124,139 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
     target = target.to(torch.float32)
     if target.shape[-1] != G.img_resolution or target.shape[-2] != G.img_resolution:
         raise ValueError(f"target must be {G.img_resolution}x{G.img_resolution}, got {tuple(target.shape[-2:])}")
-    work = Path(work_dir) if work_dir else None
     loss_pivot = perceptual_loss("vgg", cfg.allow_download, warn).to(device)
     loss_tune = perceptual_loss("alex", cfg.allow_download, warn).to(device)
     losses_used = {"pivot": loss_pivot.name, "tune": loss_tune.name}
     identity = {"config": cfg.result_dict(), "target": _fingerprint(target), "base": base_id,
                 "resolution": G.img_resolution, "losses": losses_used,
                 "compute": compute_signature(device)}  # never resumed with another thread count
-    ckpt = _Checkpointer(work, identity)
-    state = ckpt.load() or {"stage": "pivot", "step": 0, "log": []}
-    timings = dict(state.get("timings", {}))
-    log: list[dict[str, Any]] = list(state["log"])
+    run = _Run(cfg, _Checkpointer(Path(work_dir) if work_dir else None, identity), progress, step_hook)
+    state = run.ckpt.load() or {"stage": "pivot", "step": 0, "log": []}
+    run.timings, run.log = dict(state.get("timings", {})), list(state["log"])
+    if state["stage"] == "pivot":  # stage 1
+        w_pivot = _fit_pivot(G, target, state, loss_pivot, run)
+        state = {"stage": "tune", "step": 0, "log": run.log, "w_pivot": w_pivot.cpu(), "timings": run.timings}
+        run.ckpt.save(state)
+    Gt, steps = _tune(G, target, state, loss_tune, run)  # stage 2
+    pivot_run = sum(e["stage"] == "pivot" for e in run.log)
+    metrics = {"timings": run.timings, "pivot_steps_run": pivot_run, "tune_steps_run": steps}
+    return InversionResult(state["w_pivot"].to(device), Gt, metrics, run.log, losses_used)
 
-    # ---- Stage 1: pivot ------------------------------------------------------------------------
-    if state["stage"] == "pivot":
-        Gp = copy.deepcopy(G).eval().requires_grad_(False)
-        w_avg, w_std = Gp.mean_w(cfg.w_avg_samples, seed=123)
-        w_avg, w_std = w_avg.to(device), float(w_std)
-        noise_named = [(n, b) for n, b in Gp.synthesis.named_buffers() if n.endswith("noise_const")]
-        noise_bufs = [b for _, b in noise_named]
-        gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-        rows = G.num_ws if cfg.pivot_space == "w+" else 1
-        w_opt = w_avg[:, None, :].repeat(1, rows, 1).clone()
-        if "w_opt" in state:
-            w_opt = state["w_opt"].to(device)
-            for (n, b) in noise_named:
-                b.copy_(state["noise"][n].to(device))
-            gen.set_state(state["rng"])
-        else:
-            for b in noise_bufs:
-                b.copy_(torch.randn(b.shape, generator=gen).to(device))
-        w_opt.requires_grad_(True)
+
+@dataclass
+class _Run:
+    """What both stages share: the settings, the checkpoint, the log and timings, and who listens."""
+
+    cfg: PTIConfig
+    ckpt: _Checkpointer
+    progress: bool
+    step_hook: Callable[[str, int], None] | None
+    log: list[dict[str, Any]] = None  # type: ignore[assignment]
+    timings: dict[str, float] = None  # type: ignore[assignment]
+
+    def clock(self, stage: str, t0: float) -> float:
+        """Add the time since `t0` to the stage's timing; returns now."""
+        now = time.perf_counter()
+        self.timings[f"{stage}_s"] = self.timings.get(f"{stage}_s", 0.0) + now - t0
+        return now
+
+
+def _pivot_start(G: torch.nn.Module, cfg: PTIConfig, state: dict[str, Any], device: torch.device):
+    """The projector's starting point (w_avg, random noise maps), or where a checkpoint left it."""
+    Gp = copy.deepcopy(G).eval().requires_grad_(False)
+    w_avg, w_std = Gp.mean_w(cfg.w_avg_samples, seed=123)
+    w_avg, w_std = w_avg.to(device), float(w_std)
+    noise_named = [(n, b) for n, b in Gp.synthesis.named_buffers() if n.endswith("noise_const")]
+    noise_bufs = [b for _, b in noise_named]
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    rows = G.num_ws if cfg.pivot_space == "w+" else 1
+    w_opt = w_avg[:, None, :].repeat(1, rows, 1).clone()
+    if "w_opt" in state:
+        w_opt = state["w_opt"].to(device)
+        for (n, b) in noise_named:
+            b.copy_(state["noise"][n].to(device))
+        gen.set_state(state["rng"])
+    else:
         for b in noise_bufs:
-            b.requires_grad_(True)
-        optim = torch.optim.Adam([w_opt] + noise_bufs, betas=(0.9, 0.999), lr=cfg.pivot_lr)
-        if "optim" in state:
-            optim.load_state_dict(state["optim"])
-        coarse = max(4, G.img_resolution >> cfg.pivot_skip_blocks) if cfg.pivot_skip_blocks else None
-        targets: dict[int, torch.Tensor] = {}  # the target at each rendered resolution
-        # The fine phase (full resolution) starts `pivot_fine_steps` before the end, or when the coarse phase
-        # plateaus; the log records it, so a resumed run continues in the same phase.
-        fine_from = next((e["step"] for e in log if e["stage"] == "pivot" and e.get("fine")), None)
-        t0 = time.perf_counter()
-        with tqdm(total=cfg.pivot_steps, initial=state["step"], desc="PTI pivot", disable=not progress,
-                  unit="step") as bar:  # closed on an error too, so the error line stands alone
-            for step in range(state["step"], cfg.pivot_steps):
-                if coarse is None:
-                    if _plateau(log, "pivot", cfg):
-                        break
-                else:
-                    if fine_from is None and (step >= cfg.pivot_steps - cfg.pivot_fine_steps
-                                              or _plateau(log, "pivot", cfg)):
-                        if not cfg.pivot_fine_steps:
-                            break
-                        fine_from = step
-                    if fine_from is not None and step >= fine_from + cfg.pivot_fine_steps:
-                        break
-                t = step / cfg.pivot_steps
-                noise_scale = w_std * cfg.noise_start * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
-                lr = _lr_at(cfg, t)
-                for group in optim.param_groups:
-                    group["lr"] = lr
-                w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * noise_scale
-                ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if rows == 1 else w_opt + w_noise
-                fine = coarse is None or fine_from is not None
-                synth = _downsample(Gp.synthesis(ws, noise_mode="const", max_resolution=None if fine else coarse),
-                                    cfg.loss_size)
-                if synth.shape[-1] not in targets:
-                    with torch.no_grad():
-                        targets[synth.shape[-1]] = _downsample(target, synth.shape[-1])
-                dist = loss_pivot(synth, targets[synth.shape[-1]]).sum()
-                reg = _noise_reg(noise_bufs)
-                loss = dist + reg * cfg.noise_reg_weight
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                with torch.no_grad():
-                    for b in noise_bufs:
-                        b -= b.mean()
-                        b *= b.square().mean().rsqrt()
-                log.append({"stage": "pivot", "step": step, "loss": float(loss.detach()), "perceptual": float(dist.detach()),
-                            "lr": lr, **({"fine": True} if fine and coarse is not None else {})})
-                bar.update(1)
-                bar.set_postfix(loss=f"{log[-1]['perceptual']:.4f}")
-                if step_hook:
-                    step_hook("pivot", step)
-                if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.pivot_steps:
-                    timings["pivot_s"] = timings.get("pivot_s", 0.0) + time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    ckpt.save({"stage": "pivot", "step": step + 1, "log": log, "w_opt": w_opt.detach().cpu(),
-                               "noise": {n: b.detach().cpu() for n, b in noise_named}, "rng": gen.get_state(),
-                               "optim": optim.state_dict(), "timings": timings})
-        timings["pivot_s"] = timings.get("pivot_s", 0.0) + time.perf_counter() - t0
-        w_pivot = w_opt.detach().expand(-1, G.num_ws, -1).clone() if rows == 1 else w_opt.detach().clone()
-        del Gp, optim
-        state = {"stage": "tune", "step": 0, "log": log, "w_pivot": w_pivot.cpu(), "timings": timings}
-        ckpt.save(state)
+            b.copy_(torch.randn(b.shape, generator=gen).to(device))
+    w_opt.requires_grad_(True)
+    for b in noise_bufs:
+        b.requires_grad_(True)
+    optim = torch.optim.Adam([w_opt] + noise_bufs, betas=(0.9, 0.999), lr=cfg.pivot_lr)
+    if "optim" in state:
+        optim.load_state_dict(state["optim"])
+    return Gp, w_opt, w_std, noise_named, gen, optim
 
-    # ---- Stage 2: pivotal tuning ---------------------------------------------------------------
+
+def _pivot_phase(step: int, log: list[dict[str, Any]], cfg: PTIConfig, coarse: int | None,
+                 fine_from: int | None) -> tuple[int | None, bool]:
+    """(the step the fine phase starts at, or None; whether the pivot is done) before `step`. The fine phase
+    (full resolution) starts `pivot_fine_steps` before the end, or when the coarse phase plateaus."""
+    if coarse is None:
+        return None, _plateau(log, "pivot", cfg)
+    if fine_from is None and (step >= cfg.pivot_steps - cfg.pivot_fine_steps or _plateau(log, "pivot", cfg)):
+        if not cfg.pivot_fine_steps:
+            return None, True
+        fine_from = step
+    return fine_from, fine_from is not None and step >= fine_from + cfg.pivot_fine_steps
+
+
+def _fit_pivot(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_fn, run: _Run) -> torch.Tensor:
+    """Stage 1, the W pivot: the StyleGAN2-ADA projector as PTI runs it (optionally coarse first)."""
+    cfg, log, device = run.cfg, run.log, target.device
+    Gp, w_opt, w_std, noise_named, gen, optim = _pivot_start(G, cfg, state, device)
+    noise_bufs = [b for _, b in noise_named]
+    rows = w_opt.shape[1]
+    coarse = max(4, G.img_resolution >> cfg.pivot_skip_blocks) if cfg.pivot_skip_blocks else None
+    targets: dict[int, torch.Tensor] = {}  # the target at each rendered resolution
+    fine_from = next((e["step"] for e in log if e["stage"] == "pivot" and e.get("fine")), None)  # a resumed run
+    t0 = time.perf_counter()
+    with tqdm(total=cfg.pivot_steps, initial=state["step"], desc="PTI pivot", disable=not run.progress,
+              unit="step") as bar:  # closed on an error too, so the error line stands alone
+        for step in range(state["step"], cfg.pivot_steps):
+            fine_from, done = _pivot_phase(step, log, cfg, coarse, fine_from)
+            if done:
+                break
+            t = step / cfg.pivot_steps
+            noise_scale = w_std * cfg.noise_start * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
+            lr = _lr_at(cfg, t)
+            for group in optim.param_groups:
+                group["lr"] = lr
+            w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * noise_scale
+            ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if rows == 1 else w_opt + w_noise
+            fine = coarse is None or fine_from is not None
+            synth = _downsample(Gp.synthesis(ws, noise_mode="const", max_resolution=None if fine else coarse),
+                                cfg.loss_size)
+            if synth.shape[-1] not in targets:
+                with torch.no_grad():
+                    targets[synth.shape[-1]] = _downsample(target, synth.shape[-1])
+            dist = loss_fn(synth, targets[synth.shape[-1]]).sum()
+            loss = dist + _noise_reg(noise_bufs) * cfg.noise_reg_weight
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            with torch.no_grad():
+                for b in noise_bufs:
+                    b -= b.mean()
+                    b *= b.square().mean().rsqrt()
+            log.append({"stage": "pivot", "step": step, "loss": float(loss.detach()), "perceptual": float(dist.detach()),
+                        "lr": lr, **({"fine": True} if fine and coarse is not None else {})})
+            bar.update(1)
+            bar.set_postfix(loss=f"{log[-1]['perceptual']:.4f}")
+            if run.step_hook:
+                run.step_hook("pivot", step)
+            if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.pivot_steps:
+                t0 = run.clock("pivot", t0)
+                run.ckpt.save({"stage": "pivot", "step": step + 1, "log": log, "w_opt": w_opt.detach().cpu(),
+                               "noise": {n: b.detach().cpu() for n, b in noise_named}, "rng": gen.get_state(),
+                               "optim": optim.state_dict(), "timings": run.timings})
+    run.clock("pivot", t0)
+    return w_opt.detach().expand(-1, G.num_ws, -1).clone() if rows == 1 else w_opt.detach().clone()
+
+
+def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_fn, run: _Run):
+    """Stage 2, pivotal tuning: the generator's synthesis weights fitted around the pivot -> (tuned G, steps)."""
+    cfg, log, device = run.cfg, run.log, target.device
     w_pivot = state["w_pivot"].to(device)
     Gt = copy.deepcopy(G)
     params = [p for p in Gt.synthesis.parameters()]
@@ -229,27 +269,21 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
         Gt.synthesis.load_state_dict({k: v.to(device) for k, v in state["G_synthesis"].items()})
         optim.load_state_dict(state["optim"])
         gen.set_state(state["rng"])
-    done_tuning = state.get("tune_done", False)
     t0 = time.perf_counter()
-    with tqdm(total=cfg.tune_steps, initial=state["step"], desc="PTI tuning", disable=not progress,
-              unit="step") as bar:
-        step = state["step"]
-        while not done_tuning and step < cfg.tune_steps:
-            if _plateau(log, "tune", cfg):
-                break
+    step = state["step"]
+    with tqdm(total=cfg.tune_steps, initial=step, desc="PTI tuning", disable=not run.progress, unit="step") as bar:
+        while not state.get("tune_done", False) and step < cfg.tune_steps and not _plateau(log, "tune", cfg):
             img = Gt.synthesis(w_pivot, noise_mode="const")
             l2 = F.mse_loss(img, target)
-            perc = loss_tune(img, target).mean()
+            perc = loss_fn(img, target).mean()
             loss = cfg.l2_weight * l2 + cfg.lpips_weight * perc
             entry = {"stage": "tune", "step": step, "loss": float(loss.detach()), "l2": float(l2.detach()),
                      "perceptual": float(perc.detach())}
             if entry["perceptual"] <= cfg.lpips_threshold:
-                entry["early_stop"] = True
-                log.append(entry)
-                done_tuning = True
+                log.append({**entry, "early_stop": True})
                 break
             if cfg.locality and step % cfg.locality_interval == 0:
-                loss = loss + _locality_loss(G, Gt, w_pivot, cfg, loss_tune, gen)
+                loss = loss + _locality_loss(G, Gt, w_pivot, cfg, loss_fn, gen)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
@@ -257,19 +291,15 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
             step += 1
             bar.update(1)
             bar.set_postfix(perceptual=f"{entry['perceptual']:.4f}")
-            if step_hook:
-                step_hook("tune", step - 1)
+            if run.step_hook:
+                run.step_hook("tune", step - 1)
             if step % cfg.checkpoint_every == 0 and step < cfg.tune_steps:
-                timings["tune_s"] = timings.get("tune_s", 0.0) + time.perf_counter() - t0
-                t0 = time.perf_counter()
-                ckpt.save({"stage": "tune", "step": step, "log": log, "w_pivot": w_pivot.cpu(), "rng": gen.get_state(),
-                           "G_synthesis": {k: v.detach().cpu() for k, v in Gt.synthesis.state_dict().items()},
-                           "optim": optim.state_dict(), "timings": timings})
-    timings["tune_s"] = timings.get("tune_s", 0.0) + time.perf_counter() - t0
-    Gt = Gt.eval().requires_grad_(False)
-    pivot_run = sum(e["stage"] == "pivot" for e in log)
-    return InversionResult(w_pivot, Gt, {"timings": timings, "pivot_steps_run": pivot_run, "tune_steps_run": step},
-                           log, losses_used)
+                t0 = run.clock("tune", t0)
+                run.ckpt.save({"stage": "tune", "step": step, "log": log, "w_pivot": w_pivot.cpu(),
+                               "rng": gen.get_state(), "optim": optim.state_dict(), "timings": run.timings,
+                               "G_synthesis": {k: v.detach().cpu() for k, v in Gt.synthesis.state_dict().items()}})
+    run.clock("tune", t0)
+    return Gt.eval().requires_grad_(False), step
 
 
 def _plateau(log: list[dict[str, Any]], stage: str, cfg: PTIConfig) -> bool:

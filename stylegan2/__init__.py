@@ -5,15 +5,7 @@ from __future__ import annotations
 
 from dragedit.fileio.lazy import lazy_attributes
 
-_WHERE = {
-    "CheckpointError": ".checkpoints",
-    "Generator": ".networks",
-    "GeneratorConfig": ".networks",
-    "file_sha256": ".checkpoints",
-    "infer_config": ".checkpoints",
-    "load_generator": ".checkpoints",
-    "save_generator": ".checkpoints",
-}
-__all__ = sorted(_WHERE)
-
-__getattr__ = lazy_attributes(__name__, _WHERE)
+__getattr__, __all__ = lazy_attributes(__name__, {
+    ".checkpoints": "CheckpointError file_sha256 infer_config load_generator save_generator",
+    ".networks": "Generator GeneratorConfig",
+})

@@ -5,7 +5,6 @@ Nothing here executes code from a checkpoint: pickles go through the allow-list 
 """
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import re
@@ -181,8 +180,3 @@ def save_generator(G: Generator, path: str | os.PathLike, provenance: dict[str, 
     write_with(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
     return path
 
-
-def state_dict_bytes(G: Generator) -> bytes:
-    buf = io.BytesIO()
-    torch.save(G.state_dict(), buf)
-    return buf.getvalue()

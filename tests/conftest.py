@@ -42,8 +42,12 @@ def ref_generator():
     return load_generator(REF_PKL)
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run `dragedit` as a user would, in a fresh process."""
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 900,
+            fresh: bool = False) -> subprocess.CompletedProcess:
+    """Run `dragedit`: in this process (`run_main`) unless `fresh` (or `cwd`/`env`) asks for a new one, as a user
+    starts it (what a process-wide once-only note or a kill needs)."""
+    if not (fresh or cwd or env):
+        return run_main(*args)
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "dragedit", *map(str, args)], cwd=cwd or REPO, env=full_env,

@@ -179,6 +179,7 @@ def test_batch_kill_9_then_rerun_is_hash_identical(photos, uninterrupted, tmp_pa
     checkpoint = out / "b.dragedit" / "invert" / "pti_checkpoint.pt"
     deadline = time.time() + 600
     while time.time() < deadline and not checkpoint.exists():  # the second photo is halfway through PTI
+        assert proc.poll() is None, "the batch ended before the second photo's PTI checkpoint appeared"
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

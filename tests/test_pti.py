@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from dragedit.inversion import PTIConfig, invert, load_inversion, save_inversion
 from dragedit.inversion.losses import backbone_cached
-from dragedit.inversion.pti import psnr
+from dragedit.inversion.pti import checkpoint_threads, psnr
 from dragedit.pipeline.imaging.align import AlignConfig, align_photo
 from dragedit.fileio.errors import UserError
 from dragedit.fileio.images import uint8_to_tensor
@@ -96,7 +96,7 @@ def _checkpoint_stage(path):
 def _invert_cmd(align_dir, out):
     return [sys.executable, "-m", "dragedit", "invert", str(align_dir), "--generator", str(REF_PKL), "-o", str(out),
             "--pivot-steps", "80", "--tune-steps", "60", "--checkpoint-every", "7", "--offline", "--device", "cpu",
-            "--json"]
+            "--threads", "2", "--json"]  # the same count for the reference whatever else runs
 
 
 def _kill_when(cmd, ckpt, want_stage, min_step):
@@ -130,6 +130,7 @@ def test_kill9_and_resume_equals_uninterrupted(tmp_path):
         killed_at = _kill_when(_invert_cmd(align_dir, out), out / "pti_checkpoint.pt", stage, min_step)
         assert killed_at[0] == stage
         assert not (out / "metrics.json").exists()
+        assert checkpoint_threads(out) == 2  # what a resume without --threads continues with
         proc = subprocess.run(_invert_cmd(align_dir, out), cwd=REPO, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         for name in ("pivot.safetensors", "generator_delta.safetensors"):

@@ -16,6 +16,13 @@ pytest.importorskip("fastapi", reason="the web extra is not installed (pip insta
 from fastapi.testclient import TestClient  # noqa: E402
 
 HANDLE, TARGET = (201.0, 139.0), (199.0, 131.0)
+BASE = "http://127.0.0.1:7860"  # the Host and origin of a server on its default port
+
+
+def _client(app) -> TestClient:
+    """The app in process, addressed as the browser on this machine addresses it; a 500 is an answer to check,
+    not an exception."""
+    return TestClient(app, base_url=BASE, raise_server_exceptions=False)
 
 
 def _config(root, **extra):
@@ -34,7 +41,7 @@ def server(tmp_path_factory):
     from dragedit.pipeline.server.app import create_app
 
     root = tmp_path_factory.mktemp("serve")
-    with TestClient(create_app(_config(root))) as client:
+    with _client(create_app(_config(root))) as client:
         yield client, root
 
 
@@ -131,7 +138,7 @@ def test_a_cli_session_opens_in_the_server(tmp_path):
                    tmp_path / "root" / "mine", "--pivot-steps", "5", "--tune-steps", "2", "--steps", "2",
                    "--offline", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
-    with TestClient(create_app(_config(tmp_path / "root"))) as client:
+    with _client(create_app(_config(tmp_path / "root"))) as client:
         state = client.get("/api/sessions/mine").json()
         assert [h["edit"] for h in state["history"]] == [1] and state["width"] == 512
         assert client.get("/api/sessions").json()["sessions"] == ["mine"]
@@ -171,7 +178,7 @@ def test_no_face_upload_is_refused(server):
 def test_upload_size_limit_and_missing_field(tmp_path):
     from dragedit.pipeline.server.app import create_app
 
-    with TestClient(create_app(_config(tmp_path, max_upload_mb=0.01))) as client:
+    with _client(create_app(_config(tmp_path, max_upload_mb=0.01))) as client:
         res = _upload(client)
         assert res.status_code == 413 and "limit" in res.json()["error"]
         res = client.post("/api/sessions", files={"picture": ("a.png", b"123", "image/png")})
@@ -210,7 +217,7 @@ def test_token_is_required_off_localhost(tmp_path):
     cfg = _config(tmp_path, host="0.0.0.0")
     assert cfg.token and len(cfg.token) >= 24 and cfg.url().endswith(f"?token={cfg.token}")
     assert ServeConfig(root=tmp_path).token is None  # localhost: no token
-    with TestClient(create_app(cfg)) as client:
+    with _client(create_app(cfg)) as client:
         assert client.get("/api/sessions").status_code == 401
         assert client.get("/api/sessions", headers={"x-dragedit-token": "wrong"}).status_code == 401
         res = client.get(f"/?token={cfg.token}")
@@ -291,7 +298,7 @@ def test_cli_library_and_server_make_the_same_photo(tmp_path):
     assert cli.returncode == 0, cli.stderr
     edit_photo(ASTRONAUT, [edit_request(drag)], tmp_path / "lib.png", tmp_path / "b", settings=settings)
     assert (tmp_path / "lib.png").read_bytes() == (tmp_path / "cli.png").read_bytes()
-    with TestClient(create_app(ServeConfig(root=tmp_path / "root", settings=settings))) as client:
+    with _client(create_app(ServeConfig(root=tmp_path / "root", settings=settings))) as client:
         sid = _upload(client).json()["id"]
         assert client.post(f"/api/sessions/{sid}/edits", json={"drags": [[*HANDLE, *TARGET]]}).status_code == 202
         assert _events(client, sid)[-1]["status"] == "done"

@@ -78,15 +78,15 @@ def photo_paths(out_dir: Path, name: str, suffix: str, face: int | None) -> tupl
 
 def run_photo(job: PhotoJob) -> list[PhotoRow]:
     """One photo's edits, in this process: rows for its face (or each face), never an exception."""
-    from dragedit.fileio.threads import fix_fair_share, use_threads
+    from dragedit.fileio.threads import fair_share_fixed, use_threads
 
-    fix_fair_share(job.threads)
     use_threads(job.threads)
-    try:
-        faces = _face_indices(job)
-    except Exception as exc:  # noqa: BLE001 - a batch never stops for one photo
-        return [_row_for_error(job, None, exc, {})]
-    return [_edit_face(job, face, tagged) for face, tagged in faces]
+    with fair_share_fixed(job.threads):
+        try:
+            faces = _face_indices(job)
+        except Exception as exc:  # noqa: BLE001 - a batch never stops for one photo
+            return [_row_for_error(job, None, exc, {})]
+        return [_edit_face(job, face, tagged) for face, tagged in faces]
 
 
 def _face_indices(job: PhotoJob) -> list[tuple[int, bool]]:

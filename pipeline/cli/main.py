@@ -58,11 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         with CoreShare():
             return args.func(args)
     except UserError as exc:
-        from dragedit.pipeline.core.errors import SessionMismatch
+        from dragedit.pipeline.core.errors import SessionMismatch, WouldOverwrite
 
         message = worded(exc)
         if isinstance(exc, SessionMismatch) and getattr(args, "command", None) == "edit":
             message += " (--session DIR)"
+        elif isinstance(exc, WouldOverwrite):
+            message = message.replace("(or allow replacing it,", "(or pass --overwrite to replace it,")
         print(f"dragedit: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

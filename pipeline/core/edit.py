@@ -23,7 +23,7 @@ from dragedit.pipeline.imaging.align import AlignConfig, choose_face, find_faces
 from dragedit.pipeline.imaging.photo import Photo, load_photo
 
 from . import layout as L
-from .errors import NotASession, RequestError, SessionBusy
+from .errors import RequestError, SessionBusy
 from .manifest import stable_hash
 from .originals import guard_original
 from .progress import Progress, ProgressHook, ignore

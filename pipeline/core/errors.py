@@ -22,9 +22,13 @@ class SessionMismatch(UserError):
     """The session belongs to another photo or face; nothing in it was changed (exit 2, HTTP 409)."""
 
 
+class WouldOverwrite(UserError):
+    """An output path that is the input photo, without leave to replace it."""
+
+
 class NotASession(UserError):
     """A folder that is not a dragedit session, or a session without the stage a command needs."""
 
 
 __all__ = ["FieldError", "NotASession", "RequestError", "SessionBusy", "SessionMismatch", "SettingError",
-           "UserError"]
+           "UserError", "WouldOverwrite"]

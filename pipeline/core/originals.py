@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from dragedit.fileio import atomic
-from dragedit.fileio.errors import UserError
+from .errors import WouldOverwrite
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -32,8 +32,8 @@ def guard_original(output: str | os.PathLike, photo: str | os.PathLike, overwrit
     if not same_file(output, photo):
         return None
     if not overwrite:
-        raise UserError(f"the output {output} is the input photo {photo}; choose another output path "
-                        "(or pass --overwrite to replace it, keeping the original as PHOTO.orig)")
+        raise WouldOverwrite(f"the output {output} is the input photo {photo}; choose another output path "
+                             "(or allow replacing it, keeping the original as PHOTO.orig)")
     backup = backup_path(os.path.realpath(photo))
     if not backup.exists():
         atomic.write_with(backup, lambda tmp: shutil.copyfile(os.path.realpath(photo), tmp))

@@ -65,7 +65,7 @@ def note_if_default(path: str | Path) -> None:
 @functools.lru_cache(maxsize=1)
 def _note_once() -> None:
     log.warning("note: using the embedded demo generator (trained on drawn faces); photo-quality results need a "
-                "real FFHQ checkpoint: `dragedit models download draggan-ffhq-512`, then --generator")
+                "real FFHQ checkpoint: `dragedit models download draggan-ffhq-512`, then use it as the generator")
 
 
 _LOADED: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}

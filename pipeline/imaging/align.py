@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,6 @@ class Alignment:
     face_index: int
     quad: np.ndarray  # 4 x 2 photo pixels: top-left, bottom-left, bottom-right, top-right of the crop
     photo_size: tuple[int, int]
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def crop_to_photo(self) -> np.ndarray:
@@ -65,7 +64,7 @@ class Alignment:
         return {"photo_to_crop": self.photo_to_crop.tolist(), "crop_to_photo": self.crop_to_photo.tolist(),
                 "crop_size": self.crop_size, "landmarks": self.landmarks.tolist(), "face_box": self.face_box,
                 "faces": self.faces, "face_index": self.face_index, "quad": self.quad.tolist(),
-                "photo_size": list(self.photo_size), **self.extra}
+                "photo_size": list(self.photo_size)}
 
 
 def landmark_model_path() -> Path:

@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from dragedit.pipeline.core.runtime import resolve_device
     from dragedit.pipeline.core.stages.invert import run_invert_stage
 
-    use_threads(settings.threads or fair_share_threads())
+    from dragedit.inversion.pti import checkpoint_threads
+
+    use_threads(settings.threads or checkpoint_threads(args.output) or fair_share_threads())  # a resume: its count
     metrics = run_invert_stage(args.input, settings.generator, args.output, settings.with_pti_of(None).pti,
                                resolve_device(settings.device), progress=not args.json)
     t, p = metrics["tuned"], metrics["pivot"]

@@ -2,10 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import math
-
-from dragedit.fileio.errors import UserError
-
 from .. import options as O
 
 
@@ -19,6 +15,8 @@ def add_parser(sub) -> None:
     g.add_argument("--port", type=int, help=f"port (default {O.default(W, 'port')})")
     g.add_argument("--root", help=f"folder holding the sessions (default ./{O.default(W, 'root')})")
     g.add_argument("--token", help="the access token (default: random on a non-local host, none on localhost)")
+    g.add_argument("--allow-host", action="append", metavar="NAME",
+                   help="another Host name to answer to (a reverse proxy's, a LAN name); repeat for several")
     g.add_argument("--max-upload-mb", type=float,
                    help=f"largest photo upload (default {O.default(W, 'max_upload_mb'):g} MB)")
     O.add_paste(p)
@@ -30,11 +28,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from dragedit.pipeline.server.app import ServeConfig, serve
 
-    if args.port is not None and not 0 < args.port < 65536:
-        raise UserError(f"--port {args.port}: use a port from 1 to 65535")
-    if args.max_upload_mb is not None and not (math.isfinite(args.max_upload_mb) and args.max_upload_mb > 0):
-        raise UserError(f"--max-upload-mb {args.max_upload_mb}: use a finite positive size")
     cfg = ServeConfig(**O.given(root=args.root, host=args.host, port=args.port, token=args.token,
-                                max_upload_mb=args.max_upload_mb), settings=O.settings_from(args))
+                                allow_hosts=tuple(args.allow_host or ()) or None, max_upload_mb=args.max_upload_mb),
+                      settings=O.settings_from(args))
     serve(cfg)
     return 0

@@ -53,7 +53,7 @@ def invert_crop(G: torch.nn.Module, info: dict[str, Any], pixels: np.ndarray, ou
 
     if pixels.shape[:2] != (G.img_resolution, G.img_resolution):
         raise UserError(f"the crop is {pixels.shape[1]}x{pixels.shape[0]} but the generator makes "
-                        f"{G.img_resolution}x{G.img_resolution} images; align with --size {G.img_resolution}")
+                        f"{G.img_resolution}x{G.img_resolution} images; align it at {G.img_resolution} px")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
