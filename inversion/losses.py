@@ -7,7 +7,8 @@ name of the loss actually used is part of every result.
 """
 from __future__ import annotations
 
-import functools
+import json
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -94,30 +95,84 @@ class LPIPSLoss(torch.nn.Module):
         return self.model(x, y, normalize=False).reshape(-1)
 
 
+FETCH_RETRY_S = 24 * 3600  # after a failed fetch, runs use the fallback for a day instead of trying again
+FETCH_TIMEOUT_S = 15.0  # a network that drops packets answers nothing: give up after this long
+
+
 def perceptual_loss(net: str, allow_download: bool = True, warn: Callable[[str], None] | None = None) -> torch.nn.Module:
-    """LPIPS with the `net` backbone if its weights are cached or can be fetched; else the fallback."""
-    allow_download = allow_download and not offline()
-    if backbone_cached(net) or allow_download:
+    """LPIPS with the `net` backbone if its weights are cached or can be fetched; else the fallback.
+
+    A failed fetch is remembered (`fetch_failed_marker`) and not tried again for a day, so a machine behind
+    a firewall does not wait on every run; `dragedit models download lpips` fetches them now."""
+    if backbone_cached(net):
         try:
             return LPIPSLoss(net)
-        except Exception as exc:  # a failed download surfaces as many exception types
+        except Exception as exc:  # noqa: BLE001 - a corrupt cache file surfaces as many exception types
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    else:
+    elif not allow_download or offline():
         reason = "downloads disabled"
-    msg = (f"warning: LPIPS backbone weights ({', '.join(BACKBONE_FILES.values())}) are not in "
-           f"{torch.hub.get_dir()}/checkpoints and could not be fetched ({reason}); PTI uses the L1 + MS-SSIM "
-           "fallback loss instead (recorded in metrics.json)")
-    if warn is not None:
-        warn(msg)
+    elif _recent_failure() is not None:
+        reason = (f"a fetch failed {_recent_failure()}; dragedit tries again after a day, or run "
+                  "`dragedit models download lpips`")
     else:
-        _warn_once(msg)
+        try:
+            return fetch_lpips(net)
+        except Exception as exc:  # noqa: BLE001 - a failed download surfaces as many exception types
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    _say_once("lpips-fallback", f"warning: LPIPS backbone weights ({', '.join(BACKBONE_FILES.values())}) are not in "
+              f"{torch.hub.get_dir()}/checkpoints and could not be fetched ({reason}); PTI uses the L1 + MS-SSIM "
+              "fallback loss instead (recorded in metrics.json)", warn)
     return FallbackPerceptual()
 
 
-@functools.lru_cache(maxsize=None)
-def _warn_once(msg: str) -> None:
-    """One line per process, however many losses fall back."""
-    log.warning(msg)
+def fetch_lpips(net: str) -> "LPIPSLoss":
+    """LPIPS with its backbone fetched now (a short timeout); a failure is remembered for a day."""
+    import socket
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(FETCH_TIMEOUT_S)
+    try:
+        loss = LPIPSLoss(net)
+    except Exception as exc:
+        from dragedit.fileio import atomic
+
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        try:
+            atomic.write_json(fetch_failed_marker(), {"at": time.time(), "net": net, "reason": reason})
+        except Exception:  # noqa: BLE001 - remembering is a courtesy; a read-only home must not break the run
+            pass
+        raise
+    finally:
+        socket.setdefaulttimeout(previous)
+    fetch_failed_marker().unlink(missing_ok=True)
+    return loss
+
+
+def fetch_failed_marker() -> Path:
+    from dragedit.fileio.environment import models_dir
+
+    return models_dir() / "lpips-fetch-failed.json"
+
+
+def _recent_failure() -> str | None:
+    """When the last fetch failed, if within the retry interval ('3 h ago'), else None."""
+    try:
+        age = time.time() - float(json.loads(fetch_failed_marker().read_text())["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not 0 <= age < FETCH_RETRY_S:
+        return None
+    return f"{age / 3600:.0f} h ago" if age >= 3600 else f"{age / 60:.0f} min ago"
+
+
+_SAID: set[str] = set()
+
+
+def _say_once(key: str, msg: str, warn: Callable[[str], None] | None) -> None:
+    """One line per process, however many losses fall back and whoever listens."""
+    if key not in _SAID:
+        _SAID.add(key)
+        (warn or log.warning)(msg)
 
 
 def lpips_metric(net: str = "alex") -> torch.nn.Module | None:

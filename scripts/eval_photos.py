@@ -10,6 +10,9 @@ whole pipeline runs through the library (`pipeline.api.edit_photo`), and the out
   detail     Laplacian variance in the face box, output / original (1.0 = as sharp)
   outside    fraction of bit-identical pixels outside the face (the dlib box grown by half its size on
              every side)
+  unexplained  fraction of the face box's pixels that the output changed to a colour no pixel of the
+             original within 12 % of the eye distance has (within 40 levels on every channel): a warp of
+             the photo's own pixels scores ~0, pasted or repainted content more (`unexplained_fraction`)
   time       seconds for the whole edit
 
 Kinds: smile (mouth corners 48, 54 up 8 % and out 4 % of the inter-ocular distance), jaw (chin 7-9 down
@@ -98,6 +101,35 @@ def laplacian_var(rgb: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return float(cv2.Laplacian(g, cv2.CV_64F).var())
 
 
+def unexplained_fraction(original: np.ndarray, output: np.ndarray, box: tuple[int, int, int, int], iod: float,
+                         radius_iod: float = 0.12, levels: int = 40) -> float:
+    """Of the face box's pixels, the fraction the output changed to a colour that no original pixel within
+    `radius_iod` x the eye distance matches within `levels` on every channel."""
+    x0, y0, x1, y1 = box
+    changed = (output[y0:y1, x0:x1] != original[y0:y1, x0:x1]).any(axis=2)
+    if not changed.any():
+        return 0.0
+    r = max(1, int(round(radius_iod * iod)))
+    h, w = original.shape[:2]
+    # the original around the box, padded so that every shift stays in range
+    px0, py0, px1, py1 = max(x0 - r, 0), max(y0 - r, 0), min(x1 + r, w), min(y1 + r, h)
+    src = np.pad(original[py0:py1, px0:px1].astype(np.int16),
+                 ((r - (y0 - py0), r - (py1 - y1)), (r - (x0 - px0), r - (px1 - x1)), (0, 0)), constant_values=-999)
+    out = output[y0:y1, x0:x1].astype(np.int16)
+    ys, xs = np.nonzero(changed)
+    want = out[ys, xs]  # [N, 3]
+    explained = np.zeros(len(ys), bool)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            if dx * dx + dy * dy > r * r:
+                continue
+            cand = src[ys + r + dy, xs + r + dx]
+            explained |= (np.abs(cand - want) <= levels).all(axis=1)
+            if explained.all():
+                return 0.0
+    return float((~explained).sum()) / changed.size
+
+
 def measure(det: Dlib, original: np.ndarray, output: np.ndarray, rect, idx: list[int], targets: np.ndarray,
             iod: float, lm0: np.ndarray, desc0: np.ndarray) -> dict:
     h, w = original.shape[:2]
@@ -107,7 +139,8 @@ def measure(det: Dlib, original: np.ndarray, output: np.ndarray, rect, idx: list
     grown[max(box[1] - bh // 2, 0):box[3] + bh // 2, max(box[0] - bw // 2, 0):box[2] + bw // 2] = True
     row = {"detail_ratio": laplacian_var(output, box) / max(laplacian_var(original, box), 1e-9),
            "outside_identical": float((output == original).all(axis=2)[~grown].mean()) if (~grown).any() else 1.0,
-           "no_edit_px": float(np.linalg.norm(lm0[idx] - targets, axis=1).mean())}
+           "no_edit_px": float(np.linalg.norm(lm0[idx] - targets, axis=1).mean()),
+           "unexplained_fraction": unexplained_fraction(original, output, box, iod)}
     found = det.match(output, rect)
     if found is None:
         row.update({"face_found": False, "landmark_px": None, "identity": None})
@@ -193,6 +226,7 @@ def main() -> None:
                 print(f"{path.name} {kind} {paste}: landmarks {_f(row.get('landmark_px'))} px "
                       f"(no edit {row['no_edit_px']:.2f}), identity {_f(row.get('identity'))}, "
                       f"detail {row['detail_ratio']:.2f}, outside {row['outside_identical']:.4f}, "
+                      f"unexplained {100 * row['unexplained_fraction']:.4f} %, "
                       f"{seconds:.0f} s", flush=True)
                 if args.figure and kind == args.kinds[0] and paste == args.paste[0]:
                     figure_rows.append(_face_strip(original, output, rect, [load_photo(work / f"{path.stem}-{kind}-{p}.png").pixels
@@ -223,8 +257,9 @@ def _f(v) -> str:
 
 
 def _summary(rows: list[dict], kinds: list[str], pastes: list[str]) -> None:
-    print("\n| kind | paste | photos | landmark px (no edit) | ratio | identity | detail | outside identical | s/photo |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| kind | paste | photos | landmark px (no edit) | ratio | identity | detail | outside identical "
+          "| unexplained % (max) | s/photo |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind in kinds:
         for paste in pastes:
             done = [r for r in rows if r.get("kind") == kind and r.get("paste") == paste and r["status"] == "done"]
@@ -238,7 +273,9 @@ def _summary(rows: list[dict], kinds: list[str], pastes: list[str]) -> None:
 
             print(f"| {kind} | {paste} | {len(done)} ({len(found)} faces found) | {mean('landmark_px'):.2f} "
                   f"({mean('no_edit_px'):.2f}) | {mean('landmark_ratio'):.2f} | {mean('identity'):.3f} | "
-                  f"{mean('detail_ratio', done):.2f} | {mean('outside_identical', done):.4f} | {mean('seconds', done):.0f} |")
+                  f"{mean('detail_ratio', done):.2f} | {mean('outside_identical', done):.4f} | "
+                  f"{100 * mean('unexplained_fraction', done):.4f} ({100 * max(r['unexplained_fraction'] for r in done):.4f}) | "
+                  f"{mean('seconds', done):.0f} |")
 
 
 if __name__ == "__main__":

@@ -81,27 +81,65 @@ def test_no_change_composites_to_the_original_bit_for_bit():
     assert res.stats["changed_pixels"] == 0 and not res.field.any()
 
 
-def test_field_stays_inside_the_region_and_revealed_content_is_generated():
+def _photo_point(photo_to_crop: np.ndarray, x: float, y: float) -> tuple[int, int]:
+    L = photo_to_crop[:2, :2]
+    p = np.linalg.solve(L, np.array([x, y]) - photo_to_crop[:2, 2])
+    return int(round(p[0])), int(round(p[1]))
+
+
+def test_a_repaint_where_nothing_moved_keeps_the_photos_pixels():
     photo, photo_to_crop, crop = _scene()
     edited = _translate_region(crop, (2.0, 0.0), np.clip(_bump(64, 64, 14) * 1.6, 0, 1))
-    edited[60:70, 60:70] = (20, 20, 20)  # new content no motion explains (a mouth opening, say)
+    edited[60:70, 60:70] = (20, 20, 20)  # the generator painted a dark blob; nothing moved apart there
     region = np.zeros((CROP, CROP), np.float32)
     region[24:104, 24:104] = 1
-    res = warp_paste(photo, crop, crop, edited, region, photo_to_crop)
+    res = warp_paste(photo, crop, crop, edited, region, photo_to_crop, paths=[([60.0, 64.0], [62.0, 64.0])])
     assert not res.field[region == 0].any()
-    assert res.generated[62:68, 62:68].min() > 0.5
-    assert res.generated[:16].max() == 0
-    # The dark square reaches the photo, at the photo's colours elsewhere.
-    L = photo_to_crop[:2, :2]
-    centre = np.linalg.solve(L, np.array([65.0, 65.0]) - photo_to_crop[:2, 2])
-    assert res.photo[int(centre[1]), int(centre[0])].mean() < 70
+    assert res.generated.max() == 0  # a repaint, not revealed content
+    assert res.stats["repaint_ignored_crop_px"] >= 60  # and the record says how much was left out
+    cx, cy = _photo_point(photo_to_crop, 65.0, 65.0)
+    patch = (slice(cy - 6, cy + 7), slice(cx - 6, cx + 7))
+    # the blob does not reach the photo: what is there is the photo's own pixels, moved (no dark paint)
+    assert res.photo[patch].mean() > photo[patch].mean() - 10 and res.photo[patch].mean() > 70
+
+
+def _opening(crop: np.ndarray, gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """A mouth that opens: above row 64 the crop moves up by `gap`, below it down by `gap`, inside a disc; the
+    band that opens between them shows new, dark content (the inside of the mouth)."""
+    ys, xs = np.mgrid[0:CROP, 0:CROP].astype(np.float32)
+    weight = np.clip(_bump(64, 64, 16) * 1.8, 0, 1)
+    side = np.where(ys < 64, -1.0, 1.0).astype(np.float32)
+    shift = side * gap * weight
+    src_y = ys - shift  # edited(x) = crop(x - shift)
+    opened = np.abs(ys - 64) < gap * weight  # rows no crop pixel moves into
+    src_y = np.where(opened, 64.0, src_y)
+    edited = cv2.remap(crop, xs, src_y.astype(np.float32), cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+    edited[opened] = (25, 10, 15)
+    return edited, opened
+
+
+def test_revealed_content_is_generated_and_feathered():
+    photo, photo_to_crop, crop = _scene()
+    edited, opened = _opening(crop, 4.0)
+    region = np.ones((CROP, CROP), np.float32)
+    paths = [([64.0, 60.0], [64.0, 56.0]), ([64.0, 68.0], [64.0, 72.0])]
+    res = warp_paste(photo, crop, crop, edited, region, photo_to_crop, paths=paths)
+    g = res.generated
+    assert g[62:67, 58:71].mean() > 0.5  # the opened band is filled from the render ...
+    cx, cy = _photo_point(photo_to_crop, 64.0, 64.0)
+    assert res.photo[cy - 1:cy + 2, cx - 4:cx + 5].mean() < 70  # ... dark, as the render shows it
+    ring = (g > 0.02) & (g < 0.98)
+    assert ring.sum() > 20  # ... with a feathered edge, not a hard cut
+    assert g[:20].max() == 0 and g[110:].max() == 0  # and nowhere far from it
     # A drag that stopped because it lost a handle repainted somewhere: motion only, no generated pixels.
-    lost = warp_paste(photo, crop, crop, edited, region, photo_to_crop, drag_lost=True)
+    lost = warp_paste(photo, crop, crop, edited, region, photo_to_crop, drag_lost=True, paths=paths)
     assert lost.generated.max() == 0 and np.array_equal(lost.field, res.field)
-    assert lost.photo[int(centre[1]), int(centre[0])].mean() > 70
-    kept = warp_paste(photo, crop, crop, edited, region, photo_to_crop, drag_lost=True,
+    kept = warp_paste(photo, crop, crop, edited, region, photo_to_crop, drag_lost=True, paths=paths,
                       config=CompositeConfig(generated_when_lost=True))
     assert np.array_equal(kept.generated, res.generated)
+    # Far from every handle's path, even revealed content is not the edit's.
+    elsewhere = warp_paste(photo, crop, crop, edited, region, photo_to_crop, paths=[([10.0, 10.0], [12.0, 10.0])])
+    assert elsewhere.generated.max() == 0
 
 
 @pytest.mark.parametrize("method,tolerance", [("dis", 0.2), ("farneback", 0.45)])

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dragedit.fileio.environment import log
 from dragedit.fileio.errors import UserError
 from dragedit.fileio.threads import available_cores
 from dragedit.pipeline.core.errors import SettingError
@@ -70,10 +71,17 @@ class PhotoJob:
     settings: EditSettings = field(default_factory=EditSettings)
 
 
+def output_suffix(suffix: str) -> str:
+    """The photo's own format where dragedit writes it; else PNG (lossless), e.g. for .bmp or .gif photos."""
+    from dragedit.fileio.images import SUFFIX_FORMATS
+
+    return suffix.lower() if suffix.lower() in SUFFIX_FORMATS else ".png"
+
+
 def photo_paths(out_dir: Path, name: str, suffix: str, face: int | None) -> tuple[Path, Path]:
     """(session folder, edited photo) of one photo (and face) under the batch's output folder."""
     tag = name if face is None else f"{name}_face{face}"
-    return out_dir / f"{tag}.dragedit", out_dir / f"{tag}_edited{suffix.lower()}"
+    return out_dir / f"{tag}.dragedit", out_dir / f"{tag}_edited{output_suffix(suffix)}"
 
 
 def run_photo(job: PhotoJob) -> list[PhotoRow]:
@@ -103,6 +111,9 @@ def _edit_face(job: PhotoJob, face: int, tagged: bool) -> PhotoRow:
     from dragedit.pipeline.core.library import edit_photo
 
     session, output = photo_paths(Path(job.out_dir), job.name, Path(job.photo).suffix, face if tagged else None)
+    if output.suffix != Path(job.photo).suffix.lower():
+        log.warning(f"note: {Path(job.photo).name} is written as {output.name} (dragedit writes JPEG, PNG, WebP or "
+                    "TIFF)")
     t0 = time.perf_counter()
     try:
         res = edit_photo(job.photo, job.edits, output, session, settings=job.settings, face=face)

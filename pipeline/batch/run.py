@@ -27,9 +27,9 @@ from dragedit.fileio.threads import prepare_threads
 from dragedit.fileio.errors import UserError
 from dragedit.pipeline.core.settings import EditSettings
 
-from .photo import BatchConfig, PhotoJob, PhotoRow, run_photo
+from .photo import BatchConfig, PhotoJob, PhotoRow, output_suffix, run_photo
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 SUMMARY_JSON, SUMMARY_CSV = "batch.json", "batch.csv"
 
 
@@ -87,7 +87,7 @@ def without_outputs(photos: list[Path], out_dir: Path) -> list[Path]:
     """The inputs minus this batch's own edited photos (an output folder that is also the input folder
     must not have its results edited again on the next run)."""
     names = output_names(photos)
-    outputs = {(out_dir.resolve(), f"{n}_edited{p.suffix.lower()}") for n, p in zip(names, photos)}
+    outputs = {(out_dir.resolve(), f"{n}_edited{output_suffix(p.suffix)}") for n, p in zip(names, photos)}
     keep = []
     for p in photos:
         stem = re.sub(r"_face\d+_edited$", "_edited", p.stem)

@@ -5,6 +5,7 @@ User errors print `dragedit: error: ...` in this command line's words and exit w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
@@ -49,13 +50,25 @@ def _log_to_stderr() -> None:
         log.propagate = False
 
 
+@contextlib.contextmanager
+def _only_the_result_on_stdout(args: argparse.Namespace):
+    """With --json, stdout holds exactly the one JSON document: anything else a library prints there (a
+    download's progress, a 'Setting up' line) goes to stderr."""
+    if not getattr(args, "json", False):
+        yield
+        return
+    args.stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     from dragedit.fileio.threads import CoreShare
 
     args = build_parser().parse_args(argv)
     _log_to_stderr()
     try:
-        with CoreShare():
+        with CoreShare(), _only_the_result_on_stdout(args):
             return args.func(args)
     except UserError as exc:
         from dragedit.pipeline.core.errors import SessionMismatch, WouldOverwrite

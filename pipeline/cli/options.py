@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from dataclasses import MISSING, fields
 from typing import Any
 
@@ -212,6 +213,6 @@ def report(args: argparse.Namespace, payload: Any, text: str) -> None:
     import json
 
     if getattr(args, "json", False):
-        print(json.dumps(payload, indent=2))
+        print(json.dumps(payload, indent=2), file=getattr(args, "stdout", sys.stdout))
     else:
         print(text)

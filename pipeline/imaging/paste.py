@@ -2,8 +2,11 @@
 
 `warp` (the default) moves the photo's own pixels along the motion the generator made
 (`motion.backward_field`, reconstruction -> edited render), mapped through the exact crop <-> photo
-transform, so sharpness and identity stay the photo's. Generated pixels come in only where that
-motion cannot explain the change (revealed content, a large residual), colour-matched and feathered.
+transform, so sharpness and identity stay the photo's. Generated pixels come in only where the edit
+reveals content: a large residual that the motion cannot explain, where the field stretches (a
+disocclusion: the lips part, the teeth appear), next to the handles' paths, inside the movable region;
+colour-matched and feathered. A change of colour where nothing moved is the generator repainting, not
+the edit, and is left out (the stats count it).
 
 `generated` pastes the edited crop itself where it differs from the reconstruction (the older paste:
 the face takes the generator's resolution and look).
@@ -43,6 +46,13 @@ class CompositeConfig:
     # warp: a drag that lost a handle repainted rather than moved somewhere; its generated pixels are then not
     # trusted anywhere (a repainted mouth became a dark hole in the photo), and only the motion is used
     generated_when_lost: bool = False
+    # warp: generated pixels only where the field stretches (content revealed): 1 - det(I + grad b) above this
+    # (an area of the edit at most half the area it came from) ... A colour change where nothing moved apart is
+    # a repaint (the generator's flow noise stretches ~0.2 there), and a repainted dark blob at a mouth corner
+    # that did move stretched ~0.8 over a few pixels: weighted by the stretch alone it is a faint shade there
+    reveal_threshold: float = 0.5
+    reveal_ramp: float = 0.3  # ... ramps their weight 0 -> 1 over this much more stretch
+    reveal_grow: float = 0.0  # ... grown by this fraction of the crop size (0: exactly where it stretched)
 
     def __post_init__(self) -> None:
         if self.paste not in PASTE_MODES:
@@ -158,6 +168,32 @@ def generated_weight(edited: np.ndarray, recon_warped: np.ndarray, region: np.nd
     return np.clip(g, 0, 1).astype(np.float32)
 
 
+def reveal_weight(b: np.ndarray, cfg: CompositeConfig) -> np.ndarray:
+    """Where the backward field stretches, in [0, 1]: an area of the edit that comes from a smaller area of the
+    reconstruction shows content the reconstruction did not (edited(x) = recon(x + b(x)), so the local area
+    ratio is det(I + grad b))."""
+    size = b.shape[0]
+    dbx_dy, dbx_dx = np.gradient(b[..., 0].astype(np.float64))
+    dby_dy, dby_dx = np.gradient(b[..., 1].astype(np.float64))
+    det = (1 + dbx_dx) * (1 + dby_dy) - dbx_dy * dby_dx
+    r = np.clip((1 - det - cfg.reveal_threshold) / cfg.reveal_ramp, 0, 1).astype(np.float32)
+    if not r.any():
+        return r
+    if cfg.reveal_grow > 0:
+        k = max(3, int(round(2 * cfg.reveal_grow * size)) | 1)
+        r = cv2.dilate(r, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return cv2.GaussianBlur(r, (0, 0), max(0.01 * size, 0.75))
+
+
+def _near_paths(paths: list[tuple[list[float], list[float]]], size: int, sigma: float) -> np.ndarray:
+    """Max of Gaussian bumps along each handle -> target segment (crop px)."""
+    points = []
+    for (x0, y0), (x1, y1) in paths:
+        n = max(2, int(np.ceil(np.hypot(x1 - x0, y1 - y0))) + 1)
+        points += [[x0 + (x1 - x0) * t, y0 + (y1 - y0) * t] for t in np.linspace(0, 1, n)]
+    return _near(points, size, sigma)
+
+
 def _near(points: list[list[float]], size: int, sigma: float) -> np.ndarray:
     """Max over `points` of a Gaussian bump of width `sigma` (crop px), R x R."""
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -181,13 +217,14 @@ class WarpPaste:
 def warp_paste(photo: np.ndarray, crop: np.ndarray, recon: np.ndarray, edited: np.ndarray, region: np.ndarray,
                photo_to_crop: np.ndarray, *, anchors: list[tuple[list[float], list[float]]] = (),
                config: CompositeConfig | None = None, lost: list[list[float]] | None = None,
-               drag_lost: bool = False) -> WarpPaste:
+               drag_lost: bool = False, paths: list[tuple[list[float], list[float]]] | None = None) -> WarpPaste:
     """Move the photo's own pixels along the generator's motion; generated pixels only where motion falls short.
 
     `crop` is the aligned photo crop, `recon` the tuned generator's render at the pivot, `edited` the
     edit's render (all R x R x 3 uint8); `lost`: crop points of handles the drag lost; `drag_lost`: the drag
-    stopped because it lost a handle (no generated pixels then, see `CompositeConfig.generated_when_lost`).
-    Pixels with no motion and no generated weight are copied bit for bit.
+    stopped because it lost a handle (no generated pixels then, see `CompositeConfig.generated_when_lost`);
+    `paths`: (handle, target) crop points of the edits, near which revealed content may be generated (None:
+    anywhere in `region`). Pixels with no motion and no generated weight are copied bit for bit.
     """
     cfg = config or CompositeConfig()
     size = recon.shape[0]
@@ -196,12 +233,18 @@ def warp_paste(photo: np.ndarray, crop: np.ndarray, recon: np.ndarray, edited: n
         region[region < 1.0 / 256] = 0.0
     b, conf = backward_field(recon, edited, region, anchors, cfg.motion)
     recon_w = warp_image(recon.astype(np.float32), b)
-    g = generated_weight(edited, recon_w, region, cfg, lost)
+    unexplained = generated_weight(edited, recon_w, region, cfg, lost)
+    revealed = reveal_weight(b, cfg)
+    if paths:
+        revealed *= np.clip(1.5 * _near_paths(paths, size, max(cfg.reach * size, 1.0)), 0, 1)
+    g = unexplained * revealed
+    g[g < 1.0 / 256] = 0.0
     if drag_lost and not cfg.generated_when_lost:
         g = np.zeros_like(g)
     out = photo.copy()
     stats: dict[str, Any] = {"changed_pixels": 0, "bbox": None, "max_motion_crop_px": float(np.abs(b).max()),
-                             "generated_fraction": float((g > 0).mean())}
+                             "generated_fraction": float((g > 0).mean()),
+                             "repaint_ignored_crop_px": int(((unexplained >= 0.5) & (g < 0.5)).sum())}
     active = (np.abs(b).sum(axis=2) > 0) | (g > 0)
     if not active.any():
         return WarpPaste(out, b, conf, g, stats)

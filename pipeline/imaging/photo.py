@@ -89,6 +89,8 @@ def load_photo(path: str | os.PathLike) -> Photo:
                 pixels = _to_rgb8(img)
                 alpha, straight = _alpha(img)
                 bits = _bits_per_channel(img, fmt, path)
+    except PermissionError:
+        raise UserError(f"{path}: permission denied; make the photo readable (chmod) or copy it") from None
     except UnidentifiedImageError:
         raise UserError(f"{path} is not an image Pillow can read; pass a JPEG, PNG, WebP or TIFF photo") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     msub = p.add_subparsers(dest="models_cmd", required=True)
     msub.add_parser("list")
     msub.add_parser("path").add_argument("name")
-    d = msub.add_parser("download")
+    d = msub.add_parser("download", help="a checkpoint by name, or 'lpips': PTI's perceptual-loss weights")
     d.add_argument("name")
     d.add_argument("--sha256", help="expected SHA-256 of the file")
     p.set_defaults(sha256=None)
@@ -27,6 +27,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from dragedit.stylegan2 import zoo
 
+    if args.models_cmd == "download" and args.name == "lpips":
+        return _lpips(args)
     try:
         reg = zoo.load_registry(args.registry)
         cache = Path(args.cache_dir) if args.cache_dir else None
@@ -50,3 +52,22 @@ def run(args: argparse.Namespace) -> int:
         return 0
     except zoo.DownloadError as exc:
         raise UserError(str(exc)) from None
+
+
+def _lpips(args: argparse.Namespace) -> int:
+    """Fetch LPIPS's backbones (torchvision's VGG16 and AlexNet weights) into the torch hub cache now."""
+    import torch
+
+    from dragedit.inversion.losses import BACKBONE_FILES, backbone_cached, fetch_failed_marker, fetch_lpips
+
+    fetch_failed_marker().unlink(missing_ok=True)
+    for net in BACKBONE_FILES:
+        if not backbone_cached(net):
+            try:
+                fetch_lpips(net)
+            except Exception as exc:  # noqa: BLE001 - every failed download is the same one line to the user
+                raise UserError(f"could not fetch the LPIPS {net} weights ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else ''}); check the network") from None
+    where = Path(torch.hub.get_dir()) / "checkpoints"
+    O.report(args, {"name": "lpips", "path": str(where)}, f"lpips: {where}")
+    return 0

@@ -81,9 +81,12 @@ def _paste(s: Session, name: str, photo: Photo, cfg: CompositeConfig, out_png: P
     if cfg.paste == "warp":
         info = s.edit_info(name)
         anchors = measured_anchors(info) if info.get("parent") == L.PIVOT else []
-        region = warp_region(lm_crop, al.inside, cfg, _edit_chain(s, name))
+        chain = _edit_chain(s, name)
+        region = warp_region(lm_crop, al.inside, cfg, [(points, mask) for points, mask, _ in chain])
+        paths = [path for _, _, edit_paths in chain for path in edit_paths]
         wp = warp_paste(photo.color, al.crop, recon, edited, region, al.photo_to_crop, anchors=anchors,
-                        config=cfg, lost=repainted_points(info), drag_lost=info.get("stopped_by") == "lost")
+                        config=cfg, lost=repainted_points(info), drag_lost=info.get("stopped_by") == "lost",
+                        paths=paths)
         result, stats = wp.photo, {**wp.stats, "anchors": len(anchors)}
         field_path = s.path(L.composite_file(name, "field", ".safetensors"))
         arrays = {"field": np.ascontiguousarray(wp.field), "confidence": wp.confidence, "region": region}
@@ -101,14 +104,16 @@ def _paste(s: Session, name: str, photo: Photo, cfg: CompositeConfig, out_png: P
     return outputs, {"edit": name, **stats}
 
 
-def _edit_chain(s: Session, name: str) -> list[tuple[list[list[float]], np.ndarray | None]]:
-    """(handles + targets, movable mask or None) in crop pixels of `name` and each edit it was built on."""
+def _edit_chain(s: Session, name: str) -> list[tuple[list[list[float]], np.ndarray | None, list]]:
+    """(handles + targets, movable mask or None, (handle, target) pairs) in crop pixels of `name` and each
+    edit it was built on."""
     chain = []
     while name != L.PIVOT:
         info = s.edit_info(name)
         mask = None
         if info.get("mask") and s.path(name, L.EDIT_MASK).is_file():
             mask = np.asarray(Image.open(s.path(name, L.EDIT_MASK)).convert("L"), np.float32) / 255.0
-        chain.append((info["handles_crop"] + info["targets_crop"], mask))
+        chain.append((info["handles_crop"] + info["targets_crop"], mask,
+                      list(zip(info["handles_crop"], info["targets_crop"]))))
         name = info["parent"]
     return chain

@@ -1,0 +1,99 @@
+"""What a script reads is clean: --json is one document on stdout, each warning is said once, a failed
+download is not retried on every run, and small input cases get the right words (issue: the output photo)."""
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.error
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import ASTRONAUT, QUICK, run_cli, run_main
+
+
+def test_json_is_one_document_when_a_download_prints(tmp_path, monkeypatch):
+    """Downloads enabled against a fake hub that prints its progress on stdout, as torch's does, then fails."""
+    import torch.hub
+
+    from dragedit.inversion import losses
+
+    calls = []
+
+    def fake_download(url, dst, *args, **kwargs):
+        calls.append(url)
+        print(f'Downloading: "{url}" to {dst}')  # what a hub prints, on stdout
+        raise urllib.error.URLError("the fake hub is unreachable")
+
+    monkeypatch.delenv("DRAGEDIT_OFFLINE", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("DRAGEDIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    monkeypatch.setattr(losses, "_SAID", set())
+    quick = [a for a in QUICK if a != "--offline"]
+    proc = run_main("edit", ASTRONAUT, "--drag", "201,139:199,133", "-o", tmp_path / "o.png", "--session",
+                    tmp_path / "s", *quick, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert calls, "the fake hub was never asked: the test did not exercise a download"
+    result = json.loads(proc.stdout)  # exactly one JSON document
+    assert result["edits"] == ["edits/001"]
+    assert "Downloading" in proc.stderr and "Downloading" not in proc.stdout
+    assert proc.stderr.count("LPIPS backbone weights") == 1
+    # The failure is remembered: the next run does not try again (a firewall that drops packets costs once).
+    asked = len(calls)
+    monkeypatch.setattr(losses, "_SAID", set())
+    again = run_main("edit", ASTRONAUT, "--drag", "201,139:199,133", "-o", tmp_path / "o2.png", "--session",
+                     tmp_path / "s2", *quick, "--json")
+    assert again.returncode == 0 and len(calls) == asked
+    assert "dragedit models download lpips" in again.stderr
+
+
+def test_each_warning_once_over_a_two_edit_run(tmp_path):
+    (tmp_path / "edits.json").write_text(json.dumps({"edits": [{"drags": ["201,139:199,133"]},
+                                                               {"drags": ["246,141:249,135"]}]}))
+    proc = run_cli("edit", ASTRONAUT, "--edits", tmp_path / "edits.json", "-o", tmp_path / "o.png", *QUICK,
+                   fresh=True)  # a fresh process: what it says once, it says here
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(("warning:", "note:"))]
+    assert len(lines) == len(set(lines)), lines
+    assert sum("LPIPS backbone weights" in ln for ln in lines) == 1
+
+
+@pytest.mark.slow
+def test_batch_of_bmp_and_gif_photos_writes_png(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.open(ASTRONAUT).convert("RGB").save(folder / "a.bmp")
+    Image.open(ASTRONAUT).convert("RGB").quantize(256).save(folder / "b.gif")
+    (tmp_path / "e.json").write_text(json.dumps({"edits": [{"drags": ["@mouth_left:-2%,-4%"]}]}))
+    proc = run_main("batch", folder, "--edits", tmp_path / "e.json", "-o", tmp_path / "out", *QUICK, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"] == {"done": 2, "skipped": 0, "failed": 0}
+    for name in ("a_edited.png", "b_edited.png"):
+        assert Image.open(tmp_path / "out" / name).format == "PNG"
+    assert "a.bmp is written as a_edited.png" in proc.stderr
+
+
+def test_an_unreadable_photo_says_permission_denied(tmp_path, monkeypatch):
+    from dragedit.fileio.errors import UserError
+    from dragedit.pipeline.imaging import photo as photo_module
+
+    shutil.copy(ASTRONAUT, tmp_path / "p.png")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(photo_module.Image, "open", denied)  # root reads any file; the kernel's answer, faked
+    with pytest.raises(UserError, match="permission denied"):
+        photo_module.load_photo(tmp_path / "p.png")
+
+
+def test_repaint_counts_are_recorded(tmp_path):
+    """The composite record says how much repaint it left out (the field is in session.json)."""
+    proc = run_main("edit", ASTRONAUT, "--drag", "201,139:199,133", "-o", tmp_path / "o.png", "--session",
+                    tmp_path / "s", *QUICK)
+    assert proc.returncode == 0, proc.stderr
+    entry = json.loads((tmp_path / "s" / "session.json").read_text())["stages"]["composite/001"]
+    assert isinstance(entry["repaint_ignored_crop_px"], int) and entry["repaint_ignored_crop_px"] >= 0
+    assert np.isfinite(entry["generated_fraction"])
