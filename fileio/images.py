@@ -11,7 +11,16 @@ from PIL import Image
 from .atomic import write_with
 from .errors import UserError
 
-SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
+                  ".avif": "AVIF"}
+LOSSY_ONLY = (".heic", ".heif")  # phone photos dragedit reads but does not write: their edit is written as JPEG
+
+
+def edited_suffix(suffix: str) -> str:
+    """The suffix an edit of a photo with `suffix` is written with by default: its own where dragedit writes it,
+    JPEG for HEIC/HEIF (lossy like them), else PNG (lossless, for .bmp or .gif)."""
+    s = suffix.lower()
+    return s if s in SUFFIX_FORMATS else ".jpg" if s in LOSSY_ONLY else ".png"
 
 
 def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
@@ -60,6 +69,8 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, **save_
     fmt = output_format(path)
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
+    if fmt == "AVIF":
+        save_kwargs.setdefault("quality", 90)
     if fmt == "JPEG":
         if "qtables" not in save_kwargs:
             save_kwargs.setdefault("quality", 95)

@@ -18,6 +18,7 @@ from PIL import Image
 from dragedit.pipeline.imaging.align import AlignConfig, FaceChoiceError, choose_face, order_faces
 from dragedit.pipeline.imaging.anchors import LANDMARK_NAMES, inter_ocular
 from dragedit.pipeline.core.requests import EditRequest, load_edit_file, parse_drag
+from dragedit.fileio.errors import UserError
 from tests.conftest import ASTRONAUT, REPO, assert_user_error, run_cli
 
 QUICK = ["--pivot-steps", "10", "--tune-steps", "5", "--steps", "3", "--offline", "--device", "cpu"]
@@ -52,7 +53,7 @@ def test_anchored_drags_in_edit_files(tmp_path):
     (req,) = load_edit_file(f)
     assert [d.index for d in req.drags] == [48, 54, 8]
     f.write_text(json.dumps({"edits": [{"drags": ["@mouth_middle:1,1"]}]}))
-    with pytest.raises(Exception, match="edit 1: unknown landmark @mouth_middle; use 0-67 or one of: .*mouth_left"):
+    with pytest.raises(UserError, match="edit 1: unknown landmark @mouth_middle; use 0-67 or one of: .*mouth_left"):
         load_edit_file(f)
 
 
@@ -255,14 +256,19 @@ def test_batch_input_errors(tmp_path):
 
 @pytest.mark.slow
 def test_batch_face_all_makes_a_session_per_face(photos, tmp_path):
-    one = tmp_path / "one"
-    one.mkdir()
-    shutil.copy(photos["folder"] / "a.png", one / "a.png")
-    proc = run_cli("batch", one, "--edits", photos["edits"], "-o", tmp_path / "out", "--face", "all", "--json", *BATCH)
+    two = tmp_path / "two"
+    two.mkdir()
+    face = Image.open(photos["folder"] / "a.png").convert("RGB")
+    both = Image.new("RGB", (1024, 512))
+    both.paste(face, (0, 0))
+    both.paste(face.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (512, 0))
+    both.save(two / "a.png")
+    proc = run_cli("batch", two, "--edits", photos["edits"], "-o", tmp_path / "out", "--face", "all", "--json", *BATCH)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)["rows"]
-    assert [(r["face"], r["status"]) for r in rows] == [(i, "done") for i in range(len(rows))] and rows
-    assert rows[0]["output"].endswith("a_face0_edited.png") and (tmp_path / "out" / "a_face0.dragedit").is_dir()
+    assert [(r["face"], r["status"]) for r in rows] == [(0, "done"), (1, "done")]
+    for i in (0, 1):
+        assert rows[i]["output"].endswith(f"a_face{i}_edited.png") and (tmp_path / "out" / f"a_face{i}.dragedit").is_dir()
 
 
 def test_preview_never_replaces_the_photo(tmp_path):

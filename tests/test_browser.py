@@ -36,6 +36,15 @@ def test_edit_in_the_browser(tmp_path):
     cfg = ServeConfig(root=tmp_path / "root", settings=settings, preview_every=2)
     with running_server(cfg) as url, chromium() as driver:
         open_photo(driver, url, ASTRONAUT)
+        # A preset button places its arrows on the face (the person may still change them).
+        wait_for(driver, lambda d: d.execute_script("return !!document.querySelector('#presets button');"), 30,
+                 "the preset buttons")
+        driver.execute_script("document.querySelector('#presets button[data-preset=smile]').click();")
+        wait_for(driver, lambda d: len(d.execute_script("return S.pairs;")) == 2, 30, "the smile preset's arrows")
+        smile = driver.execute_script("return S.pairs;")
+        assert all(p[3] < p[1] for p in smile), smile  # both mouth corners go up
+        assert driver.execute_script("return S.region;") == "mouth"
+        driver.execute_script("S.pairs = []; S.region = null; renderPairs(); draw();")
         click_photo_point(driver, *HANDLE)
         click_photo_point(driver, *TARGET)
         pairs = driver.execute_script("return S.pairs;")

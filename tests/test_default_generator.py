@@ -71,6 +71,7 @@ def test_eval_flow_pairs_are_textured_consistent_motions():
     np.testing.assert_allclose(targets - handles, np.tile([[3.0, 2.0]], (16, 1)), atol=0.5)
 
 
+@pytest.mark.slow
 def test_drags_on_embedded_generator_beat_no_edit():
     """Quality regression on the shipped generator: paired reconstruction, 5 handles, larger motions."""
     sys.path.insert(0, str(REPO / "scripts"))

@@ -73,6 +73,7 @@ def test_full_synthesis_mode_gives_same_result(ref_generator, ref_io):
     torch.testing.assert_close(a.image, b.image, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tracking", ["l1", "l2"])
 def test_handles_reach_targets_on_structured_generator(tracking):
     G = BlobGenerator()
@@ -109,6 +110,7 @@ def test_mask_keeps_outside_region(ref_generator, ref_io):
     assert changes["masked"] < 0.7 * changes["free"], changes
 
 
+@pytest.mark.slow
 def test_chained_edit_starts_from_previous_latent():
     G = BlobGenerator()
     ws = torch.zeros(1, G.num_ws, G.w_dim)

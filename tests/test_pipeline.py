@@ -206,10 +206,14 @@ def test_edit_file_batch_branching_and_library(reference, tmp_path):
         {"drags": ["220,150:224,141"], "mask": "mask.png"}, {"drags": [[200, 150, 197, 142], [230, 175, 230, 181]]}]}))
     cmd = ["edit", ASTRONAUT, "--session", s, "-o", tmp_path / "b.png", "--edits", tmp_path / "edits.json",
            "--from", "pivot", *FAST, "--json"]
-    res = json.loads(run_cli(*cmd).stdout)
+    proc = run_cli(*cmd)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
     assert res["edits"] == ["edits/003", "edits/004"]
     assert [h["from"] for h in res["history"]] == ["pivot", "edits/003"]
-    again = json.loads(run_cli(*cmd).stdout)
+    proc = run_cli(*cmd)
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads(proc.stdout)
     assert again["edits"] == ["edits/003", "edits/004"] and set(again["stages"].values()) == {"reused"}
     # One stage as a library call: align + invert as preprocessing, fully cached here.
     from dragedit.pipeline.api import preprocess

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
+import uuid
 
 import numpy as np
 import pytest
@@ -82,7 +84,7 @@ def test_upload_answers_the_contract(server):
     assert res.status_code == 201
     body = res.json()
     assert set(body) == {"id", "width", "height", "faces"}
-    assert len(body["id"]) == 32 and int(body["id"], 16) >= 0  # uuid4 hex
+    assert re.fullmatch(r"[0-9a-f]{32}", body["id"]) and uuid.UUID(body["id"]).version == 4
     assert (body["width"], body["height"]) == Image.open(ASTRONAUT).size
     assert body["faces"] and len(body["faces"][0]["box"]) == 4
     state = client.get(f"/api/sessions/{body['id']}").json()
@@ -109,7 +111,7 @@ def test_edit_events_history_and_photos(server, edited):
     original = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
     assert edited_px.shape == original.shape
     crop = client.get(f"/api/sessions/{sid}/edits/1/crop")
-    assert crop.status_code == 200 and Image.open(io.BytesIO(crop.content)).size[0] in (64, 128, 256, 512)
+    assert crop.status_code == 200 and Image.open(io.BytesIO(crop.content)).size == (128, 128)  # the generator's
     assert client.get(f"/api/sessions/{sid}/live.png").status_code == 200
     assert client.get(f"/api/sessions/{sid}/edits/2/photo").status_code == 404
 
@@ -131,6 +133,7 @@ def test_branch_from_pivot_and_continue_with_the_cli(server, edited):
     assert client.get(f"/api/sessions/{sid}/edits/3/photo").status_code == 200  # composited on demand
 
 
+@pytest.mark.slow
 def test_a_cli_session_opens_in_the_server(tmp_path):
     from dragedit.pipeline.server.app import create_app
 

@@ -80,7 +80,7 @@ def test_mask_with_edits_file_is_a_conflict(tmp_path):
     (tmp_path / "e.json").write_text('{"edits": [{"drags": ["201,139:199,133"]}]}')
     Image.new("L", (512, 512), 255).save(tmp_path / "m.png")
     assert_user_error(run_main("edit", ASTRONAUT, "--edits", tmp_path / "e.json", "--mask", tmp_path / "m.png",
-                               "-o", tmp_path / "o.png"), "--mask goes with --drag")
+                               "-o", tmp_path / "o.png"), "--mask and --mask-region go with --drag")
 
 
 def test_from_an_edit_that_does_not_exist_is_refused_before_work(tmp_path):

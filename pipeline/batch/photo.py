@@ -72,10 +72,10 @@ class PhotoJob:
 
 
 def output_suffix(suffix: str) -> str:
-    """The photo's own format where dragedit writes it; else PNG (lossless), e.g. for .bmp or .gif photos."""
-    from dragedit.fileio.images import SUFFIX_FORMATS
+    """The photo's own format where dragedit writes it; else JPEG for HEIC, PNG (lossless) for .bmp or .gif."""
+    from dragedit.fileio.images import edited_suffix
 
-    return suffix.lower() if suffix.lower() in SUFFIX_FORMATS else ".png"
+    return edited_suffix(suffix)
 
 
 def photo_paths(out_dir: Path, name: str, suffix: str, face: int | None) -> tuple[Path, Path]:
@@ -112,8 +112,8 @@ def _edit_face(job: PhotoJob, face: int, tagged: bool) -> PhotoRow:
 
     session, output = photo_paths(Path(job.out_dir), job.name, Path(job.photo).suffix, face if tagged else None)
     if output.suffix != Path(job.photo).suffix.lower():
-        log.warning(f"note: {Path(job.photo).name} is written as {output.name} (dragedit writes JPEG, PNG, WebP or "
-                    "TIFF)")
+        log.warning(f"note: {Path(job.photo).name} is written as {output.name} (dragedit writes JPEG, PNG, WebP, "
+                    "TIFF or AVIF)")
     t0 = time.perf_counter()
     try:
         res = edit_photo(job.photo, job.edits, output, session, settings=job.settings, face=face)

@@ -29,7 +29,7 @@ from dragedit.pipeline.core.settings import EditSettings
 
 from .photo import BatchConfig, PhotoJob, PhotoRow, output_suffix, run_photo
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".avif")
 SUMMARY_JSON, SUMMARY_CSV = "batch.json", "batch.csv"
 
 

@@ -64,20 +64,28 @@ def add_compute(p: argparse.ArgumentParser, generator_help: str = "checkpoint (.
                                                "($DRAGEDIT_THREADS fixes it). Results depend on it")
 
 
-def add_face(p: argparse.ArgumentParser) -> None:
+def add_face(p: argparse.ArgumentParser, every: bool = False) -> None:
     g = p.add_argument_group("face")
-    g.add_argument("--face", type=int, help="which face: 0 = largest box, equal sizes left to right (`dragedit "
-                                            "preview PHOTO` numbers them); default: the session's, else 0")
+    g.add_argument("--face", type=str if every else int,
+                   help="which face: 0 = largest box, equal sizes left to right (`dragedit preview PHOTO` numbers "
+                        "them); default: the session's, else 0" + ("; 'all': every face, one session each, one "
+                                                                   "output" if every else ""))
     g.add_argument("--face-at", metavar="X,Y", help="the face whose box holds this photo point (instead of --face)")
 
 
-def add_points(p: argparse.ArgumentParser) -> None:
+def add_points(p: argparse.ArgumentParser, presets: bool = True) -> None:
     g = p.add_argument_group("points")
     g.add_argument("--drag", action="append", metavar="X1,Y1:X2,Y2",
                    help="move the photo point (X1,Y1) to (X2,Y2), or a landmark by an offset: @mouth_left:-4%%,-8%% "
                         "(pixels, or %% of the eye distance); repeat for several handles")
     g.add_argument("--mask", help="with --drag: image of the photo's size, white = the region that may move")
     g.add_argument("--edits", help="JSON edit file for several edits in a row (masks go in the file)")
+    if presets:
+        g.add_argument("--preset", help="a named edit (`dragedit presets` lists them), instead of --drag")
+        g.add_argument("--strength", type=float, help="with --preset: how far, 0 = no edit, 1 = as shipped (default), "
+                                                      "up to 2")
+        g.add_argument("--mask-region", help="the movable region by face region: mouth, eyes, brows, nose, jaw or "
+                                             "face (instead of --mask; a preset has its own)")
     g.add_argument("--from", dest="from_spec", help="start from edit N or 'pivot' (default: the latest edit)")
 
 
@@ -187,25 +195,40 @@ def face_at(spec: str | None) -> tuple[float, float] | None:
 
 
 def requests_from(args: argparse.Namespace) -> list:
-    """The edits asked for: --drag (with --mask) or --edits FILE, never both."""
+    """The edits asked for: --drag (with --mask or --mask-region), --preset, or --edits FILE; one of them."""
     from pathlib import Path
 
     from dragedit.pipeline.core.requests import EditRequest, load_edit_file, parse_drag
 
-    if args.edits and args.drag:
-        raise UserError("give points either with --drag or with --edits FILE, not both")
+    preset, strength = getattr(args, "preset", None), getattr(args, "strength", None)
+    region = getattr(args, "mask_region", None)
+    given_ = [name for name, v in (("--drag", args.drag), ("--edits", args.edits), ("--preset", preset)) if v]
+    if len(given_) > 1:
+        raise UserError(f"give points one way: {' or '.join(given_)}, not both")
+    if strength is not None and not preset:
+        raise UserError("--strength goes with --preset")
+    if args.mask and region:
+        raise UserError("give either --mask or --mask-region, not both")
     if args.edits:
-        if args.mask:
-            raise UserError("--mask goes with --drag; with --edits FILE, put \"mask\" in the file's edits")
+        if args.mask or region:
+            raise UserError("--mask and --mask-region go with --drag or --preset; with --edits FILE, put \"mask\" "
+                            "or \"mask_region\" in the file's edits")
         return load_edit_file(args.edits)
+    if preset:
+        if args.mask:
+            raise UserError("a preset has its own region; use --mask-region to change it")
+        try:
+            return [EditRequest.from_preset(preset, 1.0 if strength is None else strength, region)]
+        except UserError as exc:
+            raise UserError(worded(exc)) from None
     if not args.drag:
-        raise UserError("no points given: add --drag X1,Y1:X2,Y2 (photo pixels) or --edits FILE")
+        raise UserError("no points given: add --drag X1,Y1:X2,Y2 (photo pixels), --preset NAME or --edits FILE")
     if args.mask and not Path(args.mask).is_file():
         raise UserError(f"mask file not found: {args.mask}")
     try:
-        return [EditRequest([parse_drag(d) for d in args.drag], args.mask)]
+        return [EditRequest([parse_drag(d) for d in args.drag], args.mask, mask_region=region)]
     except UserError as exc:
-        raise UserError(str(exc).replace("malformed drag", "malformed --drag", 1)) from None
+        raise UserError(worded(exc).replace("malformed drag", "malformed --drag", 1)) from None
 
 
 def report(args: argparse.Namespace, payload: Any, text: str) -> None:

@@ -72,6 +72,7 @@ class EditPlan:
     request_id: str
     edits: list[str]  # the edit stages the job writes, in order
     reused: bool  # every one of them is an identical earlier request's
+    noop: bool = False  # no drag moves anything (a preset at strength 0): the output is the photo itself
 
     @property
     def edit_numbers(self) -> list[int]:
@@ -130,8 +131,12 @@ def check_edit(job: EditJob, settings: EditSettings | None = None) -> EditPlan:
         threads = s.threads(settings.threads, fair_share_threads(), device.type)
         settings = settings.with_pti_of(s.stages.get(L.INVERT, {}).get("params"))
         request_id = _request_id(sha, spec, settings, generator, device, threads, job)
-        edits, reused = _plan_edits(s, job, request_id) if drags else ([], False)
-    return EditPlan(job, settings, photo, sha, spec, face, device, generator, threads, request_id, edits, reused)
+        noop = drags and not any(r.moves for r in job.requests)
+        if noop and job.output is None:
+            raise RequestError("drags", None, "the edit moves nothing (a strength of 0?); there is nothing to do")
+        edits, reused = _plan_edits(s, job, request_id) if drags and not noop else ([], False)
+    return EditPlan(job, settings, photo, sha, spec, face, device, generator, threads, request_id, edits, reused,
+                    noop)
 
 
 def _face(s: Session, photo: Photo, job: EditJob) -> tuple[dict[str, Any], int | None]:
@@ -190,6 +195,8 @@ def run_edit(plan: EditPlan, on_progress: ProgressHook = ignore) -> EditResult:
     from .stages.invert import run_invert, tuned
 
     job, cfg = plan.job, plan.settings
+    if plan.noop:
+        return _unedited(plan)
     seconds: dict[str, float] = {}
     timer = _stage_timer(seconds)
     with Session(job.session) as s:
@@ -240,6 +247,24 @@ def run_edit(plan: EditPlan, on_progress: ProgressHook = ignore) -> EditResult:
         on_progress(Progress("done"))
         return EditResult(str(job.session), list(plan.edits), dict(s.report), seconds, s.history(plan.edits),
                           comp, plan.reused)
+
+
+def _unedited(plan: EditPlan) -> EditResult:
+    """An edit that moves nothing: the output is the photo, bit for bit (its very bytes when the format is the
+    same), and no session is made."""
+    import shutil
+
+    from dragedit.fileio import atomic
+    from dragedit.fileio.images import output_format, save_image
+
+    src, out = Path(plan.photo.path), Path(plan.job.output)
+    if not plan.job.overwrite or not out.exists() or not out.samefile(src):
+        if (plan.photo.source_format or "").upper() == output_format(out):
+            atomic.write_with(out, lambda tmp: shutil.copyfile(src, tmp))
+        else:
+            save_image(plan.photo.output_pixels(), out, exif=plan.photo.exif, icc_profile=plan.photo.icc_profile)
+    comp = CompositeResult("none", str(out), plan.settings.composite.paste, 0, None)
+    return EditResult(str(plan.job.session), [], {}, {}, [], comp, False)
 
 
 def edit(job: EditJob, settings: EditSettings | None = None, on_progress: ProgressHook = ignore) -> EditResult:

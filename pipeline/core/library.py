@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dragedit.fileio.errors import UserError
+
 from . import layout as L
 from .edit import EditJob, EditResult, edit
 from .progress import ProgressHook, ignore
@@ -16,9 +18,15 @@ from .session import Session
 from .settings import EditSettings
 
 
-def edit_request(*drags: str, mask: str | os.PathLike | None = None) -> EditRequest:
-    """One edit from drag strings: "X1,Y1:X2,Y2" (photo pixels) or "@mouth_left:-4%,-8%" (anchored)."""
-    return EditRequest([parse_drag(d) for d in drags], str(mask) if mask else None)
+def edit_request(*drags: str, mask: str | os.PathLike | None = None, mask_region: str | None = None,
+                 preset: str | None = None, strength: float = 1.0) -> EditRequest:
+    """One edit from drag strings, "X1,Y1:X2,Y2" (photo pixels) or "@mouth_left:-4%,-8%" (anchored), or a named
+    edit (`preset="smile", strength=0.7`); `mask_region` ("mouth", "eyes", ...) instead of a mask file."""
+    if preset is not None:
+        if drags or mask:
+            raise UserError("a preset comes without drags or a mask file (it has its own)")
+        return EditRequest.from_preset(preset, strength, mask_region)
+    return EditRequest([parse_drag(d) for d in drags], str(mask) if mask else None, mask_region=mask_region)
 
 
 def edit_photo(photo: str | os.PathLike, edits: list[EditRequest], output: str | os.PathLike,
@@ -66,3 +74,47 @@ def preprocess(photo: str | os.PathLike, session: str | os.PathLike, *, settings
         generator = s.stages[L.INVERT]["generator_path"]
     return Preprocessed(folder, load_file(str(folder / L.INVERT_PIVOT))["w"], folder / L.INVERT_PIVOT,
                         folder / L.INVERT_DELTA, Path(generator), json.loads((folder / L.INVERT_METRICS).read_text()))
+
+
+def edit_every_face(photo: str | os.PathLike, edits: list[EditRequest], output: str | os.PathLike,
+                    sessions: str | os.PathLike, *, settings: EditSettings | None = None,
+                    from_spec: str | int | None = None, overwrite: bool = False,
+                    on_progress: ProgressHook = ignore) -> list[EditResult]:
+    """The edit on every face of the photo, one session each (`SESSIONS_faceN.dragedit`, a session being one
+    face for life), and one output holding all of them: each face's composite, pasted where it changed the
+    photo (faces apart: where two changes overlap, the later face's wins)."""
+    import numpy as np
+    from PIL import Image
+
+    from dragedit.fileio.images import check_writable, save_image
+    from dragedit.pipeline.imaging.align import find_faces
+    from dragedit.pipeline.imaging.photo import load_photo
+
+    from .errors import RequestError
+    from .originals import guard_original
+
+    check_writable(output)
+    original = load_photo(photo)
+    if not overwrite:
+        guard_original(output, photo)
+    faces = find_faces(original.pixels)
+    if not faces:
+        raise RequestError("face", "all", "no face found in the photo")
+    base = Path(sessions)
+    results, merged = [], original.output_pixels().copy()
+    for i in range(len(faces)):
+        folder = base.parent / f"{base.name}_face{i}.dragedit"
+        res = edit(EditJob(folder, list(edits), photo, face=i, from_spec=from_spec), settings, on_progress)
+        if res.composite is not None and res.composite.edit != "none":
+            with Image.open(folder / L.composite_file(res.composite.edit, "edit")) as img:
+                edited = np.asarray(img)
+            changed = (edited != original.output_pixels()).any(axis=-1) if edited.ndim == 3 else edited != merged
+            merged[changed] = edited[changed]
+        results.append(res)
+    backup = guard_original(output, photo, overwrite)
+    save_image(merged, output, exif=original.exif, icc_profile=original.icc_profile, **original.jpeg_settings(output))
+    if backup is not None:
+        from dragedit.fileio.environment import log
+
+        log.warning(f"note: overwrote {photo}; the original is kept as {backup}")
+    return results

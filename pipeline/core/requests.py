@@ -14,9 +14,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from dragedit.fileio.errors import UserError
+from dragedit.fileio.errors import FieldError, UserError
 from dragedit.pipeline.imaging.anchors import AnchoredDrag, is_anchored, parse_anchored
 from dragedit.pipeline.imaging.geometry import map_points
+from dragedit.pipeline.imaging.regions import REGIONS, check_region
+
+from .presets import check_strength, preset
 
 _NUM = r"\s*(-?\d+(?:\.\d+)?)\s*"
 _DRAG_RE = re.compile(rf"^{_NUM},{_NUM}:{_NUM},{_NUM}$")
@@ -34,10 +37,30 @@ class EditRequest:
     drags: list[Drag | AnchoredDrag]
     mask: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    mask_region: str | None = None  # a face region (regions.REGIONS) as the movable mask, instead of a file
+
+    def __post_init__(self) -> None:
+        if self.mask_region is not None:
+            check_region(self.mask_region)
+            if self.mask:
+                raise UserError("give either a mask file or a mask region, not both")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"drags": [d.spec if isinstance(d, AnchoredDrag) else list(d) for d in self.drags],
-                "mask": self.mask}
+        out = {"drags": [d.spec if isinstance(d, AnchoredDrag) else list(d) for d in self.drags], "mask": self.mask}
+        if self.mask_region:
+            out["mask_region"] = self.mask_region
+        return out
+
+    @property
+    def moves(self) -> bool:
+        """Some drag goes somewhere (a preset at strength 0 moves nothing)."""
+        for d in self.drags:
+            if isinstance(d, AnchoredDrag):
+                if d.dx or d.dy:
+                    return True
+            elif d[0] != d[2] or d[1] != d[3]:
+                return True
+        return False
 
     @property
     def anchored(self) -> bool:
@@ -45,17 +68,39 @@ class EditRequest:
 
     @classmethod
     def from_json(cls, obj: Any, where: str, mask: Callable[[Any], str | None]) -> "EditRequest":
-        """One edit as JSON, `{"drags": [...], "mask": ...}` (an edit file's entry, a web body): every drag
-        checked, `mask(value)` turning the mask field into a file (a path in a file, a data URL on the web)."""
+        """One edit as JSON (an edit file's entry, a web body): `{"drags": [...], "mask": ..., "mask_region":
+        ...}` or `{"preset": NAME, "strength": S, "mask_region": ...}`; every drag checked, `mask(value)`
+        turning the mask field into a file (a path in a file, a data URL on the web)."""
         if not isinstance(obj, dict):
             raise UserError(f"{where}: each edit must be an object with \"drags\"; expected {EDIT_FILE_SHAPE}")
+        region = obj.get("mask_region")
+        if region is not None and not isinstance(region, str):
+            raise UserError(f"{where}: \"mask_region\" must be one of {', '.join(REGIONS)}")
+        try:
+            if "preset" in obj:
+                return _preset_from_json(obj, where, region)
+            if region is not None:
+                check_region(region)
+        except FieldError as exc:
+            raise UserError(f"{where}: {exc.worded(chr(34) + exc.field + chr(34))}") from None
         drags = obj.get("drags")
         if not isinstance(drags, list) or not drags:
             raise UserError(f"{where}: \"drags\" must be a non-empty list of \"X1,Y1:X2,Y2\" strings, "
                             "\"@NAME:DX,DY\" anchors or [x1, y1, x2, y2] lists")
         if len(drags) > MAX_DRAGS:
             raise UserError(f"{where}: {len(drags)} drags in one edit; use at most {MAX_DRAGS}")
-        return cls([parse_drag_item(d, where) for d in drags], mask(obj.get("mask")))
+        file = mask(obj.get("mask"))
+        if file and region:
+            raise UserError(f"{where}: give either \"mask\" or \"mask_region\", not both")
+        return cls([parse_drag_item(d, where) for d in drags], file, mask_region=region)
+
+    @classmethod
+    def from_preset(cls, name: str, strength: float = 1.0, mask_region: str | None = None) -> "EditRequest":
+        """A named edit (`presets.py`), its offsets scaled by `strength`; `mask_region` replaces its region."""
+        p = preset(name)
+        drags = p.drags_at(strength)
+        return cls(drags, None, {"preset": p.name, "strength": check_strength(strength)},
+                   check_region(mask_region) if mask_region else p.mask_region)
 
     def resolved(self, landmarks: np.ndarray) -> "EditRequest":
         """The same edit with every drag in photo pixels (anchors on this face's 68 landmarks); the specs as
@@ -63,7 +108,14 @@ class EditRequest:
         if not self.anchored:
             return self
         drags = [d.resolve(landmarks) if isinstance(d, AnchoredDrag) else d for d in self.drags]
-        return EditRequest(drags, self.mask, {**self.extra, "drag_specs": self.to_dict()["drags"]})
+        return EditRequest(drags, self.mask, {**self.extra, "drag_specs": self.to_dict()["drags"]}, self.mask_region)
+
+
+def _preset_from_json(obj: dict, where: str, region: str | None) -> EditRequest:
+    if "drags" in obj or "mask" in obj:
+        raise UserError(f"{where}: a \"preset\" comes without \"drags\" or \"mask\" (it has its own); add "
+                        "\"mask_region\" to change where it may move")
+    return EditRequest.from_preset(obj["preset"], obj.get("strength", 1.0), region)
 
 
 def parse_drag(spec: str) -> Drag | AnchoredDrag:
@@ -78,7 +130,7 @@ def parse_drag(spec: str) -> Drag | AnchoredDrag:
 
 
 EDIT_FILE_SHAPE = ('{"edits": [{"drags": ["X1,Y1:X2,Y2", "@mouth_left:-4%,-8%", [x1, y1, x2, y2]], '
-                   '"mask": "optional.png"}]}')
+                   '"mask": "optional.png"}, {"preset": "smile", "strength": 0.7}]}')
 
 
 def load_edit_file(path: str | os.PathLike) -> list[EditRequest]:

@@ -134,3 +134,30 @@ def edit_preview(photo: np.ndarray, edited: np.ndarray, drags: list[list[float]]
         _text(side, label, (8, 24 * thick), 0.7 * thick, (255, 255, 255), thick)
     gap = np.full((sides[0].shape[0], 8, 3), 255, np.uint8)
     return np.concatenate([sides[0], gap, sides[1]], axis=1)
+
+
+def drags_panel(photo: np.ndarray, drags: list[list[float]], face_box: list[float], title: str,
+                mask: np.ndarray | None = None, side: int = 360, margin: float = 0.35) -> np.ndarray:
+    """One face at `side` px with handle -> target arrows (made longer x3 so short drags show) and, if given,
+    the movable mask tinted; `title` above. For `dragedit presets` and figures of many edits."""
+    h, w = photo.shape[:2]
+    bx0, by0, bx1, by1 = face_box
+    half = (0.5 + margin) * max(bx1 - bx0, by1 - by0)
+    cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(w, int(math.ceil(cx + half))), min(h, int(math.ceil(cy + half)))
+    panel = np.ascontiguousarray(photo[y0:y1, x0:x1]).copy()
+    if mask is not None:
+        m = mask[y0:y1, x0:x1] > 0.5
+        panel[m] = (0.6 * panel[m] + 0.4 * np.array(_BOX)).astype(np.uint8)
+    s = side / max(x1 - x0, y1 - y0)
+    panel = cv2.resize(panel, (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))), interpolation=cv2.INTER_AREA)
+    thick = max(2, round(side / 240))
+    for hx, hy, tx, ty in drags:
+        a = ((hx - x0) * s, (hy - y0) * s)
+        b = (a[0] + 3 * (tx - hx) * s, a[1] + 3 * (ty - hy) * s)
+        _arrow(panel, a, b, _ARROW, thick)
+    out = np.full((panel.shape[0] + 30, side, 3), 255, np.uint8)
+    out[30:, :panel.shape[1]] = panel
+    _text(out, title, (6, 22), 0.6, (0, 0, 0), 1)
+    return out

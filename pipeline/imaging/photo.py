@@ -1,6 +1,7 @@
 """Reading a person's photo: any common format, EXIF orientation applied, metadata kept for the output."""
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -68,9 +69,21 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+@functools.lru_cache(maxsize=1)
+def register_plugins() -> bool:
+    """HEIC/HEIF, as iPhones save them, through pillow-heif (AVIF is Pillow's own); False without it."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
 def load_photo(path: str | os.PathLike) -> Photo:
     """Open, fully decode and normalise a photo; every failure is a one-line UserError."""
     path = Path(path)
+    heif = register_plugins()
     if not path.is_file():
         raise UserError(f"photo not found: {path}")
     if path.stat().st_size == 0:
@@ -92,7 +105,10 @@ def load_photo(path: str | os.PathLike) -> Photo:
     except PermissionError:
         raise UserError(f"{path}: permission denied; make the photo readable (chmod) or copy it") from None
     except UnidentifiedImageError:
-        raise UserError(f"{path} is not an image Pillow can read; pass a JPEG, PNG, WebP or TIFF photo") from None
+        if not heif and path.suffix.lower() in (".heic", ".heif"):
+            raise UserError(f"{path} is HEIC, which needs pillow-heif: pip install pillow-heif") from None
+        raise UserError(f"{path} is not an image Pillow can read; pass a JPEG, PNG, WebP, TIFF, HEIC or AVIF "
+                        "photo") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UserError(f"{path} is too large to process safely (decompression bomb check)") from None
     except (OSError, SyntaxError, ValueError) as exc:

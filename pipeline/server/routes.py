@@ -70,6 +70,30 @@ async def start_edit(sid: str, request: Request):
     return {"edit": edit, "reused": plan.reused}
 
 
+@router.get("/api/presets", summary="The named edits (POST one as {\"preset\": NAME, \"strength\": S})")
+def list_presets():
+    from dragedit.pipeline.core.presets import presets
+
+    return {"presets": [{"name": p.name, "description": p.description, "mask_region": p.mask_region}
+                        for p in presets().values()]}
+
+
+@router.get("/api/sessions/{sid}/presets/{name}", summary="A named edit's drags on a face, in photo pixels")
+def preset_drags(sid: str, name: str, request: Request, strength: float = 1.0, face: int | None = None):
+    from dragedit.pipeline.core.requests import EditRequest
+
+    store = _state(request)[1]
+    meta = store.describe(sid)
+    chosen = face if face is not None else (meta["face"] if meta["face"] is not None else 0)
+    try:
+        req = EditRequest.from_preset(name, strength)
+    except FieldError as exc:
+        raise ApiError(404 if exc.field == "preset" else 400, exc.worded(f'"{exc.field}"')) from None
+    resolved = req.resolved(store.landmarks(sid, chosen))
+    return {"preset": name, "strength": req.extra["strength"], "face": chosen,
+            "drags": [[round(v, 2) for v in d] for d in resolved.drags], "mask_region": req.mask_region}
+
+
 @router.delete("/api/sessions/{sid}/job", summary="Cancel the session's job at its next step")
 def cancel_job(sid: str, request: Request):
     _, store, runner = _state(request)

@@ -77,8 +77,9 @@ class SessionStore:
         from PIL import Image
 
         from dragedit.pipeline.imaging.align import AlignConfig, find_faces
-        from dragedit.pipeline.imaging.photo import load_photo
+        from dragedit.pipeline.imaging.photo import register_plugins, load_photo
 
+        register_plugins()  # so that a HEIC upload is recognised as one
         sid = uuid.uuid4().hex
         probe = self.uploads / f"{sid}.upload"
         atomic.write_bytes(probe, data)
@@ -88,7 +89,8 @@ class SessionStore:
                     fmt = (img.format or "").lower()
             except Exception:  # noqa: BLE001 - load_photo below names the problem in one line
                 fmt = ""
-            suffix = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif"}.get(fmt, ".img")
+            suffix = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif", "heif": ".heic",
+                      "avif": ".avif"}.get(fmt, ".img")
             photo_path = self.uploads / f"{sid}{suffix}"
             probe.rename(photo_path)
             try:
@@ -101,7 +103,7 @@ class SessionStore:
             probe.unlink(missing_ok=True)
         w, h = photo.size
         meta = {"id": sid, "width": w, "height": h, "faces": [{"box": [round(v, 2) for v in f["box"]]} for f in faces],
-                "photo": photo_path.name}
+                "photo": photo_path.name, "landmarks": [f["landmarks"] for f in faces]}
         atomic.write_json(self.uploads / f"{sid}.json", meta)
         return {k: meta[k] for k in ("id", "width", "height", "faces")}
 
@@ -154,7 +156,25 @@ class SessionStore:
 
     @staticmethod
     def public(meta: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in meta.items() if k not in ("photo_path", "photo")}
+        return {k: v for k, v in meta.items() if k not in ("photo_path", "photo", "landmarks")}
+
+    def landmarks(self, sid: str, face: int):
+        """Face `face`'s 68 landmarks (photo pixels), as found at upload or by the session's alignment."""
+        import numpy as np
+
+        folder = self.folder(sid)
+        upload = self.uploads / f"{sid}.json"
+        try:
+            if upload.is_file():
+                found = json.loads(upload.read_text())["landmarks"]
+            else:
+                found = [f["landmarks"] for f in json.loads((folder / L.ALIGNMENT).read_text())["faces"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ApiError(409, f"session {sid} keeps no landmarks (made by an older dragedit); upload the photo "
+                                "again") from None
+        if not 0 <= face < len(found):
+            raise ApiError(400, f"\"face\" must be a face number from 0 to {len(found) - 1}")
+        return np.asarray(found[face], np.float64)
 
     def photo_path(self, sid: str) -> Path:
         path = Path(self.describe(sid)["photo_path"])

@@ -14,6 +14,7 @@ from dragedit.fileio.images import save_image, tensor_to_uint8
 from dragedit.fileio.threads import compute_signature
 from dragedit.pipeline.imaging.align import Alignment
 from dragedit.pipeline.imaging.geometry import map_points
+from dragedit.pipeline.imaging.regions import region_mask
 
 from .. import layout as L
 from ..progress import Progress, ProgressHook
@@ -43,6 +44,8 @@ def run_drags(s: Session, requests: list[EditRequest], names: list[str], parent:
                   "mask": file_sha256(req.mask) if req.mask else None}
         params = {"drags_photo": [list(d) for d in req.drags], "drag": config.to_dict(),
                   "compute": compute_signature(device)}
+        if req.mask_region:
+            params["mask_region"] = req.mask_region
         extra = {"request": request_id, "request_index": i, "align_key": align_entry["key"], "invert_key": inv["key"]}
         s.cached(name, inputs, params,
                  lambda: (_one_drag(s, name, parent, req, ws0, Gt, config, al, on_progress), extra))
@@ -56,7 +59,15 @@ def _one_drag(s: Session, name: str, parent: str, req: EditRequest, ws0: torch.T
     from dragedit.draggan import DragDiverged, drag
 
     handles, targets = points_to_crop(req.drags, al.photo_size, al.photo_to_crop, al.crop_size)
-    mask = mask_to_crop(req.mask, al.photo_size, al.crop_to_photo, al.crop_size) if req.mask else None
+    # A painted mask is DragGAN's (features outside it held still) and the photo's movable region; a face region
+    # is the photo's region only: held-still features stall the drag on a small generator (README, presets).
+    if req.mask:
+        mask = loss_mask = mask_to_crop(req.mask, al.photo_size, al.crop_to_photo, al.crop_size)
+    elif req.mask_region:
+        mask = region_mask(req.mask_region, map_points(al.photo_to_crop, al.landmarks), (al.crop_size, al.crop_size))
+        loss_mask = None
+    else:
+        mask = loss_mask = None
     number = L.edit_number(name)
 
     def callback(step) -> None:
@@ -66,7 +77,7 @@ def _one_drag(s: Session, name: str, parent: str, req: EditRequest, ws0: torch.T
                              lambda: tensor_to_uint8(step.render()),
                              f"{sum(step.distances) / max(1, len(step.distances)):.1f}px"))
 
-    mask_t = torch.from_numpy(mask).to(ws0.device) if mask is not None else None
+    mask_t = torch.from_numpy(loss_mask).to(ws0.device) if loss_mask is not None else None
     try:
         res = drag(Gt, ws0, handles, targets, mask=mask_t, config=cfg, callback=callback)
     except DragDiverged as exc:
@@ -92,7 +103,8 @@ def _edit_info(parent: str, req: EditRequest, handles, targets, res, mask, cfg, 
             "final_points_photo": map_points(al.crop_to_photo, res.points).tolist(),
             "steps": res.steps, "stopped_by": res.stopped_by, "mean_distance_crop": res.mean_distance,
             "handles": handle_report(handles, targets, res), "events": res.events,
-            "trajectory": res.trajectory, "mask": bool(mask is not None), "config": cfg.to_dict(),
+            "trajectory": res.trajectory, "mask": bool(mask is not None), "mask_region": req.mask_region,
+            "config": cfg.to_dict(),
             "feature_block_used": cfg.feature_block_for(list(Gt.synthesis.block_resolutions)),
             "radii_px": list(cfg.radii_for(Gt.img_resolution))}
 

@@ -10,7 +10,7 @@ const S = {
   sid: null, meta: null, face: null, view: null,
   photo: null, result: null, showBefore: false,
   pairs: [], pending: null, mode: "points",
-  mask: null, maskUsed: false, painting: false,
+  mask: null, maskUsed: false, painting: false, region: null,
   from: null, current: null, history: [], job: null, events: null,
 };
 
@@ -138,6 +138,7 @@ async function openSession(sid) {
   await showHistory(info.history);
   if (info.history.length) await showEdit(info.history[info.history.length - 1].edit);
   if (info.job && (info.job.status === "queued" || info.job.status === "running")) listen();
+  renderPresets().catch((e) => setStatus(e.message, true));
 }
 
 function renderFaces() {
@@ -208,6 +209,32 @@ function renderPairs() {
   updateButtons();
 }
 
+// ---- presets: buttons that place the arrows (which can still be removed or added to) ------------------------
+async function renderPresets() {
+  const box = $("presets");
+  if (box.childElementCount) return;
+  const { presets } = await api("/api/presets");
+  presets.forEach((p) => {
+    const b = document.createElement("button");
+    b.textContent = p.name.replace("_", " "); b.title = p.description; b.dataset.preset = p.name;
+    b.onclick = () => applyPreset(p.name);
+    box.appendChild(b);
+  });
+}
+
+async function applyPreset(name) {
+  if (S.face === null) { setStatus("choose a face first", true); return; }
+  const strength = Number($("strength").value);
+  try {
+    const res = await api(`/api/sessions/${S.sid}/presets/${name}?strength=${strength}&face=${S.face}`);
+    S.pairs = res.drags; S.pending = null; S.region = res.mask_region;
+    setStatus(`${name}: ${res.drags.length} arrows placed (strength ${res.strength}); move them or run`);
+    renderPairs(); draw();
+  } catch (e) {
+    setStatus(e.message, true);
+  }
+}
+
 function updateButtons() {
   const busy = S.job && (S.job.status === "queued" || S.job.status === "running");
   $("run").disabled = busy || !S.pairs.length || S.face === null;
@@ -222,6 +249,7 @@ function updateButtons() {
 async function run() {
   const body = { drags: S.pairs, face: S.face };
   if (S.maskUsed) body.mask = S.mask.toDataURL("image/png");
+  else if (S.region) body.mask_region = S.region;  // a preset's face region, unless a mask was painted
   const from = S.from || S.current;
   if (from) body.from = from;
   try {
@@ -254,7 +282,7 @@ function listen() {
       $("progress-text").textContent = job.status === "done" ? `edit ${job.edit} done (${job.step} drag steps)` :
         `failed: ${job.error}`;
       if (job.status === "failed") { setStatus(job.error, true); return; }
-      S.pairs = []; S.pending = null; S.from = null; renderPairs();
+      S.pairs = []; S.pending = null; S.from = null; S.region = null; renderPairs();
       const info = await api(`/api/sessions/${S.sid}`);
       await showHistory(info.history);
       await showEdit(job.edit);
