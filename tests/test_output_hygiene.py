@@ -97,3 +97,27 @@ def test_repaint_counts_are_recorded(tmp_path):
     entry = json.loads((tmp_path / "s" / "session.json").read_text())["stages"]["composite/001"]
     assert isinstance(entry["repaint_ignored_crop_px"], int) and entry["repaint_ignored_crop_px"] >= 0
     assert np.isfinite(entry["generated_fraction"])
+
+
+def test_bf16_falls_back_to_fp32_on_a_cpu_without_it(tmp_path, monkeypatch, caplog):
+    from dragedit.draggan.config import DragConfig
+    from dragedit.pipeline.api import EditJob, EditSettings, check_edit, edit_request
+    from dragedit.pipeline.core import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    runtime._say_no_bf16.cache_clear()
+    settings = EditSettings(device="cpu", drag=DragConfig(precision="bf16"))
+    job = EditJob(tmp_path / "s", [edit_request("201,139:199,133")], ASTRONAUT, output=tmp_path / "o.png")
+    import logging
+
+    log = logging.getLogger("dragedit")
+    log.addHandler(caplog.handler)  # the CLI's in-process runs stop it propagating to the root logger
+    try:
+        plan = check_edit(job, settings)
+        check_edit(job, settings)
+    finally:
+        log.removeHandler(caplog.handler)
+    assert plan.settings.drag.precision == "fp32"  # emulated bf16 is never offered: it is many times slower
+    assert sum("no native bf16" in r.getMessage() for r in caplog.records) == 1
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+    assert check_edit(job, settings).settings.drag.precision == "bf16"

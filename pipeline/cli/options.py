@@ -105,7 +105,8 @@ def add_drag(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stop-distance", type=float, help="stop within this many pixels (default: the paper's rule)")
     g.add_argument("--precision", choices=["fp32", "bf16"],
                    help="bf16: the drag's generator forward under bf16 autocast, faster on CPUs with AVX512-BF16 "
-                        f"or AMX; results differ slightly (default {default(D, 'precision')})")
+                        f"or AMX (elsewhere it runs fp32, said in a note); results differ slightly (default "
+                        f"{default(D, 'precision')})")
 
 
 def add_pti(p: argparse.ArgumentParser) -> None:

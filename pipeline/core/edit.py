@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from .originals import guard_original
 from .progress import Progress, ProgressHook, ignore
 from .records import HistoryEntry
 from .requests import EditRequest, check_in_photo, mask_to_crop, points_to_crop
-from .runtime import load_base_generator, note_if_default, resolve_device, resolve_generator
+from .runtime import drag_precision, load_base_generator, note_if_default, resolve_device, resolve_generator
 from .session import Session
 from .settings import EditSettings
 from .stages.align import align_config, face_spec, run_align
@@ -130,6 +130,7 @@ def check_edit(job: EditJob, settings: EditSettings | None = None) -> EditPlan:
             settings.check_generator(list(G.synthesis.block_resolutions))
         threads = s.threads(settings.threads, fair_share_threads(), device.type)
         settings = settings.with_pti_of(s.stages.get(L.INVERT, {}).get("params"))
+        settings = replace(settings, drag=drag_precision(settings.drag, device))
         request_id = _request_id(sha, spec, settings, generator, device, threads, job)
         noop = drags and not any(r.moves for r in job.requests)
         if noop and job.output is None:

@@ -35,6 +35,32 @@ def resolve_device(name: str = "auto") -> Any:
     return torch.device(name)
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """The CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere torch emulates it, many times slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False  # not Linux: no way to tell, so no bf16 on the CPU
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def drag_precision(config: Any, device: Any) -> Any:
+    """The drag config to run: bf16 on a CPU without native bf16 becomes fp32, said once (never slower than fp32)."""
+    from dataclasses import replace
+
+    if getattr(config, "precision", "fp32") != "bf16" or device.type != "cpu" or cpu_has_bf16():
+        return config
+    _say_no_bf16()
+    return replace(config, precision="fp32")
+
+
+@functools.lru_cache(maxsize=1)
+def _say_no_bf16() -> None:
+    log.warning("note: this CPU has no native bf16 (AVX512-BF16 or AMX), where it runs emulated and many times "
+                "slower; the drag runs in fp32")
+
+
 def default_generator_path() -> Path | None:
     """The small generator shipped in the package (trained on procedural portraits), if installed."""
     path = Path(__file__).resolve().parents[1] / "assets" / DEFAULT_NAME
