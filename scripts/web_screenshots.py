@@ -21,6 +21,11 @@ from tests.browser import chromium, click_photo_point, find_browser, history_ite
     running_server, wait_for  # noqa: E402
 
 
+def _screenshot(driver, path: Path) -> None:
+    if not driver.save_screenshot(str(path)):
+        raise SystemExit(f"could not write {path}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--photo", default=str(REPO / "tests" / "fixtures" / "photos" / "astronaut.png"))
@@ -37,6 +42,7 @@ def main() -> None:
     drags = [[float(v) for v in d.replace(":", ",").split(",")] for d in (a.drag or ["201,139:196,128",
                                                                                       "246,141:251,130"])]
     out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)  # selenium's save_screenshot says nothing when it cannot write
     with tempfile.TemporaryDirectory() as tmp:
         settings = EditSettings(generator=a.generator, pti=PTIConfig(allow_download=False))
         cfg = ServeConfig(root=Path(tmp), settings=settings, preview_every=2)
@@ -48,9 +54,9 @@ def main() -> None:
             run_edit(driver)
             wait_for(driver, lambda d: d.execute_script(
                 "return S.job && S.job.stage === 'drag' && S.job.step >= 4 && !!S.job.preview;"), 600, "the drag")
-            driver.save_screenshot(str(out / "web_mid_edit.png"))
+            _screenshot(driver, out / "web_mid_edit.png")
             wait_for(driver, lambda d: any(t.startswith("Edit 1") for t in history_items(d)), 600, "edit 1")
-            driver.save_screenshot(str(out / "web_result.png"))
+            _screenshot(driver, out / "web_result.png")
     print(f"wrote {out / 'web_mid_edit.png'} and {out / 'web_result.png'}")
 
 

@@ -279,7 +279,9 @@ def _run_edit(cfg, store, sid: str, plan, update) -> None:
     def on_progress(p) -> None:
         if p.stage == "done":
             return
-        changes: dict[str, Any] = {"stage": p.stage, "step": p.step, "total": p.total}
+        changes: dict[str, Any] = {"stage": p.stage}
+        if p.total:  # a stage that counts steps; the others leave the last count (the drag's) standing
+            changes.update(step=p.step, total=p.total)
         if p.edit is not None:
             changes["edit"] = p.edit
         if p.points is not None:
