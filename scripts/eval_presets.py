@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eval_photos import PHOTO_SUFFIXES, Dlib, _face_strip  # noqa: E402
+from eval_photos import PHOTO_SUFFIXES, Dlib, _face_strip  # a sibling script (its folder is on the path)
 
 
 def main() -> None:

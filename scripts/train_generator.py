@@ -16,13 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+import torch
+from PIL import Image
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from render_faces import grid, render_batch  # noqa: E402
+from dragedit.stylegan2.portraits import grid, render_batch
 
 
 def main() -> None:

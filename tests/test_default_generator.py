@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from safetensors.numpy import load_file
 
 from dragedit.pipeline.core.runtime import default_generator_path
 from dragedit.stylegan2 import load_generator
-from tests.conftest import ASTRONAUT, REPO, run_cli
+from tests.conftest import ASTRONAUT, run_cli
 
 
 def test_embedded_generator_is_shipped_and_small():
@@ -41,8 +40,7 @@ def test_edit_without_generator_offline(tmp_path):
 
 
 def test_eval_harness_without_steps_equals_no_edit():
-    sys.path.insert(0, str(REPO / "scripts"))
-    from eval_drag import evaluate
+    from dragedit.draggan.evaluation import evaluate
 
     G = load_generator(default_generator_path())
     res = evaluate(G, [5], samples=1, seed=3, sigma=0.1, max_steps=0, psi=0.3, drag_kwargs={}, progress=False)
@@ -55,8 +53,7 @@ def test_eval_harness_without_steps_equals_no_edit():
 def test_eval_flow_pairs_are_textured_consistent_motions():
     """A textured square moved by (+3, +2) px on a flat background: every pair must sit on the square
     and point along the true motion; flat background is never sampled even though Farneback spreads flow there."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    from eval_drag import _flow_pairs
+    from dragedit.draggan.evaluation import flow_pairs
 
     rng = np.random.RandomState(0)
     tex = (rng.rand(24, 24) * 255).astype(np.uint8)
@@ -66,7 +63,7 @@ def test_eval_flow_pairs_are_textured_consistent_motions():
     i1[40:88, 40:88] = tex
     i2[42:90, 43:91] = tex
     i1, i2 = np.repeat(i1[..., None], 3, 2), np.repeat(i2[..., None], 3, 2)
-    handles, targets = _flow_pairs(i1, i2, 16, np.random.RandomState(1), margin=8)
+    handles, targets = flow_pairs(i1, i2, 16, np.random.RandomState(1), margin=8)
     assert ((handles >= 40 - 4) & (handles < 88 + 4)).all()  # on the square or its edge (structure window)
     np.testing.assert_allclose(targets - handles, np.tile([[3.0, 2.0]], (16, 1)), atol=0.5)
 
@@ -74,8 +71,7 @@ def test_eval_flow_pairs_are_textured_consistent_motions():
 @pytest.mark.slow
 def test_drags_on_embedded_generator_beat_no_edit():
     """Quality regression on the shipped generator: paired reconstruction, 5 handles, larger motions."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    from eval_drag import evaluate
+    from dragedit.draggan.evaluation import evaluate
 
     G = load_generator(default_generator_path())
     res = evaluate(G, [5], samples=3, seed=0, sigma=0.5, max_steps=100, psi=0.3, drag_kwargs={}, progress=False)

@@ -1,7 +1,6 @@
 """Named edits, masks by face region, photos straight from a phone, and every face of a photo at once."""
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np

@@ -163,3 +163,24 @@ def test_layout_names_the_files_inversion_writes():
 
     assert L.INVERT_FILES == {"pivot": artifacts.PIVOT, "delta": artifacts.DELTA, "recon": artifacts.RECON,
                               "metrics": artifacts.METRICS}
+
+
+def test_scripts_and_tests_do_not_import_each_other():
+    """Scripts are command lines over the package; tests test the package (and run scripts, never import them)."""
+    scripts = {p.stem for p in (REPO / "scripts").glob("*.py")}
+
+    def top_imports(path):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+        return found
+
+    for f in sorted((REPO / "scripts").glob("*.py")):
+        assert "tests" not in top_imports(f), f"{f.relative_to(REPO)} imports the tests"
+    for f in sorted((REPO / "tests").rglob("*.py")):
+        bad = top_imports(f) & (scripts | {"scripts"})
+        hack = "sys.path" + ".insert"  # spelled apart, so that this file does not find itself
+        assert not bad and hack not in f.read_text(), f"{f.relative_to(REPO)} imports scripts {bad}"

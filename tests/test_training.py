@@ -1,17 +1,12 @@
 """The dataset renderer and the GAN trainer behind the embedded generator (tiny configurations)."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import torch
 
 from dragedit.stylegan2 import GeneratorConfig, load_generator, save_generator
 from dragedit.stylegan2.training import CHECKPOINT, TrainConfig, Trainer
-from tests.conftest import REPO
-
-sys.path.insert(0, str(REPO / "scripts"))
-from render_faces import render_batch, render_face  # noqa: E402
+from dragedit.stylegan2.portraits import render_batch, render_face
 
 
 def test_renderer_is_deterministic_and_varied():
