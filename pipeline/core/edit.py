@@ -206,7 +206,7 @@ def run_edit(plan: EditPlan, on_progress: ProgressHook = ignore) -> EditResult:
             s.check_face(plan.face)
         if plan.edits and _plan_edits(s, job, plan.request_id)[0] != plan.edits:
             raise SessionBusy(f"session {s.folder.name} changed while this edit waited; send it again")
-        threads = s.threads(cfg.threads or plan.threads, plan.threads, plan.device.type)
+        threads = s.threads(plan.threads, plan.threads, plan.device.type)  # recorded for the session's later stages
         G = info = None
         if plan.generator is not None:
             use_threads(threads)

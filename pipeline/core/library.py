@@ -86,35 +86,30 @@ def edit_every_face(photo: str | os.PathLike, edits: list[EditRequest], output: 
     import numpy as np
     from PIL import Image
 
-    from dragedit.fileio.images import check_writable, save_image
+    from dragedit.fileio.environment import log
+    from dragedit.fileio.images import check_writable
     from dragedit.pipeline.imaging.align import find_faces
     from dragedit.pipeline.imaging.photo import load_photo
 
-    from .errors import RequestError
     from .originals import guard_original
+    from .stages.composite import save_edited_photo
 
     check_writable(output)
     original = load_photo(photo)
     if not overwrite:
-        guard_original(output, photo)
-    faces = find_faces(original.pixels)
-    if not faces:
-        raise RequestError("face", "all", "no face found in the photo")
+        guard_original(output, photo)  # the one-line refusal, before any work
+    faces = find_faces(original.pixels)  # no face: a one-line NoFaceError
     base = Path(sessions)
-    results, merged = [], original.output_pixels().copy()
+    unedited = original.output_pixels()
+    results, merged = [], unedited.copy()
     for i in range(len(faces)):
         folder = base.parent / f"{base.name}_face{i}.dragedit"
         res = edit(EditJob(folder, list(edits), photo, face=i, from_spec=from_spec), settings, on_progress)
         if res.composite is not None and res.composite.edit != "none":
             with Image.open(folder / L.composite_file(res.composite.edit, "edit")) as img:
                 edited = np.asarray(img)
-            changed = (edited != original.output_pixels()).any(axis=-1) if edited.ndim == 3 else edited != merged
+            changed = (edited != unedited).any(axis=-1)
             merged[changed] = edited[changed]
         results.append(res)
-    backup = guard_original(output, photo, overwrite)
-    save_image(merged, output, exif=original.exif, icc_profile=original.icc_profile, **original.jpeg_settings(output))
-    if backup is not None:
-        from dragedit.fileio.environment import log
-
-        log.warning(f"note: overwrote {photo}; the original is kept as {backup}")
+    save_edited_photo(merged, original, output, overwrite, log.warning)
     return results

@@ -56,8 +56,11 @@ def run(args: argparse.Namespace) -> int:
     with Bars(not args.json) as bars:
         result = run_edit(plan, bars)
     stages = ", ".join(f"{k} {v}" for k, v in result.stages.items())
-    O.report(args, result.to_dict(), "\n".join(edit_lines(result) + [f"stages: {stages}",
-                                                                    f"wrote {args.output} (session {result.session})"]))
+    if not result.edits:  # nothing moves (strength 0): the photo itself, no session
+        text = f"no drag moves anything: wrote {args.output}, the photo unchanged"
+    else:
+        text = "\n".join(edit_lines(result) + [f"stages: {stages}", f"wrote {args.output} (session {result.session})"])
+    O.report(args, result.to_dict(), text)
     return 0
 
 

@@ -42,28 +42,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _session(args: argparse.Namespace, target: Path) -> int:
+    import numpy as np
+    from PIL import Image
+
     from dragedit.fileio.images import save_image
+    from dragedit.pipeline.core import layout as L
     from dragedit.pipeline.core.edit import EditJob, edit
     from dragedit.pipeline.core.session import Session, is_session_folder
+    from dragedit.pipeline.core.stages.align import alignment
     from dragedit.pipeline.imaging.drawing import edit_preview
 
     if not is_session_folder(target):
         raise UserError(f"{target} is neither a photo nor a dragedit session folder")
-    res = edit(EditJob(target, edit=args.edit or "latest"))
-    name = res.composite.edit
     with Session(target, read_only=True) as s:
-        photo = s.photo()
-        _not_the_photo(args.output, photo.path)
-        from dragedit.pipeline.core import layout as L
-        from PIL import Image
-        import numpy as np
-
+        _not_the_photo(args.output, s.photo_path())  # before the composite stage runs
+    name = edit(EditJob(target, edit=args.edit or "latest")).composite.edit
+    with Session(target, read_only=True) as s:
         with Image.open(s.path(L.composite_file(name, "edit"))) as img:
             edited = np.asarray(img)
         info = s.edit_info(name)
-        from dragedit.pipeline.core.stages.align import alignment
-
-        picture = edit_preview(photo.color, edited[..., :3], info["drags_photo"], info["final_points_photo"],
+        picture = edit_preview(s.photo().color, edited[..., :3], info["drags_photo"], info["final_points_photo"],
                                alignment(s).face_box)
     save_image(picture, args.output)
     O.report(args, {"output": str(args.output), "edit": name}, f"wrote {args.output} ({name}: original | edited)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -59,16 +59,24 @@ def write_output(s: Session, name: str, pixels: np.ndarray, entry: dict[str, Any
                  output: str | os.PathLike, config: CompositeConfig, overwrite: bool) -> CompositeResult:
     """The edited photo at `output`, never over the photo itself unless `overwrite` (the original is then kept
     as PHOTO.orig)."""
-    backup = guard_original(output, photo.path, overwrite)
-    if photo.bits > 8:
-        s.warn(f"note: {Path(photo.path).name} has 16 bits per channel; {Path(output).name} is written with 8")
-    if photo.alpha is not None and output_format(output) == "JPEG":
-        s.warn(f"note: JPEG has no transparency; {Path(output).name} is flattened onto white (use .png to keep it)")
-    save_image(pixels, output, exif=photo.exif, icc_profile=photo.icc_profile, **photo.jpeg_settings(output))
-    if backup is not None:
-        s.warn(f"note: overwrote {photo.path}; the original is kept as {backup}")
+    backup = save_edited_photo(pixels, photo, output, overwrite, s.warn)
     return CompositeResult(name, str(output), config.paste, int(entry.get("changed_pixels", 0)), entry.get("bbox"),
                            str(backup) if backup else None)
+
+
+def save_edited_photo(pixels: np.ndarray, photo: Photo, output: str | os.PathLike, overwrite: bool,
+                      warn: Callable[[str], None]) -> Path | None:
+    """Write `pixels` as the edit of `photo` (its EXIF, ICC profile and JPEG settings); returns the backup of
+    the original when `overwrite` replaced it."""
+    backup = guard_original(output, photo.path, overwrite)
+    if photo.bits > 8:
+        warn(f"note: {Path(photo.path).name} has 16 bits per channel; {Path(output).name} is written with 8")
+    if photo.alpha is not None and output_format(output) == "JPEG":
+        warn(f"note: JPEG has no transparency; {Path(output).name} is flattened onto white (use .png to keep it)")
+    save_image(pixels, output, exif=photo.exif, icc_profile=photo.icc_profile, **photo.jpeg_settings(output))
+    if backup is not None:
+        warn(f"note: overwrote {photo.path}; the original is kept as {backup}")
+    return backup
 
 
 def _paste(s: Session, name: str, photo: Photo, cfg: CompositeConfig, out_png: Path) -> tuple[list[Path], dict]:
