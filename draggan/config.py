@@ -33,6 +33,10 @@ class DragConfig:
     noise_mode: str = "const"
     sparse: bool = True  # sample upsampled features at the needed pixels only (identical results)
     full_synthesis: bool = False  # run every block each step, as the official code does (benchmarks only)
+    # Run the late feature blocks only on crops around the handles (their tracking patch and motion disc grown by
+    # the blocks' reach): equal features where the loop reads them, a fraction of the cost. Off with a mask,
+    # whose term reads the whole map.
+    windowed: bool = True
     precision: str = "fp32"  # 'bf16': the generator forward under bf16 autocast (see bench_drag.py; not exact)
     # Honest arrival: before stopping on distance (and when a tracked point jumps), the handles are located
     # independently by Lucas-Kanade on the renders (draggan/verify.py). A handle the two place more than

@@ -1,7 +1,8 @@
 """The DragGAN loop: motion supervision (paper eq. 1) and point tracking (eq. 2) on W+.
 
-Each step runs the synthesis only up to the feature block (no RGB, no later blocks), reads the
-upsampled features at the disc and patch pixels only (`sampling.py`), tracks the handles, checks the
+Each step runs the synthesis only up to the feature block (no RGB, no later blocks), and its late blocks
+only on crops around the handles (`SynthesisNetwork.features_in`), reads the upsampled features at
+the disc and patch pixels only (`sampling.py`), tracks the handles, checks the
 stop rule, then takes one Adam step on the optimised latent rows. The image is rendered only when
 asked (callback previews), when an arrival or a jump of the tracker is checked independently
 (`verify.py`), and once at the end.
@@ -199,6 +200,9 @@ class _DragLoop:
         self.step = 0
         self.w_cur: torch.Tensor | None = None
         self.checker = ArrivalCheck(h_xy.tolist(), self.start_image, cfg.verify_tolerance, cfg.max_recoveries, res)
+        self.windowed = (cfg.windowed and self.fix is None and not cfg.full_synthesis
+                         and hasattr(G.synthesis, "features_in"))
+        self.stale = False  # a handle was moved outside this step's windows (a recovery): read the whole map
 
     # ---- renders -------------------------------------------------------------------------------------------
     def current_ws(self) -> torch.Tensor:
@@ -214,7 +218,7 @@ class _DragLoop:
             return self.G.synthesis(self.ws0, noise_mode=self.cfg.noise_mode)
 
     # ---- 1. features ---------------------------------------------------------------------------------------
-    def features(self) -> torch.Tensor:
+    def features(self, whole: bool = False) -> torch.Tensor:
         cfg, G = self.cfg, self.G
         self.w_cur = w_cur = self.current_ws()
         if not torch.isfinite(w_cur).all():
@@ -223,9 +227,22 @@ class _DragLoop:
                 self.device.type, torch.bfloat16, enabled=cfg.precision == "bf16"):
             if cfg.full_synthesis:  # the official code's cost: whole image every step
                 feat = G.synthesis(w_cur, noise_mode=cfg.noise_mode, return_features=True)[1][self.block]
+            elif self.windowed and not whole:
+                feat = G.synthesis.features_in(w_cur, self.block, self._boxes(), noise_mode=cfg.noise_mode)
             else:
                 feat = G.synthesis.features(w_cur, upto=self.block, noise_mode=cfg.noise_mode)[-1]
         return feat.float()
+
+    def _boxes(self) -> list[tuple[int, int, int, int]]:
+        """Feature-map boxes holding every tap this step reads: the tracking patch around each handle, then the
+        motion disc (and its unit shift) around wherever in that patch the handle lands."""
+        size = self.G.synthesis.block_resolutions[self.block]
+        scale, reach = size / self.res, self.r2 + self.r1 + 2
+
+        def span(p: int) -> tuple[int, int]:  # low-resolution taps of image pixels p - reach .. p + reach
+            return (math.floor((p - reach + 0.5) * scale - 0.5) - 1, math.floor((p + reach + 0.5) * scale - 0.5) + 3)
+
+        return [span(py) + span(px) for py, px in self.points]
 
     # ---- 2. tracking -----------------------------------------------------------------------------------------
     def track(self, feat: torch.Tensor) -> bool:
@@ -253,6 +270,10 @@ class _DragLoop:
 
     def _renew(self, j: int) -> None:
         """Handle j was re-found by the check: its reference feature is read again where it now is."""
+        if self.windowed:  # it may lie outside this step's windows
+            with torch.no_grad():
+                self.fd = _Features(self.features(whole=True).detach(), self.res, self.cfg.sparse)
+            self.stale = True
         self.refs[:, j] = self.fd.at(torch.tensor([self.points[j][0]]), torch.tensor([self.points[j][1]]))[:, 0]
 
     # ---- 3. motion supervision ---------------------------------------------------------------------------------
@@ -260,6 +281,8 @@ class _DragLoop:
         cfg, res = self.cfg, self.res
         if self.step >= cfg.max_steps:
             return None
+        if self.stale:
+            feat, self.stale = self.features(whole=True), False
         fa = _Features(feat, res, cfg.sparse)
         loss = _motion_loss(fa, self.points, self.tgt, self.r1, res, cfg.disc_grid, min(1.0, self.stop_d), self.device)
         if self.fix is not None:

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from .ops import bias_act, modulated_conv2d, setup_filter, upsample2d
+
+Box = tuple[int, int, int, int]  # (y0, y1, x0, x1): half-open pixel rows and columns at one block's resolution
+# Output pixels next to a crop's inner edge that a block computes wrong (the up-conv and its blur reach 3, conv1 1).
+WINDOW_MARGIN = 4
 
 
 @dataclass
@@ -124,14 +128,20 @@ class SynthesisLayer(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", fused: bool = True) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", fused: bool = True,
+                windows: Sequence[Box] | None = None) -> torch.Tensor:
+        """`windows`: the parts of the output map that the crops stacked in `x` make (const noise is cut to match)."""
         styles = self.affine(w)
         noise = None
+        if windows is not None and noise_mode == "random":
+            raise ValueError("windowed features need noise_mode 'const' or 'none'")
         if noise_mode == "random":
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
                                 dtype=x.dtype) * self.noise_strength
         elif noise_mode == "const":
-            noise = self.noise_const * self.noise_strength
+            const = self.noise_const if windows is None else torch.stack(
+                [self.noise_const[y0:y1, x0:x1] for y0, y1, x0, x1 in windows])[:, None]
+            noise = const * self.noise_strength
         elif noise_mode != "none":
             raise ValueError(f"noise_mode must be const, none or random, not {noise_mode!r}")
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
@@ -171,13 +181,16 @@ class SynthesisBlock(nn.Module):
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
         self.num_torgb = 1
 
-    def forward_features(self, x: torch.Tensor | None, ws: torch.Tensor, noise_mode: str, fused: bool) -> torch.Tensor:
-        """The block's feature output `x` only (no RGB branch): what DragGAN reads."""
+    def forward_features(self, x: torch.Tensor | None, ws: torch.Tensor, noise_mode: str, fused: bool,
+                         windows: Sequence[Box] | None = None) -> torch.Tensor:
+        """The block's feature output `x` only (no RGB branch): what DragGAN reads. With `windows`, `x` stacks
+        crops of the previous block's map (of one image), each half of its window, and the result those windows
+        of this block's map (exact but for `WINDOW_MARGIN` pixels along edges inside the map)."""
         if self.in_channels == 0:
             x = self.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
             return self.conv1(x, ws[:, 0], noise_mode=noise_mode, fused=fused)
-        x = self.conv0(x, ws[:, 0], noise_mode=noise_mode, fused=fused)
-        return self.conv1(x, ws[:, 1], noise_mode=noise_mode, fused=fused)
+        x = self.conv0(x, ws[:, 0], noise_mode=noise_mode, fused=fused, windows=windows)
+        return self.conv1(x, ws[:, 1], noise_mode=noise_mode, fused=fused, windows=windows)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str = "const",
                 fused: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -250,6 +263,96 @@ class SynthesisNetwork(nn.Module):
             x = block.forward_features(x, cur, noise_mode, fused)
             feats.append(x)
         return feats
+
+    def features_in(self, ws: torch.Tensor, upto: int, boxes: Sequence[Box], noise_mode: str = "const") -> torch.Tensor:
+        """Block `upto`'s feature map of one image, exact inside `boxes` (at its resolution) and zero elsewhere.
+
+        DragGAN reads the features near its handles only; the large late blocks run here on crops around the
+        boxes (each grown by the blocks' reach), the early ones on the whole map, where crops would cover most
+        of it anyway. Equal to `features(...)[-1]` inside the boxes up to float rounding."""
+        if not 0 <= upto < len(self.block_resolutions):
+            raise ValueError(f"block index {upto} out of range 0..{len(self.block_resolutions) - 1}")
+        if ws.shape[0] != 1:
+            raise ValueError("windowed features are for one image at a time")
+        ws = ws.to(torch.float32)
+        res = self.block_resolutions
+        boxes = _merge_boxes([_clip_box(b, res[upto]) for b in boxes])
+        crops, first = _crop_plan(boxes, res, upto)
+        if first > upto:  # crops would not pay: the whole map
+            return self.features(ws, upto=upto, noise_mode=noise_mode)[-1]
+        blocks, block_ws = self.blocks(), self._block_ws(ws)
+        below = self.features(ws, upto=first - 1, noise_mode=noise_mode)[-1]
+        x = torch.cat([below[:, :, y0:y1, x0:x1] for y0, y1, x0, x1 in crops[0]])
+        for k, block in enumerate(blocks[first:upto + 1]):
+            windows = [(2 * y0, 2 * y1, 2 * x0, 2 * x1) for y0, y1, x0, x1 in crops[k]]
+            x = block.forward_features(x, block_ws[first + k], noise_mode, True, windows=windows)
+            keep = crops[k + 1] if k + 1 < len(crops) else boxes
+            x = [x[i:i + 1, :, y0 - w[0]:y1 - w[0], x0 - w[2]:x1 - w[2]]
+                 for i, ((y0, y1, x0, x1), w) in enumerate(zip(keep, windows))]
+            if k + 1 < len(crops):
+                x = torch.cat(x)
+        out = below.new_zeros([1, self.channels[upto], res[upto], res[upto]])
+        for (y0, y1, x0, x1), part in zip(boxes, x):
+            out[:, :, y0:y1, x0:x1] = part
+        return out
+
+
+def _clip_box(box: Box, size: int) -> Box:
+    y0, y1, x0, x1 = (int(v) for v in box)
+    return max(y0, 0), min(y1, size), max(x0, 0), min(x1, size)
+
+
+def _merge_boxes(boxes: list[Box]) -> list[Box]:
+    """Overlapping boxes joined into their bounding box (until none overlap); empty ones dropped."""
+    boxes = [b for b in boxes if b[1] > b[0] and b[3] > b[2]]
+    i = 0
+    while i < len(boxes):
+        a = boxes[i]
+        j = next((j for j in range(i + 1, len(boxes)) if a[0] < boxes[j][1] and boxes[j][0] < a[1]
+                  and a[2] < boxes[j][3] and boxes[j][2] < a[3]), None)
+        if j is None:
+            i += 1
+            continue
+        b = boxes.pop(j)
+        boxes[i] = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+        i = 0
+    return boxes
+
+
+def _same_size(crops: list[Box], size: int) -> list[Box] | None:
+    """The crops grown (inside the map) to the largest one's height and width, so they stack in one batch."""
+    h = max(c[1] - c[0] for c in crops)
+    w = max(c[3] - c[2] for c in crops)
+    if h > size or w > size:
+        return None
+    out = []
+    for y0, y1, x0, x1 in crops:
+        y0 = min(max(y0 - (h - (y1 - y0)) // 2, 0), size - h)
+        x0 = min(max(x0 - (w - (x1 - x0)) // 2, 0), size - w)
+        out.append((y0, y0 + h, x0, x0 + w))
+    return out
+
+
+def _crop_plan(boxes: list[Box], res: list[int], upto: int, worth: float = 0.5) -> tuple[list[list[Box]], int]:
+    """The input crops of every windowed block (one per box, all of one size per block) and the first windowed
+    block's index (`upto + 1`: none pays).
+
+    Walking down from block `upto`: block b's input crops are what b must produce grown by `WINDOW_MARGIN` and
+    halved outwards, clipped to the map; blocks run on crops while those cover less than `worth` of the map."""
+    plan: list[list[Box]] = []
+    needed = boxes
+    b = upto
+    while b >= 1 and needed:
+        size = res[b - 1]
+        crops = _same_size([_clip_box(((y0 - WINDOW_MARGIN) // 2, -((-y1 - WINDOW_MARGIN) // 2),
+                                       (x0 - WINDOW_MARGIN) // 2, -((-x1 - WINDOW_MARGIN) // 2)), size)
+                            for y0, y1, x0, x1 in needed], size)
+        if crops is None or len(crops) * (crops[0][1] - crops[0][0]) * (crops[0][3] - crops[0][2]) >= worth * size ** 2:
+            break
+        plan.insert(0, crops)
+        needed = crops
+        b -= 1
+    return plan, b + 1
 
 
 class Generator(nn.Module):

@@ -71,21 +71,22 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     `fused` runs one grouped convolution with per-sample weights (the reference's inference path);
     otherwise activations are scaled before and after a shared convolution (its training path).
     """
-    n = x.shape[0]
+    n = styles.shape[0]
     out_c, in_c, kh, kw = weight.shape
     wts = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)  # [N, O, I, k, k]
     dcoefs = (wts.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt() if demodulate else None
     if fused:
         if demodulate:
             wts = wts * dcoefs.reshape(n, -1, 1, 1, 1)
-        xg = x.reshape(1, -1, *x.shape[2:])
+        # One style: a plain convolution, which also serves a batch of crops of one image (windowed features).
+        xg = x if n == 1 else x.reshape(1, -1, *x.shape[2:])
         if up == 1:
             y = F.conv2d(xg, wts.reshape(-1, in_c, kh, kw), padding=padding, groups=n)
         else:
             wt = wts.transpose(1, 2).reshape(n * in_c, out_c, kh, kw)
             y = F.conv_transpose2d(xg, wt, stride=2, groups=n)
             y = blur(y, resample_filter, pad=1, gain=4)
-        y = y.reshape(n, -1, *y.shape[2:])
+        y = y.reshape(x.shape[0], -1, *y.shape[2:])
         if noise is not None:
             y = y + noise
         return y

@@ -226,3 +226,45 @@ def test_bf16_keeps_the_official_trajectorys_points(ref_generator, ref_io, ref_j
         assert [[p[1], p[0]] for p in step["points"]] == s["points"]
     np.testing.assert_allclose([s["loss"] for s in res.trajectory[:len(d["trajectory"])]],
                                [s["loss"] for s in d["trajectory"]], atol=5e-3, rtol=0)
+
+
+@pytest.mark.parametrize("block", [3, 4, 5])
+def test_windowed_features_equal_the_whole_map(ref_generator, ref_io, block):
+    """The late blocks run on crops around the boxes: the same features inside them (borders, overlaps, a box
+    larger than the crops pay for), zeros outside."""
+    ws = torch.from_numpy(ref_io["ws_psi07"][:1])
+    whole = ref_generator.synthesis.features(ws, upto=block)[-1]
+    size = whole.shape[-1]
+    boxes = [(0, 5, 0, 7), (size // 2 - 3, size // 2 + 4, size // 3, size // 3 + 6),
+             (size // 2, size // 2 + 5, size // 3 + 4, size // 3 + 9), (size - 6, size + 3, size - 4, size)]
+    part = ref_generator.synthesis.features_in(ws, block, boxes)
+    inside = torch.zeros(size, size, dtype=torch.bool)
+    for y0, y1, x0, x1 in boxes[:1] + [(size // 2 - 3, size // 2 + 5, size // 3, size // 3 + 9)] + boxes[3:]:
+        inside[max(y0, 0):y1, max(x0, 0):x1] = True  # the two overlapping boxes are run as their bounding box
+    torch.testing.assert_close(part[..., inside], whole[..., inside], atol=1e-5, rtol=0)
+    if block >= 4:  # windows paid: nothing computed outside them
+        assert not part[..., ~inside].any()
+
+
+def test_windowed_drag_equals_the_whole_map(ref_generator, ref_io, monkeypatch):
+    """Windows around the handles give the whole map's drag, also when a recovery moves a handle out of them."""
+    import dragedit.draggan.verify as verify
+    from dragedit.draggan.verify import Measured
+
+    ws = torch.from_numpy(ref_io["ws_psi07"][:1])
+    handles, targets = [[40, 50], [80, 52]], [[36, 46], [86, 46]]
+    runs = {w: drag(ref_generator, ws, handles, targets, config=DragConfig(max_steps=12, windowed=w))
+            for w in (True, False)}
+    assert [s["points"] for s in runs[True].trajectory] == [s["points"] for s in runs[False].trajectory]
+    torch.testing.assert_close(runs[True].ws, runs[False].ws, atol=1e-5, rtol=0)
+
+    # LK places the first handle 12 px off wherever the tracker has it: a recovery far outside the windows.
+    def far(before, after, pts):
+        return Measured([[p[0] + 12, p[1]] if i == 0 else list(p) for i, p in enumerate(pts)], [True] * len(pts))
+
+    monkeypatch.setattr(verify, "lk_track", far)
+    cfg = dict(max_steps=20, stop_distance=7.0, max_recoveries=1)
+    runs = {w: drag(ref_generator, ws, handles, targets, config=DragConfig(windowed=w, **cfg)) for w in (True, False)}
+    assert any(e["event"] == "recovered" for e in runs[True].events)
+    assert [s["points"] for s in runs[True].trajectory] == [s["points"] for s in runs[False].trajectory]
+    torch.testing.assert_close(runs[True].ws, runs[False].ws, atol=1e-5, rtol=0)
