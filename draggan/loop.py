@@ -145,13 +145,16 @@ def _track(feats: _Features, refs: torch.Tensor, points: list[list[int]], r2: in
 
 
 def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points, *, mask: torch.Tensor | None = None,
-         config: DragConfig | None = None, callback: Callable[[DragStep], bool | None] | None = None) -> DragResult:
+         config: DragConfig | None = None, callback: Callable[[DragStep], bool | None] | None = None,
+         image_resolution: int | None = None) -> DragResult:
     """Move `handles` to `targets` ([[x, y], ...] image pixels) by optimising the W+ latent `ws` [1, num_ws, w_dim].
 
     `mask` ([R, R], 1 = movable) keeps features outside it close to the start. `callback(step)` runs
     after each tracking step; returning True stops the loop. A chained edit passes `result.ws` back in.
+    `image_resolution`: render the images (checks, previews, the result) as the skip generator's RGB at this
+    size, for a generator tuned only that far (PTI's `max_resolution`); points stay in G's pixels.
     """
-    loop = _DragLoop(G, ws, handles, targets, mask, config or DragConfig())
+    loop = _DragLoop(G, ws, handles, targets, mask, config or DragConfig(), image_resolution)
     while True:
         feat = loop.features()  # 1. the generator's features at the current latent
         done = loop.track(feat)  # 2. point tracking (and the independent check when it matters)
@@ -172,8 +175,9 @@ class _DragLoop:
     """The DragGAN loop's state; its methods run in the loop's order (see `drag`)."""
 
     def __init__(self, G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
-                 mask: torch.Tensor | None, cfg: DragConfig):
+                 mask: torch.Tensor | None, cfg: DragConfig, image_resolution: int | None = None):
         res = G.img_resolution
+        self.cap = image_resolution if image_resolution is not None and image_resolution < res else None
         h_xy, t_xy = _check_points(handles, targets, res)
         if ws.ndim != 3 or ws.shape[0] != 1 or ws.shape[1] != G.num_ws:
             raise ValueError(f"ws must have shape [1, {G.num_ws}, {G.w_dim}], got {list(ws.shape)}")
@@ -211,11 +215,16 @@ class _DragLoop:
 
     def render(self) -> torch.Tensor:
         with torch.no_grad():
-            return self.G.synthesis(self.current_ws().detach(), noise_mode=self.cfg.noise_mode)
+            return self._synthesis(self.current_ws().detach())
 
     def start_image(self) -> torch.Tensor:
         with torch.no_grad():
-            return self.G.synthesis(self.ws0, noise_mode=self.cfg.noise_mode)
+            return self._synthesis(self.ws0)
+
+    def _synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        if self.cap is None:  # a generator that takes no max_resolution (the tests' synthetic one) renders whole
+            return self.G.synthesis(ws, noise_mode=self.cfg.noise_mode)
+        return self.G.synthesis(ws, noise_mode=self.cfg.noise_mode, max_resolution=self.cap)
 
     # ---- 1. features ---------------------------------------------------------------------------------------
     def features(self, whole: bool = False) -> torch.Tensor:

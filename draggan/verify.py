@@ -91,7 +91,12 @@ class ArrivalCheck:
         """Check `points` ([row, col], moved in place) against LK; returns the handles moved."""
         if self._image0 is None:
             self._image0 = self.start_image()
-        self.measured = m = lk_track(self._image0, now, self.start_xy)
+        scale = now.shape[-1] / self.resolution  # the renders may be smaller than the points' image
+        if scale == 1:
+            self.measured = m = lk_track(self._image0, now, self.start_xy)
+        else:
+            m = lk_track(self._image0, now, [[(v + 0.5) * scale - 0.5 for v in p] for p in self.start_xy])
+            self.measured = m = Measured([[(v + 0.5) / scale - 0.5 for v in p] for p in m.points], m.ok)
         moved = []
         for j, lk_xy in enumerate(m.points):
             gap = math.hypot(lk_xy[0] - points[j][1], lk_xy[1] - points[j][0])

@@ -61,10 +61,12 @@ def save_inversion(result: InversionResult, out_dir: str | os.PathLike, G_base: 
     atomic.write_with(out / DELTA, lambda tmp: save_file(delta, str(tmp), metadata=meta))
     stored = apply_delta(G_base, delta)
     lp = lpips_metric("alex")
-    with torch.no_grad():
+    with torch.no_grad():  # at the resolution PTI worked at (the images and metrics a later stage sees)
         dev_w = result.w.to(target.device)
-        pivot_img = G_base.synthesis(dev_w, noise_mode="const")
-        tuned_img = stored.to(target.device).synthesis(dev_w, noise_mode="const")
+        pivot_img = G_base.synthesis(dev_w, noise_mode="const", max_resolution=result.cap)
+        tuned_img = stored.to(target.device).synthesis(dev_w, noise_mode="const", max_resolution=result.cap)
+        if target.shape[-1] > result.resolution:
+            target = torch.nn.functional.interpolate(target.float(), size=pivot_img.shape[-2:], mode="area")
     save_image(tensor_to_uint8(pivot_img), out / PIVOT_RECON)
     save_image(tensor_to_uint8(tuned_img), out / RECON)
     metrics = {"pivot": image_metrics(pivot_img, target, lp), "tuned": image_metrics(tuned_img, target, lp),

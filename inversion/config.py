@@ -3,7 +3,7 @@ default schedule is faster (a coarse pivot, a shorter tuning at a higher learnin
 measured against the official one (`PTIConfig.official()`) by scripts/bench_pti.py."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -22,6 +22,10 @@ class PTIConfig:
     loss_size: int = 256  # images are area-downsampled to this for the pivot's perceptual loss
     pivot_skip_blocks: int = 1  # coarse pivot: render only up to R / 2**k (the skip generator's RGB there)
     pivot_fine_steps: int = 20  # ... except for the last this many steps, at full resolution
+    # Both stages: invert and tune only the blocks up to this resolution (the skip generator's RGB there; None:
+    # all). The warp paste moves the photo's own pixels along the generator's motion, which a 256 px render holds;
+    # a 512 or 1024 generator's last blocks would only cost time. `--paste generated` inverts at full resolution.
+    max_resolution: int | None = 256
     # Stage 2: pivotal tuning
     tune_steps: int = 150  # at most; the official schedule runs 350 at lr 3e-4
     tune_lr: float = 3e-3
@@ -49,13 +53,22 @@ class PTIConfig:
             raise ValueError("pivot_steps >= 1, tune_steps >= 0, checkpoint_every >= 1")
         if self.pivot_skip_blocks < 0 or self.pivot_fine_steps < 0 or self.plateau_window < 0:
             raise ValueError("pivot_skip_blocks, pivot_fine_steps and plateau_window must be >= 0")
+        if self.max_resolution is not None and (isinstance(self.max_resolution, bool) or self.max_resolution < 4):
+            raise ValueError("max_resolution must be at least 4 pixels (or None: the generator's full resolution)")
+
+    def for_generator(self, resolution: int) -> "PTIConfig":
+        """These settings for a generator of `resolution` px: a `max_resolution` it does not exceed means the full
+        resolution (None), so one generator's sessions keep one key whatever the cap."""
+        if self.max_resolution is not None and self.max_resolution >= resolution:
+            return replace(self, max_resolution=None)
+        return self
 
     @classmethod
     def official(cls, **changes: Any) -> "PTIConfig":
         """The official PTI schedule: 450 pivot steps at full resolution, 350 tuning steps at lr 3e-4, no
         plateau stop (what dragedit ran before its faster default; `scripts/bench_pti.py` compares them)."""
         base = {"pivot_steps": 450, "tune_steps": 350, "tune_lr": 3e-4, "pivot_skip_blocks": 0,
-                "pivot_fine_steps": 0, "plateau_window": 0, "plateau_tol": 0.0}
+                "pivot_fine_steps": 0, "plateau_window": 0, "plateau_tol": 0.0, "max_resolution": None}
         return cls(**{**base, **changes})
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,4 +85,6 @@ class PTIConfig:
                 d.pop(k)
         if "plateau_window" not in d:
             d.pop("plateau_tol")
+        if d["max_resolution"] is None:
+            d.pop("max_resolution")
         return d

@@ -35,6 +35,12 @@ class InversionResult:
     metrics: dict[str, Any]
     loss_log: list[dict[str, Any]]
     losses_used: dict[str, str]
+    resolution: int  # the size G was inverted and tuned at (its skip RGB there; below G's own with max_resolution)
+
+    @property
+    def cap(self) -> int | None:
+        """`max_resolution` for renders of the tuned generator (None: its full resolution)."""
+        return None if self.resolution >= self.G.img_resolution else self.resolution
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -58,6 +64,14 @@ def _fingerprint(t: torch.Tensor) -> str:
 
 def _downsample(img: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(img, size=(size, size), mode="area") if img.shape[-1] > size else img
+
+
+def work_resolution(G: torch.nn.Module, cfg: PTIConfig) -> int | None:
+    """The `max_resolution` PTI renders G at: None for the full image."""
+    cap = cfg.max_resolution
+    if cap is None or cap >= G.img_resolution:
+        return None
+    return G.synthesis.resolution_at(cap)
 
 
 def _noise_reg(noise_bufs: list[torch.Tensor]) -> torch.Tensor:
@@ -139,8 +153,10 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
         run.ckpt.save(state)
     Gt, steps = _tune(G, target, state, loss_tune, run)  # stage 2
     pivot_run = sum(e["stage"] == "pivot" for e in run.log)
-    metrics = {"timings": run.timings, "pivot_steps_run": pivot_run, "tune_steps_run": steps}
-    return InversionResult(state["w_pivot"].to(device), Gt, metrics, run.log, losses_used)
+    cap = work_resolution(G, cfg)
+    metrics = {"timings": run.timings, "pivot_steps_run": pivot_run, "tune_steps_run": steps,
+               "resolution": cap or G.img_resolution}
+    return InversionResult(state["w_pivot"].to(device), Gt, metrics, run.log, losses_used, cap or G.img_resolution)
 
 
 @dataclass
@@ -207,7 +223,8 @@ def _fit_pivot(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], 
     Gp, w_opt, w_std, noise_named, gen, optim = _pivot_start(G, cfg, state, device)
     noise_bufs = [b for _, b in noise_named]
     rows = w_opt.shape[1]
-    coarse = max(4, G.img_resolution >> cfg.pivot_skip_blocks) if cfg.pivot_skip_blocks else None
+    cap = work_resolution(G, cfg)
+    coarse = max(4, (cap or G.img_resolution) >> cfg.pivot_skip_blocks) if cfg.pivot_skip_blocks else None
     targets: dict[int, torch.Tensor] = {}  # the target at each rendered resolution
     fine_from = next((e["step"] for e in log if e["stage"] == "pivot" and e.get("fine")), None)  # a resumed run
     t0 = time.perf_counter()
@@ -225,7 +242,7 @@ def _fit_pivot(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], 
             w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * noise_scale
             ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if rows == 1 else w_opt + w_noise
             fine = coarse is None or fine_from is not None
-            synth = _downsample(Gp.synthesis(ws, noise_mode="const", max_resolution=None if fine else coarse),
+            synth = _downsample(Gp.synthesis(ws, noise_mode="const", max_resolution=cap if fine else coarse),
                                 cfg.loss_size)
             if synth.shape[-1] not in targets:
                 with torch.no_grad():
@@ -258,6 +275,8 @@ def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_
     """Stage 2, pivotal tuning: the generator's synthesis weights fitted around the pivot -> (tuned G, steps)."""
     cfg, log, device = run.cfg, run.log, target.device
     w_pivot = state["w_pivot"].to(device)
+    cap = work_resolution(G, cfg)
+    target = _downsample(target, cap or G.img_resolution)
     Gt = copy.deepcopy(G)
     params = [p for p in Gt.synthesis.parameters()]
     Gt.requires_grad_(False)
@@ -273,7 +292,7 @@ def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_
     step = state["step"]
     with tqdm(total=cfg.tune_steps, initial=step, desc="PTI tuning", disable=not run.progress, unit="step") as bar:
         while not state.get("tune_done", False) and step < cfg.tune_steps and not _plateau(log, "tune", cfg):
-            img = Gt.synthesis(w_pivot, noise_mode="const")
+            img = Gt.synthesis(w_pivot, noise_mode="const", max_resolution=cap)
             l2 = F.mse_loss(img, target)
             perc = loss_fn(img, target).mean()
             loss = cfg.l2_weight * l2 + cfg.lpips_weight * perc
@@ -283,7 +302,7 @@ def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_
                 log.append({**entry, "early_stop": True})
                 break
             if cfg.locality and step % cfg.locality_interval == 0:
-                loss = loss + _locality_loss(G, Gt, w_pivot, cfg, loss_fn, gen)
+                loss = loss + _locality_loss(G, Gt, w_pivot, cfg, loss_fn, gen, cap)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
@@ -316,7 +335,7 @@ def _plateau(log: list[dict[str, Any]], stage: str, cfg: PTIConfig) -> bool:
 
 
 def _locality_loss(G: torch.nn.Module, Gt: torch.nn.Module, w_pivot: torch.Tensor, cfg: PTIConfig,
-                   loss_fn: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
+                   loss_fn: torch.nn.Module, gen: torch.Generator, cap: int | None) -> torch.Tensor:
     """PTI's locality regulariser: keep tuned and original outputs close at latents around the pivot."""
     device = w_pivot.device
     z = torch.randn(1, G.z_dim, generator=gen).to(device)
@@ -324,6 +343,6 @@ def _locality_loss(G: torch.nn.Module, Gt: torch.nn.Module, w_pivot: torch.Tenso
         w_z = G.mapping(z)
         direction = w_z - w_pivot
         w_loc = w_pivot + cfg.locality_alpha * direction / direction.norm()
-        old = G.synthesis(w_loc, noise_mode="const")
-    new = Gt.synthesis(w_loc, noise_mode="const")
+        old = G.synthesis(w_loc, noise_mode="const", max_resolution=cap)
+    new = Gt.synthesis(w_loc, noise_mode="const", max_resolution=cap)
     return cfg.locality_l2_weight * F.mse_loss(new, old) + cfg.locality_lpips_weight * loss_fn(new, old).mean()

@@ -1,29 +1,38 @@
 """The whole edit at the size people edit: a FFHQ-512 (or 1024) architecture with random weights, a 12 MP photo,
 per stage, through the one recipe (`dragedit.edit_photo`), on this machine's CPU (flags printed).
 
-A full default edit at 512 takes tens of minutes on 2 cores, so the run is short (a few steps of each kind, the
-first of each dropped) and the schedules are costed from the measured step times:
+A full edit at 512 takes many minutes on 2 cores, so each run is short (a few steps of each kind, the first of
+each dropped) and the schedules are costed from the measured step times. Three settings, each run in its own
+process (its own peak memory):
 
-  defaults   <= 120 pivot steps (all but the last 20 on the 256 px RGB), <= 150 tuning steps, a 100-step drag
-  official   450 full-resolution pivot steps, 350 tuning steps, a 100-step drag at our step cost
+  before    the defaults before PTI's resolution cap and the windowed drag: inversion and tuning at the full
+            resolution, the drag's feature blocks on the whole map
+  now       today's defaults: inversion and tuning up to 256 px (PTIConfig.max_resolution), the drag's late
+            blocks on crops around the handles (DragConfig.windowed), its renders at 256 px
+  official  the official cost of every step: full-resolution PTI, the whole synthesis + resize in each drag step
 
-(plateau stops usually end both PTI stages earlier on real photos; `bench_pti.py` measures how much).
+and the schedules: <= 100 coarse + 20 fine pivot steps, <= 150 tuning steps and a 100-step drag (before, now);
+450 pivot + 350 tuning steps and a 100-step drag (official). Plateau stops usually end both PTI stages earlier
+on real photos (`bench_pti.py` measures how much).
 
-    python scripts/bench_edit.py [--resolution 512 1024] [--steps 4] [--megapixels 12]
+    python scripts/bench_edit.py [--resolution 512 1024] [--steps 4] [--megapixels 12] [--settings before,now]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import resource
 import tempfile
 import time
 from pathlib import Path
 
+from benchlib import run_isolated
 
 REPO = Path(__file__).resolve().parent.parent
-SCHEDULES = {"defaults": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 150, "drag": 100},
-             "official": {"pivot_coarse": 0, "pivot_fine": 450, "tune": 350, "drag": 100}}
+COUNTS = {"before": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 150, "drag": 100},
+          "now": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 150, "drag": 100},
+          "official": {"pivot_coarse": 0, "pivot_fine": 450, "tune": 350, "drag": 100}}
 
 
 def cpu_flags() -> str:
@@ -49,7 +58,7 @@ def big_photo(path: Path, megapixels: float) -> Path:
     return path
 
 
-def run(resolution: int, steps: int, photo: Path, work: Path) -> dict:
+def run(setting: str, resolution: int, steps: int, photo: Path, work: Path) -> dict:
     import torch
 
     from dragedit.draggan.config import DragConfig
@@ -70,26 +79,31 @@ def run(resolution: int, steps: int, photo: Path, work: Path) -> dict:
     # pivot: steps + 1 coarse, then steps + 1 fine; tuning steps + 1; every plateau stop off
     pti = PTIConfig(pivot_steps=2 * (steps + 1), pivot_fine_steps=steps + 1, tune_steps=steps + 1, plateau_window=0,
                     lpips_threshold=-1.0, allow_download=False, w_avg_samples=1000)
-    settings = EditSettings(generator=gen, device="cpu", pti=pti, drag=DragConfig(max_steps=steps + 1))
+    drag = DragConfig(max_steps=steps + 1)
+    if setting in ("before", "official"):
+        pti.max_resolution, pti.pivot_skip_blocks = None, 1 if setting == "before" else 0
+        pti.pivot_fine_steps = steps + 1 if setting == "before" else 0
+        drag = DragConfig(max_steps=steps + 1, windowed=False, **({"full_synthesis": True, "sparse": False}
+                                                                  if setting == "official" else {}))
+    settings = EditSettings(generator=gen, device="cpu", pti=pti, drag=drag)
     t0 = time.perf_counter()
-    res = edit_photo(photo, [edit_request("@mouth_left:-3%,-6%", "@mouth_right:3%,-6%")], work / f"out-{resolution}.jpg",
-                     work / f"s-{resolution}", settings=settings, from_spec="pivot", on_progress=hook)
+    res = edit_photo(photo, [edit_request("@mouth_left:-3%,-6%", "@mouth_right:3%,-6%")], work / f"out-{setting}.jpg",
+                     work / f"s-{setting}-{resolution}", settings=settings, from_spec="pivot", on_progress=hook)
     wall = time.perf_counter() - t0
     per_step = {k: (v[-1] - v[0]) / (len(v) - 1) for k, v in stamps.items() if len(v) > 1}
+    if setting == "official":  # every pivot step at full resolution
+        per_step["pivot_fine"] = per_step.pop("pivot_coarse", per_step.get("pivot_fine", 0.0))
     fixed = {k: res.seconds.get(k, 0.0) for k in ("load", "align", "composite")}
-    return {"resolution": resolution, "wall_s": wall, "per_step_s": per_step, "fixed_s": fixed,
+    return {"setting": setting, "resolution": resolution, "wall_s": wall, "per_step_s": per_step, "fixed_s": fixed,
             "drag_steps_run": res.history[-1].steps if res.history else 0,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20}
 
 
-def costed(row: dict) -> dict[str, float]:
-    """Minutes for each schedule from the measured step costs and the fixed stages."""
-    fixed = sum(row["fixed_s"].values())
-    out = {}
-    for name, counts in SCHEDULES.items():
-        s = fixed + sum(counts[k] * row["per_step_s"].get(k, row["per_step_s"].get("pivot_fine", 0.0)) for k in counts)
-        out[name] = s / 60
-    return out
+def costed(row: dict) -> float:
+    """Minutes for the setting's schedule from its measured step costs and fixed stages."""
+    ps = row["per_step_s"]
+    counts = COUNTS[row["setting"]]
+    return (sum(row["fixed_s"].values()) + sum(n * ps.get(k, ps.get("pivot_fine", 0.0)) for k, n in counts.items())) / 60
 
 
 def main() -> None:
@@ -97,27 +111,30 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, nargs="+", default=[512])
     ap.add_argument("--steps", type=int, default=4, help="measured steps of each kind (one more is run and dropped)")
     ap.add_argument("--megapixels", type=float, default=12.0)
+    ap.add_argument("--settings", default="before,now,official")
+    ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.case:
+        setting, res = args.case.split(":")
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            print(json.dumps(run(setting, int(res), args.steps, big_photo(work / "photo.jpg", args.megapixels), work)))
+        return
     import torch
 
     print(f"CPU: {platform.machine()}, {torch.get_num_threads()} threads, flags: {cpu_flags()}; torch {torch.__version__}")
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        photo = big_photo(work / "photo.jpg", args.megapixels)
-        for r in args.resolution:
-            row = run(r, args.steps, photo, work)
-            c = costed(row)
-            ps = row["per_step_s"]
-            print(f"\n{r} px generator, {args.megapixels:g} MP photo: measured run {row['wall_s']:.0f} s, "
-                  f"peak RSS {row['peak_rss_gb']:.1f} GB")
-            print("| stage | seconds |\n| --- | --- |")
-            for k, v in row["fixed_s"].items():
-                print(f"| {k} | {v:.2f} |")
-            for k in ("pivot_coarse", "pivot_fine", "tune", "drag"):
-                if k in ps:
-                    print(f"| {k} step | {ps[k]:.2f} |")
-            print(f"| **defaults** (<= 100 + 20 pivot, <= 150 tune, 100 drag) | **{c['defaults']:.1f} min** |")
-            print(f"| official (450 pivot, 350 tune, 100 drag) | {c['official']:.1f} min |")
+    names = args.settings.split(",")
+    for r in args.resolution:
+        rows = run_isolated(__file__, [f"{n}:{r}" for n in names],
+                            ["--steps", str(args.steps), "--megapixels", str(args.megapixels)])
+        print(f"\n{r} px generator, {args.megapixels:g} MP photo, seconds per step (fixed stages: seconds)")
+        print("| | " + " | ".join(names) + " |\n| --- |" + " --- |" * len(names))
+        keys = ["load", "align", "composite", "pivot_coarse", "pivot_fine", "tune", "drag"]
+        for k in keys:
+            cells = [row["fixed_s"].get(k, row["per_step_s"].get(k)) for row in rows]
+            print(f"| {k} | " + " | ".join("-" if c is None else f"{c:.2f}" for c in cells) + " |")
+        print("| peak RSS GB | " + " | ".join(f"{row['peak_rss_gb']:.1f}" for row in rows) + " |")
+        print("| **schedule, minutes** | " + " | ".join(f"**{costed(row):.1f}**" for row in rows) + " |")
 
 
 if __name__ == "__main__":

@@ -221,6 +221,12 @@ class SynthesisNetwork(nn.Module):
         self.num_ws += 1  # the last block's toRGB
         self.channels = [channels[r] for r in self.block_resolutions]
 
+    def resolution_at(self, max_resolution: int | None) -> int:
+        """The image size `forward(max_resolution=...)` returns."""
+        if max_resolution is None:
+            return self.img_resolution
+        return next((r for r in self.block_resolutions if r >= max_resolution), self.img_resolution)
+
     def blocks(self) -> list[SynthesisBlock]:
         return [getattr(self, f"b{res}") for res in self.block_resolutions]
 

@@ -125,3 +125,33 @@ def test_warp_paste_moves_the_photos_own_pixels(tmp_path):
     proc = run_cli(*base, "--steps", "0", "-o", tmp_path / "zero.png")
     assert proc.returncode == 0, proc.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "zero.png")), photo)
+
+
+@pytest.mark.slow
+def test_inverting_below_the_generators_size_still_moves_the_photo(tmp_path):
+    """PTI's resolution cap (--invert-resolution, 256 by default for 512/1024 generators; 64 here on the 128 px
+    one): the last block is left as it was, every render stops at the cap, the warp paste reads the motion from
+    those renders, zero steps still give the photo back bit for bit, and --paste generated inverts at full size."""
+    from safetensors import safe_open
+
+    s = tmp_path / "s"
+    base = ["edit", ASTRONAUT, "--session", s, "--pivot-steps", "40", "--tune-steps", "20", "--offline", "--json",
+            "--drag", "201,139:199,133", "--drag", "246,141:249,135", "--from", "pivot", "--invert-resolution", "64"]
+    proc = run_cli(*base, "--steps", "20", "-o", tmp_path / "warp.png")
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(s / "invert" / "reconstruction.png").size == (64, 64)
+    assert Image.open(s / "edits" / "001" / "crop.png").size == (64, 64)
+    assert json.loads((s / "invert" / "metrics.json").read_text())["resolution"] == 64
+    assert json.loads((s / "edits" / "001" / "edit.json").read_text())["image_resolution"] == 64
+    with safe_open(str(s / "invert" / "generator_delta.safetensors"), "np") as fh:
+        tuned = list(fh.keys())
+    assert tuned and not any(k.startswith("synthesis.b128.") for k in tuned)
+    photo = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+    assert (np.asarray(Image.open(tmp_path / "warp.png")) != photo).any(axis=2).sum() > 100
+    proc = run_cli(*base, "--steps", "0", "-o", tmp_path / "zero.png")
+    assert proc.returncode == 0, proc.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "zero.png")), photo)
+    proc = run_cli(*base, "--steps", "5", "--paste", "generated", "-o", tmp_path / "gen.png")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["stages"]["invert"] == "computed"
+    assert Image.open(s / "invert" / "reconstruction.png").size == (128, 128)

@@ -7,14 +7,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, replace
 from typing import Any
 
 from dragedit.fileio.errors import FieldError, UserError
 
 # the core's field names -> this command line's flags, where they differ from --field-name
 FLAGS = {"seed": "--pti-seed", "max_steps": "--steps", "drags": "--drag", "from": "--from", "photo": "PHOTO",
-         "session": "--session", "until": "the command"}
+         "session": "--session", "until": "the command", "max_resolution": "--invert-resolution"}
 
 
 def flag(field: str) -> str:
@@ -119,6 +119,10 @@ def add_pti(p: argparse.ArgumentParser) -> None:
     g.add_argument("--w-plus", action="store_true", default=None, help="W+ pivot instead of PTI's W pivot")
     g.add_argument("--locality", action="store_true", default=None, help="PTI's locality regulariser")
     g.add_argument("--pti-seed", type=int, help=f"PTI's random seed (default {default(P, 'seed')})")
+    g.add_argument("--invert-resolution", type=int, metavar="PX",
+                   help="invert and tune a larger generator only up to this many pixels: the warp paste needs only "
+                        "its motion (0: its full resolution, as --paste generated always uses; default "
+                        f"{default(P, 'max_resolution')})")
     g.add_argument("--checkpoint-every", type=int,
                    help=f"steps between checkpoints (default {default(P, 'checkpoint_every')})")
     g.add_argument("--offline", action="store_true", help="never download LPIPS weights (also: DRAGEDIT_OFFLINE=1)")
@@ -155,7 +159,7 @@ def settings_from(args: argparse.Namespace):
     return EditSettings(**parts)
 
 
-PTI_FLAGS = ("pivot_steps", "tune_steps", "w_plus", "locality", "pti_seed", "checkpoint_every")
+PTI_FLAGS = ("pivot_steps", "tune_steps", "w_plus", "locality", "pti_seed", "checkpoint_every", "invert_resolution")
 
 
 def _pti(args: argparse.Namespace):
@@ -164,9 +168,13 @@ def _pti(args: argparse.Namespace):
             raise UserError(f"{flag(name)} {getattr(args, name)}: use a whole number >= {low}")
     if args.pti_seed is not None and not 0 <= args.pti_seed < 2 ** 32:
         raise UserError(f"--pti-seed {args.pti_seed} is out of range; use a whole number from 0 to {2 ** 32 - 1}")
-    return _config("inversion", "inversion.config", "PTIConfig", pivot_steps=args.pivot_steps,
-                   tune_steps=args.tune_steps, seed=args.pti_seed, pivot_space="w+" if args.w_plus else None,
-                   locality=args.locality, checkpoint_every=args.checkpoint_every)
+    cap = args.invert_resolution
+    if cap is not None and cap != 0 and cap < 4:
+        raise UserError(f"--invert-resolution {cap}: use a size in pixels (256, say), or 0 for the full resolution")
+    pti = _config("inversion", "inversion.config", "PTIConfig", pivot_steps=args.pivot_steps,
+                  tune_steps=args.tune_steps, seed=args.pti_seed, pivot_space="w+" if args.w_plus else None,
+                  locality=args.locality, checkpoint_every=args.checkpoint_every)
+    return pti if cap is None else replace(pti, max_resolution=cap or None)  # 0: None, which `given` would drop
 
 
 def _config(what: str, module: str, name: str, **values: Any):

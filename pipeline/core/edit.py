@@ -125,11 +125,12 @@ def check_edit(job: EditJob, settings: EditSettings | None = None) -> EditPlan:
         device = resolve_device(settings.device)
         torch_work = drags or job.until == "invert"
         generator = _generator(s, settings) if torch_work else None
+        threads = s.threads(settings.threads, fair_share_threads(), device.type)
+        settings = settings.with_pti_of(s.stages.get(L.INVERT, {}).get("params"))
         if generator is not None:
             G, _ = load_base_generator(generator, device)
             settings.check_generator(list(G.synthesis.block_resolutions))
-        threads = s.threads(settings.threads, fair_share_threads(), device.type)
-        settings = settings.with_pti_of(s.stages.get(L.INVERT, {}).get("params"))
+            settings = settings.for_generator(G.img_resolution)
         settings = replace(settings, drag=drag_precision(settings.drag, device))
         request_id = _request_id(sha, spec, settings, generator, device, threads, job)
         noop = drags and not any(r.moves for r in job.requests)
@@ -193,7 +194,7 @@ def _plan_edits(s: Session, job: EditJob, request_id: str) -> tuple[list[str], b
 def run_edit(plan: EditPlan, on_progress: ProgressHook = ignore) -> EditResult:
     """The stages in order, each cached in the session; stops after `plan.job.until`."""
     from .stages.drag import run_drags
-    from .stages.invert import run_invert, tuned
+    from .stages.invert import image_cap, run_invert, tuned
 
     job, cfg = plan.job, plan.settings
     if plan.noop:
@@ -233,7 +234,7 @@ def run_edit(plan: EditPlan, on_progress: ProgressHook = ignore) -> EditResult:
                       else s.resolve_edit(job.from_spec))
             with timer("drag"):
                 run_drags(s, requests, plan.edits, parent, Gt, cfg.drag, plan.device, plan.request_id,
-                          on_progress)  # 5. the drags
+                          on_progress, image_cap(s, Gt))  # 5. the drags
         comp = None
         if job.until == "composite":
             with timer("composite"):

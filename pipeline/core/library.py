@@ -53,6 +53,12 @@ class Preprocessed:
     base_generator_path: Path
     metrics: dict[str, Any]
 
+    @property
+    def resolution(self) -> int:
+        """The size the generator was tuned at: render with `G.synthesis(w, max_resolution=this)` (PTI's
+        `max_resolution` leaves the blocks past it as the base generator's)."""
+        return int(self.metrics["resolution"])
+
     def load_generator(self, device: str = "cpu") -> Any:
         """The PTI-tuned generator (base checkpoint + delta), as the session's own stages load it."""
         from dragedit.inversion import load_inversion

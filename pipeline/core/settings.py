@@ -53,9 +53,20 @@ class EditSettings:
         pti = self.pti
         if pti is None:
             names = {f.name for f in fields(PTIConfig)}
-            pti = PTIConfig(**{k: v for k, v in (recorded or {}).items() if k in names})
+            values = {k: v for k, v in (recorded or {}).items() if k in names}
+            if recorded:  # a key left out of the record is at its 'off' value (`PTIConfig.result_dict`)
+                values.setdefault("max_resolution", None)
+            pti = PTIConfig(**values)
         if self.offline:
             pti = replace(pti, allow_download=False)
+        return replace(self, pti=pti)
+
+    def for_generator(self, resolution: int) -> "EditSettings":
+        """These settings for a generator of `resolution` px: PTI's resolution cap as it applies to it, and none
+        when the generator's own pixels are pasted (`--paste generated` needs the whole image)."""
+        pti = self.pti.for_generator(resolution)
+        if self.composite.paste == "generated" and pti.max_resolution is not None:
+            pti = replace(pti, max_resolution=None)
         return replace(self, pti=pti)
 
     def check_generator(self, block_resolutions: list[int]) -> None:

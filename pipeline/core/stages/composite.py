@@ -82,8 +82,9 @@ def save_edited_photo(pixels: np.ndarray, photo: Photo, output: str | os.PathLik
 def _paste(s: Session, name: str, photo: Photo, cfg: CompositeConfig, out_png: Path) -> tuple[list[Path], dict]:
     """The composite stage's work: the edited photo (and its field and masks) for edit `name`."""
     al = alignment(s)
-    edited = np.asarray(Image.open(s.path(name, L.EDIT_CROP)).convert("RGB"))
-    recon = np.asarray(Image.open(s.path(L.INVERT_RECON)).convert("RGB"))
+    # Renders of a generator tuned below its resolution (PTI's max_resolution) come up to the crop's size.
+    edited = _at_size(Image.open(s.path(name, L.EDIT_CROP)).convert("RGB"), al.crop_size)
+    recon = _at_size(Image.open(s.path(L.INVERT_RECON)).convert("RGB"), al.crop_size)
     lm_crop = map_points(al.photo_to_crop, al.landmarks)
     outputs = [out_png]
     if cfg.paste == "warp":
@@ -110,6 +111,10 @@ def _paste(s: Session, name: str, photo: Photo, cfg: CompositeConfig, out_png: P
         outputs.append(mask_path)
     save_image(photo.output_pixels(result), out_png)  # the source's alpha, bit for bit
     return outputs, {"edit": name, **stats}
+
+
+def _at_size(img: Image.Image, size: int) -> np.ndarray:
+    return np.asarray(img if img.size == (size, size) else img.resize((size, size), Image.Resampling.BICUBIC))
 
 
 def _edit_chain(s: Session, name: str) -> list[tuple[list[list[float]], np.ndarray | None, list]]:

@@ -31,8 +31,10 @@ def parent_ws(s: Session, parent: str, device: torch.device) -> tuple[torch.Tens
 
 
 def run_drags(s: Session, requests: list[EditRequest], names: list[str], parent: str, Gt: torch.nn.Module,
-              config, device: torch.device, request_id: str, on_progress: ProgressHook) -> list[str]:
-    """Edit `names[i]` = `requests[i]` (photo pixels, anchors resolved) from `parent`, then from each other."""
+              config, device: torch.device, request_id: str, on_progress: ProgressHook,
+              image_resolution: int | None = None) -> list[str]:
+    """Edit `names[i]` = `requests[i]` (photo pixels, anchors resolved) from `parent`, then from each other;
+    `image_resolution`: the size the generator was tuned at, when below its own (its renders stop there)."""
     from .align import alignment
 
     al = alignment(s)
@@ -48,13 +50,13 @@ def run_drags(s: Session, requests: list[EditRequest], names: list[str], parent:
             params["mask_region"] = req.mask_region
         extra = {"request": request_id, "request_index": i, "align_key": align_entry["key"], "invert_key": inv["key"]}
         s.cached(name, inputs, params,
-                 lambda: (_one_drag(s, name, parent, req, ws0, Gt, config, al, on_progress), extra))
+                 lambda: (_one_drag(s, name, parent, req, ws0, Gt, config, al, on_progress, image_resolution), extra))
         parent = name
     return list(names)
 
 
 def _one_drag(s: Session, name: str, parent: str, req: EditRequest, ws0: torch.Tensor, Gt, cfg, al: Alignment,
-              on_progress: ProgressHook) -> list[Path]:
+              on_progress: ProgressHook, image_resolution: int | None) -> list[Path]:
     """One drag with its artifacts written; returns their paths."""
     from dragedit.draggan import DragDiverged, drag
 
@@ -79,7 +81,8 @@ def _one_drag(s: Session, name: str, parent: str, req: EditRequest, ws0: torch.T
 
     mask_t = torch.from_numpy(loss_mask).to(ws0.device) if loss_mask is not None else None
     try:
-        res = drag(Gt, ws0, handles, targets, mask=mask_t, config=cfg, callback=callback)
+        res = drag(Gt, ws0, handles, targets, mask=mask_t, config=cfg, callback=callback,
+                   image_resolution=image_resolution)
     except DragDiverged as exc:
         raise UserError(f"{exc}; nothing was saved") from None
     folder = s.path(name)
@@ -104,7 +107,7 @@ def _edit_info(parent: str, req: EditRequest, handles, targets, res, mask, cfg, 
             "steps": res.steps, "stopped_by": res.stopped_by, "mean_distance_crop": res.mean_distance,
             "handles": handle_report(handles, targets, res), "events": res.events,
             "trajectory": res.trajectory, "mask": bool(mask is not None), "mask_region": req.mask_region,
-            "config": cfg.to_dict(),
+            "config": cfg.to_dict(), "image_resolution": int(res.image.shape[-1]),
             "feature_block_used": cfg.feature_block_for(list(Gt.synthesis.block_resolutions)),
             "radii_px": list(cfg.radii_for(Gt.img_resolution))}
 

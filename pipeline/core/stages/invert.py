@@ -75,7 +75,7 @@ def run_invert_stage(target: str | os.PathLike | np.ndarray, generator: str | No
     from dragedit.inversion.artifacts import METRICS
     G, info = load_base_generator(resolve_generator(generator), device)
     pixels = target if isinstance(target, np.ndarray) else load_target_image(target, G.img_resolution)
-    cfg = config or PTIConfig()
+    cfg = (config or PTIConfig()).for_generator(G.img_resolution)
     out = Path(out_dir)
     invert_crop(G, info, pixels, out, cfg, device, progress=progress,
                 extra={"generator": info["path"], "device": str(device)})
@@ -99,6 +99,14 @@ def run_invert(s: Session, G: torch.nn.Module, info: dict[str, Any], config, dev
 
     return s.cached(L.INVERT, {"aligned": al_entry["outputs"][L.ALIGNED], "generator": info["sha256"]},
                     {**config.result_dict(), "compute": compute_signature(device)}, compute)
+
+
+def image_cap(s: Session, G: torch.nn.Module) -> int | None:
+    """The size the session's generator was tuned at, when below its own (renders stop there), else None."""
+    import json
+
+    resolution = json.loads(s.path(L.INVERT_METRICS).read_text()).get("resolution", G.img_resolution)
+    return None if resolution >= G.img_resolution else int(resolution)
 
 
 def tuned(s: Session, G: torch.nn.Module, info: dict[str, Any], device: torch.device):
