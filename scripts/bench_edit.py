@@ -10,6 +10,7 @@ process (its own peak memory):
   now       today's defaults: inversion and tuning up to 256 px (PTIConfig.max_resolution), the drag's late
             blocks on crops around the handles (DragConfig.windowed), its renders at 256 px
   official  the official cost of every step: full-resolution PTI, the whole synthesis + resize in each drag step
+  cap128    today's defaults with PTI capped at 128 px (`--invert-resolution 128`): cheaper, a coarser field
 
 and the schedules: <= 100 coarse + 20 fine pivot steps, <= 150 tuning steps and a 100-step drag (before, now);
 450 pivot + 350 tuning steps and a 100-step drag (official). Plateau stops usually end both PTI stages earlier
@@ -32,7 +33,8 @@ from benchlib import run_isolated
 REPO = Path(__file__).resolve().parent.parent
 COUNTS = {"before": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 150, "drag": 100},
           "now": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 150, "drag": 100},
-          "official": {"pivot_coarse": 0, "pivot_fine": 450, "tune": 350, "drag": 100}}
+          "official": {"pivot_coarse": 0, "pivot_fine": 450, "tune": 350, "drag": 100},
+          "cap128": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 150, "drag": 100}}
 
 
 def cpu_flags() -> str:
@@ -85,6 +87,8 @@ def run(setting: str, resolution: int, steps: int, photo: Path, work: Path) -> d
         pti.pivot_fine_steps = steps + 1 if setting == "before" else 0
         drag = DragConfig(max_steps=steps + 1, windowed=False, **({"full_synthesis": True, "sparse": False}
                                                                   if setting == "official" else {}))
+    if setting == "cap128":
+        pti.max_resolution = 128
     settings = EditSettings(generator=gen, device="cpu", pti=pti, drag=drag)
     t0 = time.perf_counter()
     res = edit_photo(photo, [edit_request("@mouth_left:-3%,-6%", "@mouth_right:3%,-6%")], work / f"out-{setting}.jpg",
@@ -129,7 +133,7 @@ def main() -> None:
                             ["--steps", str(args.steps), "--megapixels", str(args.megapixels)])
         print(f"\n{r} px generator, {args.megapixels:g} MP photo, seconds per step (fixed stages: seconds)")
         print("| | " + " | ".join(names) + " |\n| --- |" + " --- |" * len(names))
-        keys = ["load", "align", "composite", "pivot_coarse", "pivot_fine", "tune", "drag"]
+        keys = ["align", "composite", "pivot_coarse", "pivot_fine", "tune", "drag"]
         for k in keys:
             cells = [row["fixed_s"].get(k, row["per_step_s"].get(k)) for row in rows]
             print(f"| {k} | " + " | ".join("-" if c is None else f"{c:.2f}" for c in cells) + " |")
