@@ -204,3 +204,19 @@ def test_official_schedule_and_cache_keys():
     assert "pivot_skip_blocks" not in key and "plateau_tol" not in key  # the keys sessions had before
     new = PTIConfig().result_dict()
     assert new["pivot_skip_blocks"] == 1 and new["plateau_window"] == 25
+
+
+# ---- inverting for motion: a resolution cap (#24) ---------------------------------------------------------
+def test_resolution_cap_renders_and_keys(ref_generator, sha):
+    """With `max_resolution` below the generator's size PTI fits the skip RGB there and leaves the later blocks
+    as they were; caps a generator does not exceed change nothing, not even the cache key."""
+    target = uint8_to_tensor(align_photo(load_photo(ASTRONAUT), AlignConfig(size=128)).crop)
+    cfg = PTIConfig(pivot_steps=4, pivot_fine_steps=2, tune_steps=3, max_resolution=64, plateau_window=0, **FAST)
+    res = invert(ref_generator, target, cfg, progress=False, base_id=sha)
+    assert res.resolution == 64 and res.cap == 64
+    before, after = ref_generator.synthesis.state_dict(), res.G.synthesis.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("b128."))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("b64."))
+    assert PTIConfig().for_generator(128).result_dict() == PTIConfig(max_resolution=None).result_dict()
+    assert PTIConfig().for_generator(512).result_dict()["max_resolution"] == 256
+    assert "max_resolution" not in PTIConfig.official().result_dict()
