@@ -151,6 +151,8 @@ def test_inverting_below_the_generators_size_still_moves_the_photo(tmp_path):
     proc = run_cli(*base, "--steps", "0", "-o", tmp_path / "zero.png")
     assert proc.returncode == 0, proc.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "zero.png")), photo)
+    proc = run_cli("composite", s, "--paste", "generated", "-o", tmp_path / "soft.png")  # the 64 px renders, said so
+    assert proc.returncode == 0 and "tuned at 64 px" in proc.stderr, proc.stderr
     proc = run_cli(*base, "--steps", "5", "--paste", "generated", "-o", tmp_path / "gen.png")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["stages"]["invert"] == "computed"

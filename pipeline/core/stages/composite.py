@@ -83,7 +83,11 @@ def _paste(s: Session, name: str, photo: Photo, cfg: CompositeConfig, out_png: P
     """The composite stage's work: the edited photo (and its field and masks) for edit `name`."""
     al = alignment(s)
     # Renders of a generator tuned below its resolution (PTI's max_resolution) come up to the crop's size.
-    edited = _at_size(Image.open(s.path(name, L.EDIT_CROP)).convert("RGB"), al.crop_size)
+    rendered = Image.open(s.path(name, L.EDIT_CROP)).convert("RGB")
+    if cfg.paste == "generated" and rendered.size[0] < al.crop_size:
+        s.warn(f"note: this session's generator was tuned at {rendered.size[0]} px for the warp paste; the generated "
+               f"paste brings its renders up to {al.crop_size} px (edit with --paste generated for full-size renders)")
+    edited = _at_size(rendered, al.crop_size)
     recon = _at_size(Image.open(s.path(L.INVERT_RECON)).convert("RGB"), al.crop_size)
     lm_crop = map_points(al.photo_to_crop, al.landmarks)
     outputs = [out_png]
