@@ -204,7 +204,7 @@ class _DragLoop:
         self.step = 0
         self.w_cur: torch.Tensor | None = None
         self.checker = ArrivalCheck(h_xy.tolist(), self.start_image, cfg.verify_tolerance, cfg.max_recoveries, res)
-        self.windowed = (cfg.windowed and self.fix is None and not cfg.full_synthesis
+        self.windowed = (cfg.windowed and self.fix is None and not cfg.full_synthesis and cfg.noise_mode != "random"
                          and hasattr(G.synthesis, "features_in"))
         self.stale = False  # a handle was moved outside this step's windows (a recovery): read the whole map
 

@@ -223,7 +223,9 @@ def test_edit_file_batch_branching_and_library(reference, tmp_path):
     pre = preprocess(ASTRONAUT, s, settings=EditSettings(generator=REF_PKL))
     assert pre.w.shape == (1, 12, 64) and pre.generator_delta_path.is_file()
     G = pre.load_generator()
-    assert G.img_resolution == 128
+    assert G.img_resolution == 128 and pre.resolution == 128  # a 128 px generator is never capped
+    del pre.metrics["resolution"]  # as in a session inverted before the cap: read off its reconstruction
+    assert pre.resolution == 128
     # composite an earlier edit as its own stage, JPEG with the photo's metadata
     proc = run_cli("composite", s, "--edit", "1", "-o", tmp_path / "c.jpg", "--json")
     assert proc.returncode == 0, proc.stderr

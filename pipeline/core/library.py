@@ -57,7 +57,12 @@ class Preprocessed:
     def resolution(self) -> int:
         """The size the generator was tuned at: render with `G.synthesis(w, max_resolution=this)` (PTI's
         `max_resolution` leaves the blocks past it as the base generator's)."""
-        return int(self.metrics["resolution"])
+        if "resolution" in self.metrics:
+            return int(self.metrics["resolution"])
+        from PIL import Image  # a session inverted before the cap existed: its reconstruction's size
+
+        with Image.open(self.session / L.INVERT_RECON) as img:
+            return img.size[0]
 
     def load_generator(self, device: str = "cpu") -> Any:
         """The PTI-tuned generator (base checkpoint + delta), as the session's own stages load it."""
