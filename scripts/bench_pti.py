@@ -56,7 +56,8 @@ def quality(photos: Path, device: torch.device) -> list[dict]:
     from dragedit.inversion import PTIConfig, invert
     from dragedit.inversion.losses import lpips_metric, ms_ssim
     from dragedit.inversion.pti import psnr
-    from dragedit.pipeline.imaging.align import AlignConfig, NoFaceError, align_photo
+    from dragedit.pipeline.imaging.align import AlignConfig, align_photo
+    from dragedit.pipeline.imaging.faces import NoFaceError
     from dragedit.pipeline.core.runtime import resolve_generator
     from dragedit.pipeline.imaging.photo import load_photo
     from dragedit.stylegan2 import load_generator

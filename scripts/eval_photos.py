@@ -47,7 +47,7 @@ class Dlib:
     def __init__(self) -> None:
         import dlib
 
-        from dragedit.pipeline.imaging.align import face_model_path
+        from dragedit.pipeline.imaging.faces import face_model_path
 
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = dlib.shape_predictor(str(face_model_path("shape_predictor_68_face_landmarks.dat")))

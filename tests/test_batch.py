@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dragedit.pipeline.imaging.align import AlignConfig, FaceChoiceError, choose_face, order_faces
+from dragedit.pipeline.imaging.faces import FaceChoiceError, choose_face, order_faces
 from dragedit.pipeline.imaging.anchors import LANDMARK_NAMES, inter_ocular
 from dragedit.pipeline.core.requests import EditRequest, load_edit_file, parse_drag
 from dragedit.fileio.errors import UserError
@@ -69,12 +69,12 @@ def test_bad_anchor_is_one_line(tmp_path, spec, needle):
 def test_face_order_and_face_at():
     faces = order_faces([{"box": [300, 10, 400, 110]}, {"box": [0, 0, 100, 100]}, {"box": [150, 0, 200, 50]}])
     assert [f["box"][0] for f in faces] == [0, 300, 150]  # equal areas left to right, then smaller
-    assert choose_face(faces, AlignConfig(face_at=(350.0, 60.0))) == 1
-    assert choose_face(faces, AlignConfig(face=2)) == 2
+    assert choose_face(faces, face_at=(350.0, 60.0)) == 1
+    assert choose_face(faces, 2) == 2
     with pytest.raises(FaceChoiceError, match="face at 500,500: on none of the 3 face"):
-        choose_face(faces, AlignConfig(face_at=(500.0, 500.0)))
+        choose_face(faces, face_at=(500.0, 500.0))
     with pytest.raises(FaceChoiceError, match="only 3 face"):
-        choose_face(faces, AlignConfig(face=3))
+        choose_face(faces, 3)
 
 
 def test_face_at_on_the_command_line(tmp_path):

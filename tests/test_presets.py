@@ -11,7 +11,7 @@ from tests.conftest import ASTRONAUT, QUICK, assert_user_error, run_main
 
 
 def _lm():
-    from dragedit.pipeline.imaging.align import find_faces
+    from dragedit.pipeline.imaging.faces import find_faces
     from dragedit.pipeline.imaging.photo import load_photo
 
     return np.asarray(find_faces(load_photo(ASTRONAUT).pixels)[0]["landmarks"])

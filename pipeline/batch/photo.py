@@ -101,7 +101,7 @@ def _face_indices(job: PhotoJob) -> list[tuple[int, bool]]:
     """(face index, whether outputs carry the face in their names): every face for 'all', else the one asked."""
     if job.face != "all":
         return [(int(job.face), False)]
-    from dragedit.pipeline.imaging.align import find_faces
+    from dragedit.pipeline.imaging.faces import find_faces
     from dragedit.pipeline.imaging.photo import load_photo
 
     return [(i, True) for i in range(len(find_faces(load_photo(job.photo).pixels)))]
@@ -126,7 +126,7 @@ def _edit_face(job: PhotoJob, face: int, tagged: bool) -> PhotoRow:
 
 def _row_for_error(job: PhotoJob, face: int | None, exc: Exception, seconds: dict[str, float],
                    session: Path | None = None) -> PhotoRow:
-    from dragedit.pipeline.imaging.align import FaceChoiceError, NoFaceError
+    from dragedit.pipeline.imaging.faces import FaceChoiceError, NoFaceError
 
     if isinstance(exc, NoFaceError):
         return PhotoRow(job.photo, face, "skipped", "no face", seconds=seconds)

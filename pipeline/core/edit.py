@@ -19,7 +19,7 @@ from typing import Any
 from dragedit.fileio.hashing import file_sha256
 from dragedit.fileio.images import check_writable
 from dragedit.fileio.threads import fair_share_threads, use_threads
-from dragedit.pipeline.imaging.align import AlignConfig, choose_face, find_faces
+from dragedit.pipeline.imaging.faces import choose_face, find_faces
 from dragedit.pipeline.imaging.photo import Photo, load_photo
 
 from . import layout as L
@@ -155,8 +155,7 @@ def _face(s: Session, photo: Photo, job: EditJob) -> tuple[dict[str, Any], int |
         return ident["face_spec"], ident["face"]
     face = job.face
     if job.face_at is not None:
-        faces = find_faces(photo.pixels, AlignConfig())
-        face = choose_face(faces, AlignConfig(face_at=job.face_at))
+        face = choose_face(find_faces(photo.pixels), face_at=job.face_at)
     s.check_face(face)
     return ident["face_spec"], face
 

@@ -99,7 +99,7 @@ def edit_every_face(photo: str | os.PathLike, edits: list[EditRequest], output: 
 
     from dragedit.fileio.environment import log
     from dragedit.fileio.images import check_writable
-    from dragedit.pipeline.imaging.align import find_faces
+    from dragedit.pipeline.imaging.faces import find_faces
     from dragedit.pipeline.imaging.photo import load_photo
 
     from .originals import guard_original

@@ -1,4 +1,5 @@
-"""Alignment stage: dlib face detection + 68 landmarks, FFHQ crop, exact photo <-> crop transform.
+"""Alignment: the chosen face's FFHQ crop (from its dlib landmarks, `faces.py`) and the exact photo <-> crop
+transform.
 
 The FFHQ recipe (see ALGORITHMS.md) maps an oriented square `quad` around the face onto the output
 square. We keep that map as a 3x3 matrix in pixel-centre coordinates (pixel (col, row) has its
@@ -7,8 +8,6 @@ blur padding outside the photo as FFHQ does, a bilinear warp at 2x and an area d
 """
 from __future__ import annotations
 
-import functools
-import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dragedit.fileio.errors import FieldError, UserError
+from dragedit.fileio.errors import UserError
+from .faces import choose_face, find_faces
 from .geometry import map_points
 from .photo import Photo
 
@@ -38,9 +38,6 @@ class AlignConfig:
         else:
             d["face_at"] = [float(v) for v in d["face_at"]]
         return d
-
-
-FACE_ORDER = "largest box area on the full-resolution photo first, equal areas left to right"
 
 
 @dataclass
@@ -65,66 +62,6 @@ class Alignment:
                 "crop_size": self.crop_size, "landmarks": self.landmarks.tolist(), "face_box": self.face_box,
                 "faces": self.faces, "face_index": self.face_index, "quad": self.quad.tolist(),
                 "photo_size": list(self.photo_size)}
-
-
-def landmark_model_path() -> Path:
-    """The 68-point model inside the face_recognition_models package."""
-    return face_model_path("shape_predictor_68_face_landmarks.dat")
-
-
-def face_model_path(filename: str) -> Path:
-    """A dlib model file shipped in face_recognition_models, found without importing the package (its
-    import needs pkg_resources, which current setuptools no longer provides)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("the face_recognition_models package is missing; pip install face_recognition_models")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / filename
-    if not path.is_file():
-        raise UserError(f"dlib model {filename} not found at {path}; reinstall face_recognition_models")
-    return path
-
-
-@functools.lru_cache(maxsize=1)
-def _dlib_models():
-    import dlib
-
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(landmark_model_path()))
-
-
-def detect_faces(pixels: np.ndarray, detect_max_side: int = 1600, min_score: float = 0.3) -> list[dict[str, Any]]:
-    """All frontal faces in `FACE_ORDER`, boxes in full-resolution photo pixels."""
-    detector, _ = _dlib_models()
-    h, w = pixels.shape[:2]
-    scale = min(1.0, detect_max_side / max(h, w))
-    small = pixels if scale == 1.0 else cv2.resize(pixels, (max(1, round(w * scale)), max(1, round(h * scale))),
-                                                   interpolation=cv2.INTER_AREA)
-    sx, sy = w / small.shape[1], h / small.shape[0]
-    # HOG finds faces from about 80 px; small photos are searched at 2x as well.
-    rects, scores = [], []
-    for upsample in ((1,) if max(small.shape[:2]) <= 1024 else (0, 1)):
-        rects, scores, _ = detector.run(np.ascontiguousarray(small), upsample, 0.0)
-        if len(rects):
-            break
-    faces = [{"box": [r.left() * sx, r.top() * sy, (r.right() + 1) * sx, (r.bottom() + 1) * sy], "score": float(s)}
-             for r, s in zip(rects, scores)]
-    strong = [f for f in faces if f["score"] >= min_score]
-    faces = strong or faces
-    return order_faces(faces)
-
-
-def order_faces(faces: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`FACE_ORDER`: largest box area first, equal areas left to right (what `--face N` counts)."""
-    return sorted(faces, key=lambda f: (-round((f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]), 6),
-                                        f["box"][0]))
-
-
-def landmarks_68(pixels: np.ndarray, box: list[float]) -> np.ndarray:
-    import dlib
-
-    _, predictor = _dlib_models()
-    rect = dlib.rectangle(int(round(box[0])), int(round(box[1])), int(round(box[2])) - 1, int(round(box[3])) - 1)
-    shape = predictor(pixels, rect)
-    return np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float64)
 
 
 def ffhq_quad(lm: np.ndarray) -> np.ndarray:
@@ -224,8 +161,8 @@ def align_photo(photo: Photo | np.ndarray, config: AlignConfig | None = None) ->
     pixels = photo.pixels if isinstance(photo, Photo) else np.ascontiguousarray(photo)
     if cfg.size < 16 or cfg.size & (cfg.size - 1):
         raise UserError(f"crop size must be a power of two >= 16 (the generator's resolution), not {cfg.size}")
-    faces = find_faces(pixels, cfg)
-    index = choose_face(faces, cfg)
+    faces = find_faces(pixels, cfg.detect_max_side, cfg.min_score)
+    index = choose_face(faces, cfg.face, cfg.face_at)
     chosen = faces[index]
     lm = np.array(chosen["landmarks"])
     quad = ffhq_quad(lm)
@@ -234,42 +171,6 @@ def align_photo(photo: Photo | np.ndarray, config: AlignConfig | None = None) ->
     h, w = pixels.shape[:2]
     return Alignment(crop, inside, np.linalg.inv(c2p), cfg.size, lm, chosen["box"],
                      [{"box": f["box"], "score": f["score"]} for f in faces], index, quad, (w, h))
-
-
-class NoFaceError(UserError):
-    """The photo has no face dlib can find (a batch skips such photos rather than failing them)."""
-
-
-class FaceChoiceError(FieldError):
-    """The face asked for is not there (`face` past the last face, `face_at` on no face)."""
-
-
-def find_faces(pixels: np.ndarray, config: AlignConfig | None = None) -> list[dict[str, Any]]:
-    """Every face in `FACE_ORDER`, each with its box, score and 68 landmarks (photo pixels)."""
-    cfg = config or AlignConfig()
-    faces = detect_faces(pixels, cfg.detect_max_side, cfg.min_score)
-    if not faces:
-        raise NoFaceError("no face found in the photo; use a photo with a clearly visible, roughly frontal face")
-    for f in faces:
-        f["landmarks"] = landmarks_68(pixels, f["box"]).tolist()
-    return faces
-
-
-def choose_face(faces: list[dict[str, Any]], config: AlignConfig) -> int:
-    """The index of the face `config` asks for: `face_at` (the box holding that point, the one whose centre
-    is nearest if boxes overlap) or `face` (a position in `FACE_ORDER`)."""
-    if config.face_at is not None:
-        x, y = config.face_at
-        holding = [i for i, f in enumerate(faces) if f["box"][0] <= x <= f["box"][2] and f["box"][1] <= y <= f["box"][3]]
-        if not holding:
-            raise FaceChoiceError("face_at", f"{x:g},{y:g}", f"on none of the {len(faces)} face(s) found; "
-                                  "`dragedit preview PHOTO` shows their boxes")
-        return min(holding, key=lambda i: np.hypot(x - (faces[i]["box"][0] + faces[i]["box"][2]) / 2,
-                                                   y - (faces[i]["box"][1] + faces[i]["box"][3]) / 2))
-    if not 0 <= config.face < len(faces):
-        raise FaceChoiceError("face", config.face, f"only {len(faces)} face(s) found (0 = largest; "
-                              "`dragedit preview PHOTO` numbers them)")
-    return config.face
 
 
 ALIGNED_NAME, ALIGNMENT_JSON, INSIDE_NAME = "aligned.png", "alignment.json", "inside_mask.png"

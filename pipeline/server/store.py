@@ -76,7 +76,7 @@ class SessionStore:
         """Store the upload under a fresh uuid4, validate it as the CLI does, find its faces."""
         from PIL import Image
 
-        from dragedit.pipeline.imaging.align import AlignConfig, find_faces
+        from dragedit.pipeline.imaging.faces import find_faces
         from dragedit.pipeline.imaging.photo import register_plugins, load_photo
 
         register_plugins()  # so that a HEIC upload is recognised as one
@@ -95,7 +95,7 @@ class SessionStore:
             probe.rename(photo_path)
             try:
                 photo = load_photo(photo_path)
-                faces = find_faces(photo.pixels, AlignConfig())
+                faces = find_faces(photo.pixels)
             except UserError as exc:
                 photo_path.unlink(missing_ok=True)
                 raise ApiError(400, self.private(str(exc).replace(str(photo_path), "the uploaded photo"))) from None

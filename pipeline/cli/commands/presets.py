@@ -34,14 +34,14 @@ def _picture(args: argparse.Namespace) -> None:
     from dragedit.fileio.images import check_writable, save_image
     from dragedit.pipeline.core.presets import presets
     from dragedit.pipeline.core.requests import EditRequest
-    from dragedit.pipeline.imaging.align import AlignConfig, find_faces
+    from dragedit.pipeline.imaging.faces import find_faces
     from dragedit.pipeline.imaging.drawing import drags_panel
     from dragedit.pipeline.imaging.photo import load_photo
     from dragedit.pipeline.imaging.regions import region_mask
 
     check_writable(args.output)
     photo = load_photo(args.photo)
-    face = find_faces(photo.pixels, AlignConfig())[0]  # the largest (a photo with no face is a one-line error)
+    face = find_faces(photo.pixels)[0]  # the largest (a photo with no face is a one-line error)
     lm = np.asarray(face["landmarks"])
     panels = []
     for p in presets().values():

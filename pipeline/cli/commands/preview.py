@@ -27,13 +27,13 @@ def run(args: argparse.Namespace) -> int:
     if args.edit is not None:
         raise UserError("--edit needs a session folder, not a photo")
     from dragedit.fileio.images import save_image
-    from dragedit.pipeline.imaging.align import FACE_ORDER, AlignConfig, find_faces
+    from dragedit.pipeline.imaging.faces import FACE_ORDER, find_faces
     from dragedit.pipeline.imaging.drawing import photo_preview
     from dragedit.pipeline.imaging.photo import load_photo
 
     _not_the_photo(args.output, target)
     photo = load_photo(target)
-    faces = find_faces(photo.pixels, AlignConfig())
+    faces = find_faces(photo.pixels)
     save_image(photo_preview(photo.color, faces), args.output)
     lines = [f"  --face {i}: box {[round(v) for v in f['box']]}" for i, f in enumerate(faces)]
     O.report(args, {"output": str(args.output), "faces": faces, "order": FACE_ORDER},
