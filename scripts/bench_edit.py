@@ -12,7 +12,8 @@ process (its own peak memory):
   official  the official cost of every step: full-resolution PTI, the whole synthesis + resize in each drag step
   cap128    today's defaults with PTI capped at 128 px (`--invert-resolution 128`): cheaper, a coarser field
 
-and the schedules: <= 100 coarse + 20 fine pivot steps, <= 150 tuning steps and a 100-step drag (before, now);
+and the schedules: <= 100 coarse + 20 fine pivot steps, <= 150 tuning steps (before) or <= 100 (now, cap128)
+and a 100-step drag;
 450 pivot + 350 tuning steps and a 100-step drag (official). Plateau stops usually end both PTI stages earlier
 on real photos (`bench_pti.py` measures how much).
 
@@ -32,9 +33,9 @@ from benchlib import run_isolated
 
 REPO = Path(__file__).resolve().parent.parent
 COUNTS = {"before": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 150, "drag": 100},
-          "now": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 150, "drag": 100},
+          "now": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 100, "drag": 100},
           "official": {"pivot_coarse": 0, "pivot_fine": 450, "tune": 350, "drag": 100},
-          "cap128": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 150, "drag": 100}}
+          "cap128": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 100, "drag": 100}}
 
 
 def cpu_flags() -> str:

@@ -5,8 +5,9 @@
 2. Quality on the embedded generator over a folder of photos (each aligned with dlib): PSNR, MS-SSIM and
    LPIPS (where its weights are cached) of the tuned reconstruction, the steps each stage actually ran,
    and the wall time, for both schedules.
-3. Time to a pivot + tuned generator at 512 px: each schedule's step counts (for the new one, the mean
-   steps run in part 2) times part 1's step costs.
+3. Time to a pivot + tuned generator at 512 px at full resolution (`--invert-resolution 0`): each schedule's
+   step counts (for the new one, the mean steps run in part 2) times part 1's step costs. The default caps PTI
+   at 256 px for such a generator; `bench_edit.py` costs that, in the whole edit.
 
     python scripts/bench_pti.py [--photos ../shared/photos] [--device cpu] [--steps 3] [--skip-quality]
 """
@@ -103,7 +104,7 @@ def main() -> None:
     from dragedit.inversion import PTIConfig
 
     device = torch.device(args.device)
-    old, new = PTIConfig.official(), PTIConfig()
+    old, new = PTIConfig.official(), PTIConfig(max_resolution=None)
     print(f"device={args.device}, threads={torch.get_num_threads()}")
     rows = [] if args.skip_quality else quality(Path(args.photos), device)
     if rows:
