@@ -57,11 +57,13 @@ class PTIConfig:
             raise ValueError("max_resolution must be at least 4 pixels (or None: the generator's full resolution)")
 
     def for_generator(self, resolution: int) -> "PTIConfig":
-        """These settings for a generator of `resolution` px: a `max_resolution` it does not exceed means the full
-        resolution (None), so one generator's sessions keep one key whatever the cap."""
-        if self.max_resolution is not None and self.max_resolution >= resolution:
-            return replace(self, max_resolution=None)
-        return self
+        """These settings for a generator of `resolution` px, with `max_resolution` as the renders stop: at the
+        next block size (a power of two), None where that is the generator's own. Caps that render alike keep
+        one cache key."""
+        if self.max_resolution is None:
+            return self
+        block = 1 << (self.max_resolution - 1).bit_length()
+        return replace(self, max_resolution=None if block >= resolution else block)
 
     @classmethod
     def official(cls, **changes: Any) -> "PTIConfig":

@@ -220,3 +220,11 @@ def test_resolution_cap_renders_and_keys(ref_generator, sha):
     assert PTIConfig().for_generator(128).result_dict() == PTIConfig(max_resolution=None).result_dict()
     assert PTIConfig().for_generator(512).result_dict()["max_resolution"] == 256
     assert "max_resolution" not in PTIConfig.official().result_dict()
+
+
+def test_caps_that_render_alike_share_a_key():
+    """A cap between block sizes renders at the next block: it is keyed as that block (or as none)."""
+    assert PTIConfig(max_resolution=300).for_generator(1024).max_resolution == 512
+    assert PTIConfig(max_resolution=300).for_generator(512).max_resolution is None
+    assert PTIConfig(max_resolution=256).for_generator(512).result_dict() == \
+        PTIConfig(max_resolution=200).for_generator(512).result_dict()
