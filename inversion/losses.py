@@ -69,7 +69,18 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int = 4) -> torch.Tensor:
     return torch.prod(torch.stack(vals, 0) ** weights[:, None], dim=0)
 
 
-class FallbackPerceptual(torch.nn.Module):
+class Perceptual(torch.nn.Module):
+    """A perceptual distance, per image. PTI compares every step's render with one fixed target: `against`
+    prepares what depends on the target once."""
+
+    name = "perceptual"
+
+    def against(self, target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The distance of an image to `target` (what `self(x, target)` gives)."""
+        return lambda x: self(x, target)
+
+
+class FallbackPerceptual(Perceptual):
     """L1 + (1 - MS-SSIM), per image: what PTI uses when LPIPS weights are unavailable."""
 
     name = "l1+ms-ssim"
@@ -79,8 +90,11 @@ class FallbackPerceptual(torch.nn.Module):
         return (x - y).abs().mean(dim=[1, 2, 3]) + (1 - ms_ssim(x, y, scales))
 
 
-class LPIPSLoss(torch.nn.Module):
-    def __init__(self, net: str):
+class LPIPSLoss(Perceptual):
+    """LPIPS (Zhang et al. 2018) from the `lpips` package. `backbone_weights=False` leaves the backbone
+    random (no download): the same cost, for benchmarks and tests, not a meaningful distance."""
+
+    def __init__(self, net: str, backbone_weights: bool = True):
         super().__init__()
         import warnings
 
@@ -89,17 +103,37 @@ class LPIPSLoss(torch.nn.Module):
         self.name = f"lpips-{net}"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # torchvision's 'pretrained' deprecation notes
-            self.model = lpips.LPIPS(net=net, verbose=False).eval().requires_grad_(False)
+            self.model = lpips.LPIPS(net=net, pnet_rand=not backbone_weights, verbose=False).eval().requires_grad_(False)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.model(x, y, normalize=False).reshape(-1)
+
+    def against(self, target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """LPIPS to a fixed target whose backbone features are computed once, as the official projector does
+        (the `lpips` package runs the backbone on both images every call: at 256 px with VGG, a third of a
+        PTI pivot step's perceptual loss)."""
+        import lpips
+
+        m = self.model
+        if m.version != "0.1" or not m.lpips or m.spatial:
+            return super().against(target)
+        with torch.no_grad():
+            ref = [lpips.normalize_tensor(f) for f in m.net(m.scaling_layer(target))]
+
+        def distance(x: torch.Tensor) -> torch.Tensor:
+            feats = m.net(m.scaling_layer(x))
+            layers = [lpips.spatial_average(m.lins[k]((lpips.normalize_tensor(f) - r) ** 2), keepdim=True)
+                      for k, (f, r) in enumerate(zip(feats, ref))]
+            return sum(layers).reshape(-1)
+
+        return distance
 
 
 FETCH_RETRY_S = 24 * 3600  # after a failed fetch, runs use the fallback for a day instead of trying again
 FETCH_TIMEOUT_S = 15.0  # a network that drops packets answers nothing: give up after this long
 
 
-def perceptual_loss(net: str, allow_download: bool = True, warn: Callable[[str], None] | None = None) -> torch.nn.Module:
+def perceptual_loss(net: str, allow_download: bool = True, warn: Callable[[str], None] | None = None) -> Perceptual:
     """LPIPS with the `net` backbone if its weights are cached or can be fetched; else the fallback.
 
     A failed fetch is remembered (`fetch_failed_marker`) and not tried again for a day, so a machine behind

@@ -23,7 +23,7 @@ from dragedit.fileio.atomic import write_with
 from dragedit.fileio.threads import compute_signature
 
 from .config import PTIConfig
-from .losses import perceptual_loss, ssim
+from .losses import Perceptual, perceptual_loss, ssim
 
 CHECKPOINT_NAME = "pti_checkpoint.pt"
 
@@ -217,7 +217,8 @@ def _pivot_phase(step: int, log: list[dict[str, Any]], cfg: PTIConfig, coarse: i
     return fine_from, fine_from is not None and step >= fine_from + cfg.pivot_fine_steps
 
 
-def _fit_pivot(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_fn, run: _Run) -> torch.Tensor:
+def _fit_pivot(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_fn: Perceptual,
+               run: _Run) -> torch.Tensor:
     """Stage 1, the W pivot: the StyleGAN2-ADA projector as PTI runs it (optionally coarse first)."""
     cfg, log, device = run.cfg, run.log, target.device
     Gp, w_opt, w_std, noise_named, gen, optim = _pivot_start(G, cfg, state, device)
@@ -225,7 +226,7 @@ def _fit_pivot(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], 
     rows = w_opt.shape[1]
     cap = work_resolution(G, cfg)
     coarse = max(4, (cap or G.img_resolution) >> cfg.pivot_skip_blocks) if cfg.pivot_skip_blocks else None
-    targets: dict[int, torch.Tensor] = {}  # the target at each rendered resolution
+    to_target: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {}  # distance to the target at each size
     fine_from = next((e["step"] for e in log if e["stage"] == "pivot" and e.get("fine")), None)  # a resumed run
     t0 = time.perf_counter()
     with tqdm(total=cfg.pivot_steps, initial=state["step"], desc="PTI pivot", disable=not run.progress,
@@ -244,10 +245,10 @@ def _fit_pivot(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], 
             fine = coarse is None or fine_from is not None
             synth = _downsample(Gp.synthesis(ws, noise_mode="const", max_resolution=cap if fine else coarse),
                                 cfg.loss_size)
-            if synth.shape[-1] not in targets:
+            if synth.shape[-1] not in to_target:
                 with torch.no_grad():
-                    targets[synth.shape[-1]] = _downsample(target, synth.shape[-1])
-            dist = loss_fn(synth, targets[synth.shape[-1]]).sum()
+                    to_target[synth.shape[-1]] = loss_fn.against(_downsample(target, synth.shape[-1]))
+            dist = to_target[synth.shape[-1]](synth).sum()
             loss = dist + _noise_reg(noise_bufs) * cfg.noise_reg_weight
             optim.zero_grad(set_to_none=True)
             loss.backward()
@@ -271,12 +272,13 @@ def _fit_pivot(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], 
     return w_opt.detach().expand(-1, G.num_ws, -1).clone() if rows == 1 else w_opt.detach().clone()
 
 
-def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_fn, run: _Run):
+def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_fn: Perceptual, run: _Run):
     """Stage 2, pivotal tuning: the generator's synthesis weights fitted around the pivot -> (tuned G, steps)."""
     cfg, log, device = run.cfg, run.log, target.device
     w_pivot = state["w_pivot"].to(device)
     cap = work_resolution(G, cfg)
     target = _downsample(target, cap or G.img_resolution)
+    to_target = loss_fn.against(target)
     Gt = copy.deepcopy(G)
     params = [p for p in Gt.synthesis.parameters()]
     Gt.requires_grad_(False)
@@ -294,7 +296,7 @@ def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_
         while not state.get("tune_done", False) and step < cfg.tune_steps and not _plateau(log, "tune", cfg):
             img = Gt.synthesis(w_pivot, noise_mode="const", max_resolution=cap)
             l2 = F.mse_loss(img, target)
-            perc = loss_fn(img, target).mean()
+            perc = to_target(img).mean()
             loss = cfg.l2_weight * l2 + cfg.lpips_weight * perc
             entry = {"stage": "tune", "step": step, "loss": float(loss.detach()), "l2": float(l2.detach()),
                      "perceptual": float(perc.detach())}
@@ -335,7 +337,7 @@ def _plateau(log: list[dict[str, Any]], stage: str, cfg: PTIConfig) -> bool:
 
 
 def _locality_loss(G: torch.nn.Module, Gt: torch.nn.Module, w_pivot: torch.Tensor, cfg: PTIConfig,
-                   loss_fn: torch.nn.Module, gen: torch.Generator, cap: int | None) -> torch.Tensor:
+                   loss_fn: Perceptual, gen: torch.Generator, cap: int | None) -> torch.Tensor:
     """PTI's locality regulariser: keep tuned and original outputs close at latents around the pivot."""
     device = w_pivot.device
     z = torch.randn(1, G.z_dim, generator=gen).to(device)

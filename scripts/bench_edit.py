@@ -12,12 +12,17 @@ process (its own peak memory):
   official  the official cost of every step: full-resolution PTI, the whole synthesis + resize in each drag step
   cap128    today's defaults with PTI capped at 128 px (`--invert-resolution 128`): cheaper, a coarser field
 
+The perceptual losses are LPIPS (VGG for the pivot, AlexNet for the tuning) as a user online runs them: their
+backbones with random weights in a temporary torch hub (the same cost; this machine cannot download the real
+ones). `--loss fallback` costs the L1 + MS-SSIM loss PTI falls back to offline.
+
 and the schedules: <= 100 coarse + 20 fine pivot steps, <= 150 tuning steps (before) or <= 100 (now, cap128)
 and a 100-step drag;
 450 pivot + 350 tuning steps and a 100-step drag (official). Plateau stops usually end both PTI stages earlier
 on real photos (`bench_pti.py` measures how much).
 
     python scripts/bench_edit.py [--resolution 512 1024] [--steps 4] [--megapixels 12] [--settings before,now]
+                                 [--loss lpips|fallback]
 """
 from __future__ import annotations
 
@@ -61,7 +66,24 @@ def big_photo(path: Path, megapixels: float) -> Path:
     return path
 
 
-def run(setting: str, resolution: int, steps: int, photo: Path, work: Path) -> dict:
+def random_lpips_backbones(home: Path) -> None:
+    """torchvision's VGG16 and AlexNet, random, where the torch hub cache holds the ImageNet weights: PTI then
+    runs LPIPS at its real cost. For this process only (TORCH_HOME)."""
+    import os
+
+    import torch
+    import torchvision
+
+    from dragedit.inversion.losses import BACKBONE_FILES
+
+    os.environ["TORCH_HOME"] = str(home)
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    cache.mkdir(parents=True, exist_ok=True)
+    for net, make in (("vgg", torchvision.models.vgg16), ("alex", torchvision.models.alexnet)):
+        torch.save(make().state_dict(), cache / BACKBONE_FILES[net])
+
+
+def run(setting: str, resolution: int, steps: int, photo: Path, work: Path, loss: str = "lpips") -> dict:
     import torch
 
     from dragedit.draggan.config import DragConfig
@@ -69,6 +91,8 @@ def run(setting: str, resolution: int, steps: int, photo: Path, work: Path) -> d
     from dragedit.pipeline.api import EditSettings, edit_photo, edit_request
     from dragedit.stylegan2 import Generator, GeneratorConfig, save_generator
 
+    if loss == "lpips":
+        random_lpips_backbones(work / "torch-home")
     torch.manual_seed(0)
     G = Generator(GeneratorConfig(img_resolution=resolution)).eval()
     gen = save_generator(G, work / f"random-{resolution}.safetensors")
@@ -99,7 +123,9 @@ def run(setting: str, resolution: int, steps: int, photo: Path, work: Path) -> d
     if setting == "official":  # every pivot step at full resolution
         per_step["pivot_fine"] = per_step.pop("pivot_coarse", per_step.get("pivot_fine", 0.0))
     fixed = {k: res.seconds.get(k, 0.0) for k in ("load", "align", "composite")}
-    return {"setting": setting, "resolution": resolution, "wall_s": wall, "per_step_s": per_step, "fixed_s": fixed,
+    metrics = next((work / f"s-{setting}-{resolution}").rglob("invert/metrics.json"))
+    return {"setting": setting, "resolution": resolution, "losses": json.loads(metrics.read_text())["losses_used"],
+            "wall_s": wall, "per_step_s": per_step, "fixed_s": fixed,
             "drag_steps_run": res.history[-1].steps if res.history else 0,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20}
 
@@ -117,22 +143,28 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4, help="measured steps of each kind (one more is run and dropped)")
     ap.add_argument("--megapixels", type=float, default=12.0)
     ap.add_argument("--settings", default="before,now,official")
+    ap.add_argument("--loss", choices=["lpips", "fallback"], default="lpips",
+                    help="PTI's perceptual losses: LPIPS as online (random backbones), or the offline fallback")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
         setting, res = args.case.split(":")
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            print(json.dumps(run(setting, int(res), args.steps, big_photo(work / "photo.jpg", args.megapixels), work)))
+            print(json.dumps(run(setting, int(res), args.steps, big_photo(work / "photo.jpg", args.megapixels), work,
+                                 args.loss)))
         return
     import torch
 
-    print(f"CPU: {platform.machine()}, {torch.get_num_threads()} threads, flags: {cpu_flags()}; torch {torch.__version__}")
+    print(f"CPU: {platform.machine()}, {torch.get_num_threads()} threads, flags: {cpu_flags()}; torch {torch.__version__}; "
+          f"PTI losses: {args.loss}")
     names = args.settings.split(",")
     for r in args.resolution:
         rows = run_isolated(__file__, [f"{n}:{r}" for n in names],
-                            ["--steps", str(args.steps), "--megapixels", str(args.megapixels)])
-        print(f"\n{r} px generator, {args.megapixels:g} MP photo, seconds per step (fixed stages: seconds)")
+                            ["--steps", str(args.steps), "--megapixels", str(args.megapixels), "--loss", args.loss])
+        losses = {json.dumps(row["losses"], sort_keys=True) for row in rows}
+        print(f"\n{r} px generator, {args.megapixels:g} MP photo, PTI losses {', '.join(losses)}; seconds per step "
+              "(fixed stages: seconds)")
         print("| | " + " | ".join(names) + " |\n| --- |" + " --- |" * len(names))
         keys = ["align", "composite", "pivot_coarse", "pivot_fine", "tune", "drag"]
         for k in keys:

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from dragedit.inversion import PTIConfig, invert, load_inversion, save_inversion
-from dragedit.inversion.losses import backbone_cached
+from dragedit.inversion.losses import FallbackPerceptual, LPIPSLoss, Perceptual, backbone_cached
 from dragedit.inversion.pti import checkpoint_threads, psnr
 from dragedit.pipeline.imaging.align import AlignConfig, align_photo
 from dragedit.fileio.errors import UserError
@@ -228,3 +228,39 @@ def test_caps_that_render_alike_share_a_key():
     assert PTIConfig(max_resolution=300).for_generator(512).max_resolution is None
     assert PTIConfig(max_resolution=256).for_generator(512).result_dict() == \
         PTIConfig(max_resolution=200).for_generator(512).result_dict()
+
+
+# ---- the perceptual loss against a fixed target ----------------------------------------------------------
+@pytest.mark.parametrize("net", ["vgg", "alex"])
+def test_lpips_against_a_fixed_target_is_lpips(net):
+    """The target's backbone features are computed once; the distance and its gradient are LPIPS's own."""
+    loss = LPIPSLoss(net, backbone_weights=False)  # a random backbone: no download, the same arithmetic
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(2, 3, 64, 64, generator=gen) * 2 - 1).requires_grad_(True)
+    y = torch.rand(1, 3, 64, 64, generator=gen) * 2 - 1
+    both = loss(x, y.expand(2, -1, -1, -1))
+    fixed = loss.against(y)(x)
+    assert both.shape == fixed.shape == (2,) and torch.allclose(both, fixed, rtol=1e-6, atol=0)
+    g_both, = torch.autograd.grad(both.sum(), x)
+    g_fixed, = torch.autograd.grad(fixed.sum(), x)
+    assert torch.allclose(g_both, g_fixed, rtol=1e-5, atol=1e-9)
+    assert FallbackPerceptual().against(y)(x).shape == (2,)
+
+
+def test_pti_with_a_fixed_target_loss_is_unchanged(ref_generator, sha, monkeypatch):
+    """PTI with LPIPS (random backbones) inverts bit for bit as when both images go through the backbone
+    every step."""
+    import dragedit.inversion.pti as pti
+
+    monkeypatch.setattr(pti, "perceptual_loss", lambda net, *a, **k: LPIPSLoss(net, backbone_weights=False))
+    target = uint8_to_tensor(align_photo(load_photo(ASTRONAUT), AlignConfig(size=128)).crop)
+    cfg = PTIConfig(pivot_steps=4, pivot_fine_steps=2, tune_steps=3, plateau_window=0, **FAST)
+    torch.manual_seed(0)
+    cached = invert(ref_generator, target, cfg, progress=False, base_id=sha)
+    monkeypatch.setattr(LPIPSLoss, "against", Perceptual.against)
+    torch.manual_seed(0)
+    every_step = invert(ref_generator, target, cfg, progress=False, base_id=sha)
+    assert cached.losses_used == {"pivot": "lpips-vgg", "tune": "lpips-alex"}
+    assert [e["loss"] for e in cached.loss_log] == [e["loss"] for e in every_step.loss_log]
+    assert torch.equal(cached.w, every_step.w)
+    assert all(torch.equal(a, b) for a, b in zip(cached.G.parameters(), every_step.G.parameters()))
