@@ -21,7 +21,9 @@ def _axis_taps(dst: torch.Tensor, in_size: int, out_size: int) -> tuple[torch.Te
 
 
 def upsampled_at(feat: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """`interpolate(feat, size, 'bilinear')[0, :, rows, cols]` for integer pixel indices -> [C, N]."""
+    """`interpolate(feat, size, 'bilinear')[0, :, rows, cols]` for integer pixel indices -> [C, N].
+
+    All taps are read in one gather: its backward scatters into one map-sized gradient, not one per tap."""
     f = feat[0]
     rows, cols = rows.to(f.device), cols.to(f.device)
     h, w = f.shape[-2:]
@@ -29,8 +31,10 @@ def upsampled_at(feat: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, siz
         return f[:, rows, cols]
     y0, y1, ly = _axis_taps(rows, h, size[0])
     x0, x1, lx = _axis_taps(cols, w, size[1])
-    top = f[:, y0, x0] * (1 - lx) + f[:, y0, x1] * lx
-    bot = f[:, y1, x0] * (1 - lx) + f[:, y1, x1] * lx
+    taps = torch.cat([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1])
+    v00, v01, v10, v11 = f.reshape(f.shape[0], -1).index_select(1, taps).chunk(4, dim=1)
+    top = v00 * (1 - lx) + v01 * lx
+    bot = v10 * (1 - lx) + v11 * lx
     return top * (1 - ly) + bot * ly
 
 
@@ -41,11 +45,15 @@ def bilinear_at(feat: torch.Tensor, y: torch.Tensor, x: torch.Tensor, size: tupl
     y0f, x0f = y.floor(), x.floor()
     wy1, wx1 = y - y0f, x - x0f
     y0, x0 = y0f.long(), x0f.long()
-    out = 0
+    corners, weights = [], []
     for dy, wy in ((0, 1 - wy1), (1, wy1)):
         for dx, wx in ((0, 1 - wx1), (1, wx1)):
             yy, xx = y0 + dy, x0 + dx
             valid = ((yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)).to(feat.dtype)
-            vals = upsampled_at(feat, yy.clamp(0, H - 1), xx.clamp(0, W - 1), size)
-            out = out + vals * (wy * wx * valid)
+            corners.append((yy.clamp(0, H - 1), xx.clamp(0, W - 1)))
+            weights.append(wy * wx * valid)
+    values = upsampled_at(feat, torch.cat([c[0] for c in corners]), torch.cat([c[1] for c in corners]), size)
+    out = 0
+    for vals, wgt in zip(values.chunk(4, dim=1), weights):  # one gather for the four corners
+        out = out + vals * wgt
     return out
