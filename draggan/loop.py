@@ -206,7 +206,7 @@ class _DragLoop:
         self.checker = ArrivalCheck(h_xy.tolist(), self.start_image, cfg.verify_tolerance, cfg.max_recoveries, res)
         self.windowed = (cfg.windowed and self.fix is None and not cfg.full_synthesis and cfg.noise_mode != "random"
                          and hasattr(G.synthesis, "features_in"))
-        self.stale = False  # a handle was moved outside this step's windows (a recovery): read the whole map
+        self.stale = False  # a recovery moved a handle, maybe outside this step's windows: read them again
 
     # ---- renders -------------------------------------------------------------------------------------------
     def current_ws(self) -> torch.Tensor:
@@ -227,7 +227,7 @@ class _DragLoop:
         return self.G.synthesis(ws, noise_mode=self.cfg.noise_mode, max_resolution=self.cap)
 
     # ---- 1. features ---------------------------------------------------------------------------------------
-    def features(self, whole: bool = False) -> torch.Tensor:
+    def features(self) -> torch.Tensor:
         cfg, G = self.cfg, self.G
         self.w_cur = w_cur = self.current_ws()
         if not torch.isfinite(w_cur).all():
@@ -236,7 +236,7 @@ class _DragLoop:
                 self.device.type, torch.bfloat16, enabled=cfg.precision == "bf16"):
             if cfg.full_synthesis:  # the official code's cost: whole image every step
                 feat = G.synthesis(w_cur, noise_mode=cfg.noise_mode, return_features=True)[1][self.block]
-            elif self.windowed and not whole:
+            elif self.windowed:
                 feat = G.synthesis.features_in(w_cur, self.block, self._boxes(), noise_mode=cfg.noise_mode)
             else:
                 feat = G.synthesis.features(w_cur, upto=self.block, noise_mode=cfg.noise_mode)[-1]
@@ -279,9 +279,9 @@ class _DragLoop:
 
     def _renew(self, j: int) -> None:
         """Handle j was re-found by the check: its reference feature is read again where it now is."""
-        if self.windowed:  # it may lie outside this step's windows
+        if self.windowed:  # it may lie outside this step's windows: read them again around the points as they are now
             with torch.no_grad():
-                self.fd = _Features(self.features(whole=True).detach(), self.res, self.cfg.sparse)
+                self.fd = _Features(self.features().detach(), self.res, self.cfg.sparse)
             self.stale = True
         self.refs[:, j] = self.fd.at(torch.tensor([self.points[j][0]]), torch.tensor([self.points[j][1]]))[:, 0]
 
@@ -290,8 +290,8 @@ class _DragLoop:
         cfg, res = self.cfg, self.res
         if self.step >= cfg.max_steps:
             return None
-        if self.stale:
-            feat, self.stale = self.features(whole=True), False
+        if self.stale:  # a recovery moved a handle after this step's features were read
+            feat, self.stale = self.features(), False
         fa = _Features(feat, res, cfg.sparse)
         loss = _motion_loss(fa, self.points, self.tgt, self.r1, res, cfg.disc_grid, min(1.0, self.stop_d), self.device)
         if self.fix is not None:

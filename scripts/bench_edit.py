@@ -2,24 +2,23 @@
 per stage, through the one recipe (`dragedit.edit_photo`), on this machine's CPU (flags printed).
 
 A full edit at 512 takes many minutes on 2 cores, so each run is short (a few steps of each kind, the first of
-each dropped) and the schedules are costed from the measured step times. Three settings, each run in its own
-process (its own peak memory):
+each dropped) and the schedules are costed from the measured step times (the median of each kind's steps).
+Four settings, each run in its own process (its own peak memory), all on today's code:
 
   before    the defaults before PTI's resolution cap and the windowed drag: inversion and tuning at the full
-            resolution, the drag's feature blocks on the whole map
+            resolution, 150 tuning steps, the drag's feature blocks on the whole map
   now       today's defaults: inversion and tuning up to 256 px (PTIConfig.max_resolution), the drag's late
             blocks on crops around the handles (DragConfig.windowed), its renders at 256 px
   official  the official cost of every step: full-resolution PTI, the whole synthesis + resize in each drag step
   cap128    today's defaults with PTI capped at 128 px (`--invert-resolution 128`): cheaper, a coarser field
 
+The schedules: <= 100 coarse + 20 fine pivot steps, <= 150 tuning steps (before) or <= 100 (now, cap128) and
+a 100-step drag; 450 pivot + 350 tuning steps and a 100-step drag (official). Plateau stops usually end both
+PTI stages earlier on real photos (`bench_pti.py` measures how much).
+
 The perceptual losses are LPIPS (VGG for the pivot, AlexNet for the tuning) as a user online runs them: their
 backbones with random weights in a temporary torch hub (the same cost; this machine cannot download the real
 ones). `--loss fallback` costs the L1 + MS-SSIM loss PTI falls back to offline.
-
-and the schedules: <= 100 coarse + 20 fine pivot steps, <= 150 tuning steps (before) or <= 100 (now, cap128)
-and a 100-step drag;
-450 pivot + 350 tuning steps and a 100-step drag (official). Plateau stops usually end both PTI stages earlier
-on real photos (`bench_pti.py` measures how much).
 
     python scripts/bench_edit.py [--resolution 512 1024] [--steps 4] [--megapixels 12] [--settings before,now]
                                  [--loss lpips|fallback]
@@ -30,6 +29,7 @@ import argparse
 import json
 import platform
 import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -119,7 +119,9 @@ def run(setting: str, resolution: int, steps: int, photo: Path, work: Path, loss
     res = edit_photo(photo, [edit_request("@mouth_left:-3%,-6%", "@mouth_right:3%,-6%")], work / f"out-{setting}.jpg",
                      work / f"s-{setting}-{resolution}", settings=settings, from_spec="pivot", on_progress=hook)
     wall = time.perf_counter() - t0
-    per_step = {k: (v[-1] - v[0]) / (len(v) - 1) for k, v in stamps.items() if len(v) > 1}
+    # the median interval: one arrival check or recovery (random weights jump) would dominate a mean of four steps;
+    # bench_drag.py's whole checked drag costs the checks (a few % of a drag)
+    per_step = {k: statistics.median(b - a for a, b in zip(v[:-1], v[1:])) for k, v in stamps.items() if len(v) > 1}
     if setting == "official":  # every pivot step at full resolution
         per_step["pivot_fine"] = per_step.pop("pivot_coarse", per_step.get("pivot_fine", 0.0))
     fixed = {k: res.seconds.get(k, 0.0) for k in ("load", "align", "composite")}

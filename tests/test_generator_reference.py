@@ -95,3 +95,27 @@ def test_ffhq512_architecture_shapes():
     G = Generator(cfg)
     assert G.num_ws == 16 and G.synthesis.channels == [512, 512, 512, 512, 512, 256, 128, 64]
     assert infer_config(G.state_dict()) == cfg
+
+
+@pytest.mark.parametrize("up", [1, 2])
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_modulated_conv_paths_agree(up, demodulate):
+    """Modulating the weights (the reference's inference path) and scaling the activations with demodulation
+    from sum_k w^2 (what one style picks where the activations are the smaller, and what training runs) give
+    the same numbers: for one image, for a batch of crops of one image, and for a batch of styles."""
+    from dragedit.stylegan2.ops import modulated_conv2d, setup_filter
+
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.randn(16, 8, 3, 3, generator=gen)
+    f = setup_filter()
+
+    def both(x, styles):
+        kw = dict(up=up, padding=1, resample_filter=f, demodulate=demodulate)
+        return modulated_conv2d(x, weight, styles, fused=True, **kw), modulated_conv2d(x, weight, styles, fused=False, **kw)
+
+    x = torch.randn(3, 8, 12, 12, generator=gen)  # 3456 activations > 1152 weights: `fused` modulates the weights
+    for xs, styles in ((x[:1], torch.randn(1, 8, generator=gen)), (x, torch.randn(1, 8, generator=gen)),
+                       (x, torch.randn(3, 8, generator=gen))):
+        a, b = both(xs, styles)
+        assert a.shape == b.shape == (xs.shape[0], 16, 12 * up, 12 * up)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, rtol=1e-5)
