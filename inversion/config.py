@@ -41,6 +41,10 @@ class PTIConfig:
     locality_l2_weight: float = 0.1
     locality_lpips_weight: float = 0.1
     locality_interval: int = 1
+    # 'bf16': the generator's forward under bf16 autocast (weights, optimiser and losses stay fp32); faster on
+    # CPUs with AVX512-BF16 or AMX and on GPUs, emulated and many times slower elsewhere (the pipeline then
+    # runs fp32 and says so). The result differs slightly, so it is part of the cache key.
+    precision: str = "fp32"
     # Running
     seed: int = 0
     checkpoint_every: int = 25
@@ -53,6 +57,8 @@ class PTIConfig:
             raise ValueError("pivot_steps >= 1, tune_steps >= 0, checkpoint_every >= 1")
         if self.pivot_skip_blocks < 0 or self.pivot_fine_steps < 0 or self.plateau_window < 0:
             raise ValueError("pivot_skip_blocks, pivot_fine_steps and plateau_window must be >= 0")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError("precision must be 'fp32' or 'bf16'")
         if self.max_resolution is not None and (isinstance(self.max_resolution, bool) or self.max_resolution < 4):
             raise ValueError("max_resolution must be at least 4 pixels (or None: the generator's full resolution)")
 
@@ -89,4 +95,6 @@ class PTIConfig:
             d.pop("plateau_tol")
         if d["max_resolution"] is None:
             d.pop("max_resolution")
+        if d["precision"] == "fp32":
+            d.pop("precision")
         return d

@@ -74,6 +74,13 @@ def work_resolution(G: torch.nn.Module, cfg: PTIConfig) -> int | None:
     return G.synthesis.resolution_at(cap)
 
 
+def _render(G: torch.nn.Module, ws: torch.Tensor, cfg: PTIConfig, max_resolution: int | None) -> torch.Tensor:
+    """G's image at `ws` (const noise), under bf16 autocast when `cfg.precision` asks for it; float32 out."""
+    with torch.autocast(ws.device.type, torch.bfloat16, enabled=cfg.precision == "bf16"):
+        img = G.synthesis(ws, noise_mode="const", max_resolution=max_resolution)
+    return img.float()
+
+
 def _noise_reg(noise_bufs: list[torch.Tensor]) -> torch.Tensor:
     """The projector's noise autocorrelation penalty over an image pyramid."""
     reg = 0.0
@@ -243,8 +250,7 @@ def _fit_pivot(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], 
             w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * noise_scale
             ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if rows == 1 else w_opt + w_noise
             fine = coarse is None or fine_from is not None
-            synth = _downsample(Gp.synthesis(ws, noise_mode="const", max_resolution=cap if fine else coarse),
-                                cfg.loss_size)
+            synth = _downsample(_render(Gp, ws, cfg, cap if fine else coarse), cfg.loss_size)
             if synth.shape[-1] not in to_target:
                 with torch.no_grad():
                     to_target[synth.shape[-1]] = loss_fn.against(_downsample(target, synth.shape[-1]))
@@ -294,7 +300,7 @@ def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_
     step = state["step"]
     with tqdm(total=cfg.tune_steps, initial=step, desc="PTI tuning", disable=not run.progress, unit="step") as bar:
         while not state.get("tune_done", False) and step < cfg.tune_steps and not _plateau(log, "tune", cfg):
-            img = Gt.synthesis(w_pivot, noise_mode="const", max_resolution=cap)
+            img = _render(Gt, w_pivot, cfg, cap)
             l2 = F.mse_loss(img, target)
             perc = to_target(img).mean()
             loss = cfg.l2_weight * l2 + cfg.lpips_weight * perc
@@ -345,6 +351,6 @@ def _locality_loss(G: torch.nn.Module, Gt: torch.nn.Module, w_pivot: torch.Tenso
         w_z = G.mapping(z)
         direction = w_z - w_pivot
         w_loc = w_pivot + cfg.locality_alpha * direction / direction.norm()
-        old = G.synthesis(w_loc, noise_mode="const", max_resolution=cap)
-    new = Gt.synthesis(w_loc, noise_mode="const", max_resolution=cap)
+        old = _render(G, w_loc, cfg, cap)
+    new = _render(Gt, w_loc, cfg, cap)
     return cfg.locality_l2_weight * F.mse_loss(new, old) + cfg.locality_lpips_weight * loss_fn(new, old).mean()

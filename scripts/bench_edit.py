@@ -11,6 +11,8 @@ Four settings, each run in its own process (its own peak memory), all on today's
             blocks on crops around the handles (DragConfig.windowed), its renders at 256 px
   official  the official cost of every step: full-resolution PTI, the whole synthesis + resize in each drag step
   cap128    today's defaults with PTI capped at 128 px (`--invert-resolution 128`): cheaper, a coarser field
+  bf16      today's defaults with PTI and the drag under bf16 autocast (`--invert-precision bf16 --precision
+            bf16`; on a CPU without AVX512-BF16 or AMX the pipeline runs fp32 instead, as it says)
 
 The schedules: <= 100 coarse + 20 fine pivot steps, <= 150 tuning steps (before) or <= 100 (now, cap128) and
 a 100-step drag; 450 pivot + 350 tuning steps and a 100-step drag (official). Plateau stops usually end both
@@ -40,7 +42,8 @@ REPO = Path(__file__).resolve().parent.parent
 COUNTS = {"before": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 150, "drag": 100},
           "now": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 100, "drag": 100},
           "official": {"pivot_coarse": 0, "pivot_fine": 450, "tune": 350, "drag": 100},
-          "cap128": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 100, "drag": 100}}
+          "cap128": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 100, "drag": 100},
+          "bf16": {"pivot_coarse": 100, "pivot_fine": 20, "tune": 100, "drag": 100}}
 
 
 def cpu_flags() -> str:
@@ -114,6 +117,8 @@ def run(setting: str, resolution: int, steps: int, photo: Path, work: Path, loss
                                                                   if setting == "official" else {}))
     if setting == "cap128":
         pti.max_resolution = 128
+    if setting == "bf16":
+        pti.precision, drag = "bf16", DragConfig(max_steps=steps + 1, precision="bf16")
     settings = EditSettings(generator=gen, device="cpu", pti=pti, drag=drag)
     t0 = time.perf_counter()
     res = edit_photo(photo, [edit_request("@mouth_left:-3%,-6%", "@mouth_right:3%,-6%")], work / f"out-{setting}.jpg",

@@ -168,6 +168,8 @@ def main() -> None:
     ap.add_argument("--pivot-steps", type=int)
     ap.add_argument("--tune-steps", type=int)
     ap.add_argument("--steps", type=int, help="maximum drag steps")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="PTI's and the drag's generator forward (bf16: autocast, where the CPU has it)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
 
@@ -186,8 +188,9 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="dragedit-eval-"))
     work.mkdir(parents=True, exist_ok=True)
     steps = {k: v for k, v in (("pivot_steps", args.pivot_steps), ("tune_steps", args.tune_steps)) if v is not None}
-    pti = (PTIConfig.official if args.pti_schedule == "official" else PTIConfig)(allow_download=False, **steps)
-    drag_cfg = DragConfig(**({"max_steps": args.steps} if args.steps else {}))
+    pti = (PTIConfig.official if args.pti_schedule == "official" else PTIConfig)(allow_download=False,
+                                                                                precision=args.precision, **steps)
+    drag_cfg = DragConfig(precision=args.precision, **({"max_steps": args.steps} if args.steps else {}))
     det = Dlib()
     rows, figure_rows = [], []
     for path in photos:

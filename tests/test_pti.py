@@ -264,3 +264,21 @@ def test_pti_with_a_fixed_target_loss_is_unchanged(ref_generator, sha, monkeypat
     assert [e["loss"] for e in cached.loss_log] == [e["loss"] for e in every_step.loss_log]
     assert torch.equal(cached.w, every_step.w)
     assert all(torch.equal(a, b) for a, b in zip(cached.G.parameters(), every_step.G.parameters()))
+
+
+def test_bf16_pti_fits_as_fp32_does(ref_generator, sha):
+    """`precision='bf16'` runs the generator's forward under bf16 autocast: another result (its own cache key),
+    as close to the target as fp32's; the weights and pivot stay fp32."""
+    target = uint8_to_tensor(align_photo(load_photo(ASTRONAUT), AlignConfig(size=128)).crop)
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        cfg = PTIConfig(pivot_steps=6, pivot_fine_steps=2, tune_steps=4, max_resolution=32, plateau_window=0,
+                        precision=precision, **FAST)
+        runs[precision] = invert(ref_generator, target, cfg, progress=False, base_id=sha)
+    a, b = runs["fp32"], runs["bf16"]
+    assert b.w.dtype == torch.float32 and all(p.dtype == torch.float32 for p in b.G.parameters())
+    assert not torch.equal(a.w, b.w)
+    tuned = [[e["loss"] for e in r.loss_log if e["stage"] == "tune"] for r in (a, b)]
+    assert tuned[1][-1] < tuned[1][0] and abs(tuned[1][-1] - tuned[0][-1]) < 0.1 * tuned[0][-1]
+    with pytest.raises(ValueError, match="precision"):
+        PTIConfig(precision="fp16")

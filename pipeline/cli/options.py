@@ -123,6 +123,10 @@ def add_pti(p: argparse.ArgumentParser) -> None:
                    help="invert and tune a larger generator only up to this many pixels: the warp paste needs only "
                         "its motion (0: its full resolution, as --paste generated always uses; default "
                         f"{default(P, 'max_resolution')})")
+    g.add_argument("--invert-precision", choices=["fp32", "bf16"],
+                   help="bf16: PTI's generator forward under bf16 autocast, about 1.5x faster on CPUs with "
+                        "AVX512-BF16 or AMX (elsewhere it runs fp32, said in a note); results differ slightly "
+                        f"(default {default(P, 'precision')})")
     g.add_argument("--checkpoint-every", type=int,
                    help=f"steps between checkpoints (default {default(P, 'checkpoint_every')})")
     g.add_argument("--offline", action="store_true", help="never download LPIPS weights (also: DRAGEDIT_OFFLINE=1)")
@@ -159,7 +163,8 @@ def settings_from(args: argparse.Namespace):
     return EditSettings(**parts)
 
 
-PTI_FLAGS = ("pivot_steps", "tune_steps", "w_plus", "locality", "pti_seed", "checkpoint_every", "invert_resolution")
+PTI_FLAGS = ("pivot_steps", "tune_steps", "w_plus", "locality", "pti_seed", "checkpoint_every", "invert_resolution",
+             "invert_precision")
 
 
 def _pti(args: argparse.Namespace):
@@ -173,7 +178,7 @@ def _pti(args: argparse.Namespace):
         raise UserError(f"--invert-resolution {cap}: use a size in pixels (256, say), or 0 for the full resolution")
     pti = _config("inversion", "inversion.config", "PTIConfig", pivot_steps=args.pivot_steps,
                   tune_steps=args.tune_steps, seed=args.pti_seed, pivot_space="w+" if args.w_plus else None,
-                  locality=args.locality, checkpoint_every=args.checkpoint_every)
+                  locality=args.locality, checkpoint_every=args.checkpoint_every, precision=args.invert_precision)
     return pti if cap is None else replace(pti, max_resolution=cap or None)  # 0: None, which `given` would drop
 
 

@@ -29,7 +29,7 @@ from .originals import guard_original
 from .progress import Progress, ProgressHook, ignore
 from .records import HistoryEntry
 from .requests import EditRequest, check_in_photo, mask_to_crop, points_to_crop
-from .runtime import drag_precision, load_base_generator, note_if_default, resolve_device, resolve_generator
+from .runtime import load_base_generator, native_precision, note_if_default, resolve_device, resolve_generator
 from .session import Session
 from .settings import EditSettings
 from .stages.align import align_config, face_spec, run_align
@@ -131,7 +131,8 @@ def check_edit(job: EditJob, settings: EditSettings | None = None) -> EditPlan:
             G, _ = load_base_generator(generator, device)
             settings.check_generator(list(G.synthesis.block_resolutions))
             settings = settings.for_generator(G.img_resolution)
-        settings = replace(settings, drag=drag_precision(settings.drag, device))
+        settings = replace(settings, drag=native_precision(settings.drag, device, "the drag"),
+                           pti=native_precision(settings.pti, device, "PTI"))
         request_id = _request_id(sha, spec, settings, generator, device, threads, job)
         noop = drags and not any(r.moves for r in job.requests)
         if noop and job.output is None:

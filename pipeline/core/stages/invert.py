@@ -20,7 +20,7 @@ from dragedit.fileio.threads import compute_signature
 
 from .. import layout as L
 from ..progress import Progress, ProgressHook
-from ..runtime import load_base_generator, note_if_default, resolve_generator
+from ..runtime import load_base_generator, native_precision, note_if_default, resolve_generator
 from ..session import Session
 from .align import alignment
 
@@ -75,7 +75,8 @@ def run_invert_stage(target: str | os.PathLike | np.ndarray, generator: str | No
     from dragedit.inversion.artifacts import METRICS
     G, info = load_base_generator(resolve_generator(generator), device)
     pixels = target if isinstance(target, np.ndarray) else load_target_image(target, G.img_resolution)
-    cfg = (config or PTIConfig()).for_generator(G.img_resolution)
+    device = torch.device(device)
+    cfg = native_precision((config or PTIConfig()).for_generator(G.img_resolution), device, "PTI")
     out = Path(out_dir)
     invert_crop(G, info, pixels, out, cfg, device, progress=progress,
                 extra={"generator": info["path"], "device": str(device)})
