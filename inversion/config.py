@@ -42,8 +42,8 @@ class PTIConfig:
     locality_lpips_weight: float = 0.1
     locality_interval: int = 1
     # 'bf16': the generator's forward under bf16 autocast (weights, optimiser and losses stay fp32); faster on
-    # CPUs with AVX512-BF16 or AMX and on GPUs, emulated and many times slower elsewhere (the pipeline then
-    # runs fp32 and says so). The result differs slightly, so it is part of the cache key.
+    # CPUs with AVX512-BF16 or AMX and on GPUs, emulated and many times slower on other CPUs (the pipeline
+    # then runs fp32 and says so). The result differs slightly, so it is part of the cache key.
     precision: str = "fp32"
     # Running
     seed: int = 0

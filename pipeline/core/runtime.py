@@ -47,21 +47,19 @@ def cpu_has_bf16() -> bool:
 
 def native_precision(config: Any, device: Any, what: str) -> Any:
     """`config` (a DragConfig or PTIConfig) as it should run: bf16 on a CPU without native bf16 becomes fp32,
-    said once per stage (never slower than fp32); so does bf16 on a device other than a CPU or a CUDA GPU."""
+    said once per stage (never slower than fp32). `what` names the stage in the note."""
     from dataclasses import replace
 
-    if getattr(config, "precision", "fp32") != "bf16" or device.type == "cuda" or (device.type == "cpu"
-                                                                                  and cpu_has_bf16()):
+    if getattr(config, "precision", "fp32") != "bf16" or device.type != "cpu" or cpu_has_bf16():
         return config
-    _say_no_bf16(what, device.type)
+    _say_no_bf16(what)
     return replace(config, precision="fp32")
 
 
 @functools.lru_cache(maxsize=None)
-def _say_no_bf16(what: str, device: str) -> None:
-    where = "this CPU has no native bf16 (AVX512-BF16 or AMX), where it runs emulated and many times slower" \
-        if device == "cpu" else f"bf16 autocast is not used on {device}"
-    log.warning(f"note: {where}; {what} runs in fp32")
+def _say_no_bf16(what: str) -> None:
+    log.warning(f"note: this CPU has no native bf16 (AVX512-BF16 or AMX), where it runs emulated and many times "
+                f"slower; {what} runs in fp32")
 
 
 def default_generator_path() -> Path | None:
