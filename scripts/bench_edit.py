@@ -3,7 +3,7 @@ per stage, through the one recipe (`dragedit.edit_photo`), on this machine's CPU
 
 A full edit at 512 takes many minutes on 2 cores, so each run is short (a few steps of each kind, the first of
 each dropped) and the schedules are costed from the measured step times (the median of each kind's steps).
-Four settings, each run in its own process (its own peak memory), all on today's code:
+Five settings, each run in its own process (its own peak memory), all on today's code:
 
   before    the defaults before PTI's resolution cap and the windowed drag: inversion and tuning at the full
             resolution, 150 tuning steps, the drag's feature blocks on the whole map
