@@ -16,6 +16,8 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from dragedit.fileio.memory import freed_memory_kept
+
 from .config import DragConfig
 from .sampling import bilinear_at, upsampled_at
 from .verify import ArrivalCheck
@@ -154,16 +156,17 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
     `image_resolution`: render the images (checks, previews, the result) as the skip generator's RGB at this
     size, for a generator tuned only that far (PTI's `max_resolution`); points stay in G's pixels.
     """
-    loop = _DragLoop(G, ws, handles, targets, mask, config or DragConfig(), image_resolution)
-    while True:
-        feat = loop.features()  # 1. the generator's features at the current latent
-        done = loop.track(feat)  # 2. point tracking (and the independent check when it matters)
-        loss = None if done else loop.motion_loss(feat)  # 3. motion supervision (+ the mask term)
-        loop.record(loss)
-        if loop.tell(callback, done) or done or loop.step >= loop.cfg.max_steps:
-            break
-        loop.update(loss)  # 4. one Adam step on the latent
-    return loop.result()
+    with freed_memory_kept():
+        loop = _DragLoop(G, ws, handles, targets, mask, config or DragConfig(), image_resolution)
+        while True:
+            feat = loop.features()  # 1. the generator's features at the current latent
+            done = loop.track(feat)  # 2. point tracking (and the independent check when it matters)
+            loss = None if done else loop.motion_loss(feat)  # 3. motion supervision (+ the mask term)
+            loop.record(loss)
+            if loop.tell(callback, done) or done or loop.step >= loop.cfg.max_steps:
+                break
+            loop.update(loss)  # 4. one Adam step on the latent
+        return loop.result()
 
 
 def _xy(points: list[list[float]]) -> list[list[float]]:

@@ -42,3 +42,9 @@ def runtime_dir() -> Path:
     uid = os.getuid() if hasattr(os, "getuid") else "user"
     return Path(tempfile.gettempdir()) / f"dragedit-{uid}"
 
+
+
+def malloc_tuned_by_user() -> bool:
+    """The user set glibc's malloc through MALLOC_* or GLIBC_TUNABLES (glibc.malloc.*): dragedit leaves it so."""
+    return (any(k.startswith("MALLOC_") for k in os.environ)
+            or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""))

@@ -72,11 +72,15 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     otherwise activations are scaled before and after a shared convolution (its training path). With one
     style, the cheaper of the two runs: modulating the weights costs their size (a 512-channel 3x3 layer
     holds 2.4 M numbers, forward and backward), scaling the activations theirs (a 16x16 map, or the
-    drag's crops, far fewer). Both give the same numbers up to float rounding.
+    drag's crops, far fewer). Where the styles need a gradient and the weights do not (the pivot, the drag),
+    the activations are scaled at every size: through modulated weights the backward would compute their
+    gradient, a whole convolution's work, only to reduce it to the styles'. Both paths give the same numbers
+    up to float rounding.
     """
     n = styles.shape[0]
     out_c, in_c, kh, kw = weight.shape
-    if fused and n == 1 and x.numel() < weight.numel():
+    styles_only = torch.is_grad_enabled() and styles.requires_grad and not weight.requires_grad
+    if fused and n == 1 and (x.numel() < weight.numel() or styles_only):
         fused = False
     if fused:
         wts = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)  # [N, O, I, k, k]

@@ -119,3 +119,23 @@ def test_modulated_conv_paths_agree(up, demodulate):
         a, b = both(xs, styles)
         assert a.shape == b.shape == (xs.shape[0], 16, 12 * up, 12 * up)
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("up", [1, 2])
+def test_style_gradients_agree_whichever_path_computes_them(up):
+    """Where only the styles need a gradient (the pivot, the drag), one style scales the activations at every size;
+    with the weights needing one too (tuning), it modulates them where the activations are the larger. The
+    styles' gradients agree."""
+    from dragedit.stylegan2.ops import modulated_conv2d, setup_filter
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 8, 24, 24, generator=gen)  # 4608 activations > 1152 weights
+    s0 = torch.randn(1, 8, generator=gen)
+    grads = []
+    for weights_too in (False, True):
+        weight = torch.randn(16, 8, 3, 3, generator=torch.Generator().manual_seed(2)).requires_grad_(weights_too)
+        styles = s0.clone().requires_grad_(True)
+        y = modulated_conv2d(x, weight, styles, up=up, padding=1, resample_filter=setup_filter())
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        grads.append(styles.grad)
+    np.testing.assert_allclose(grads[0].numpy(), grads[1].numpy(), atol=1e-4, rtol=1e-4)
