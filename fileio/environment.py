@@ -44,7 +44,12 @@ def runtime_dir() -> Path:
 
 
 
-def malloc_tuned_by_user() -> bool:
-    """The user set glibc's malloc through MALLOC_* or GLIBC_TUNABLES (glibc.malloc.*): dragedit leaves it so."""
-    return (any(k.startswith("MALLOC_") for k in os.environ)
-            or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""))
+
+def may_keep_freed_memory() -> bool:
+    """Whether dragedit may keep freed memory for reuse while it computes (`memory.py`): not with
+    DRAGEDIT_KEEP_MEMORY=0 (less memory held, slower steps), nor where the user tuned glibc's malloc
+    (MALLOC_* or GLIBC_TUNABLES glibc.malloc.*), which is then left as they set it."""
+    if os.environ.get("DRAGEDIT_KEEP_MEMORY", "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return not (any(k.startswith("MALLOC_") for k in os.environ)
+                or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""))
