@@ -103,6 +103,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from dragedit.inversion import PTIConfig
 
+    if not args.skip_quality and not Path(args.photos).is_dir():
+        raise SystemExit(f"bench_pti: {args.photos} is not a folder of photos; pass --photos DIR or --skip-quality")
     device = torch.device(args.device)
     old, new = PTIConfig.official(), PTIConfig(max_resolution=None)
     print(f"device={args.device}, threads={torch.get_num_threads()}")
