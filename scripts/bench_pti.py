@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from benchlib import photos_in  # a sibling module (the script's folder is on the path)
+
 
 def step_costs(device: torch.device, steps: int) -> dict[str, float]:
     """Seconds per step of each kind on the FFHQ-512 architecture."""
@@ -66,7 +68,7 @@ def quality(photos: Path, device: torch.device) -> list[dict]:
     G = load_generator(resolve_generator(None), device=device)
     lp = lpips_metric("alex")
     rows = []
-    for path in sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")):
+    for path in photos_in(photos):
         try:
             crop = align_photo(load_photo(path), AlignConfig(size=G.img_resolution)).crop
         except NoFaceError:
@@ -103,8 +105,6 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from dragedit.inversion import PTIConfig
 
-    if not args.skip_quality and not Path(args.photos).is_dir():
-        raise SystemExit(f"bench_pti: {args.photos} is not a folder of photos; pass --photos DIR or --skip-quality")
     device = torch.device(args.device)
     old, new = PTIConfig.official(), PTIConfig(max_resolution=None)
     print(f"device={args.device}, threads={torch.get_num_threads()}")

@@ -23,7 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+from benchlib import photos_in  # a sibling module (the script's folder is on the path)
+
 BUMPS = {48: (-0.5, -1.0), 54: (0.5, -1.0), 8: (0.0, 0.8), 19: (0.0, -0.7), 24: (0.0, -0.7)}  # landmark -> motion
 
 
@@ -88,8 +89,7 @@ def main() -> None:
     ap.add_argument("--shift", type=float, default=6.0, help="largest known motion, px at 512")
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args()
-    rows = [r for p in sorted(Path(args.photos).iterdir()) if p.suffix.lower() in PHOTO_SUFFIXES
-            for r in [evaluate(p, args.size, args.cap, args.shift)] if r]
+    rows = [r for p in photos_in(args.photos) for r in [evaluate(p, args.size, args.cap, args.shift)] if r]
     print(f"field end-point error, px at {args.size}: full-size renders vs renders at {args.cap} px")
     print("| photo | largest motion | face: full | face: capped | moved: full | moved: capped | capped - full |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,12 +32,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchlib import photos_in  # a sibling module (the script's folder is on the path)
+
 KINDS = {  # landmark -> (out, up) in units of the inter-ocular distance; "out" is away from the face centre
     "smile": {48: (0.04, 0.08), 54: (0.04, 0.08)},
     "jaw": {7: (0.0, -0.09), 8: (0.0, -0.09), 9: (0.0, -0.09)},
     "brows": {19: (0.0, 0.08), 24: (0.0, 0.08)},
 }
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
 
 
 class Dlib:
@@ -181,10 +181,7 @@ def main() -> None:
     from dragedit.fileio.errors import UserError
     from dragedit.pipeline.imaging.photo import load_photo
 
-    folder = Path(args.photos)
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
-    if not photos:
-        sys.exit(f"eval_photos: no photos in {folder}")
+    photos = photos_in(args.photos)
     work = Path(args.work or tempfile.mkdtemp(prefix="dragedit-eval-"))
     work.mkdir(parents=True, exist_ok=True)
     steps = {k: v for k, v in (("pivot_steps", args.pivot_steps), ("tune_steps", args.tune_steps)) if v is not None}

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eval_photos import PHOTO_SUFFIXES, Dlib, _face_strip  # a sibling script (its folder is on the path)
+from benchlib import photos_in
+from eval_photos import Dlib, _face_strip  # a sibling script (its folder is on the path)
 
 
 def main() -> None:
@@ -39,8 +40,7 @@ def main() -> None:
     from dragedit.pipeline.imaging.photo import load_photo
 
     names = args.presets or list(presets())
-    folder = Path(args.photos)
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    photos = photos_in(args.photos)
     work = Path(args.work or tempfile.mkdtemp(prefix="dragedit-presets-"))
     work.mkdir(parents=True, exist_ok=True)
     det, rows, tiles = Dlib(), [], {}
