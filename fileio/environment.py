@@ -43,8 +43,6 @@ def runtime_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"dragedit-{uid}"
 
 
-
-
 def may_keep_freed_memory() -> bool:
     """Whether dragedit may keep freed memory for reuse while it computes (`memory.py`): not with
     DRAGEDIT_KEEP_MEMORY=0 (less memory held, slower steps), nor where the user tuned glibc's malloc
