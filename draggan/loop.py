@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from dragedit.fileio.memory import freed_memory_kept
+from dragedit.fileio.memory import freed_memory_kept, worth_keeping
 
 from .config import DragConfig
 from .sampling import bilinear_at, upsampled_at
@@ -156,7 +156,7 @@ def drag(G: torch.nn.Module, ws: torch.Tensor, handles: Points, targets: Points,
     `image_resolution`: render the images (checks, previews, the result) as the skip generator's RGB at this
     size, for a generator tuned only that far (PTI's `max_resolution`); points stay in G's pixels.
     """
-    with freed_memory_kept():
+    with freed_memory_kept(worth_keeping(image_resolution or G.img_resolution)):
         loop = _DragLoop(G, ws, handles, targets, mask, config or DragConfig(), image_resolution)
         while True:
             feat = loop.features()  # 1. the generator's features at the current latent

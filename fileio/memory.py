@@ -10,7 +10,9 @@ torch process reaches at once). Nothing happens outside glibc (macOS, Windows, m
 DRAGEDIT_KEEP_MEMORY=0, or where the user tuned malloc through its environment variables.
 
 The cost is memory: freed blocks that do not fit the next request stay held, so the peak grows (a 512 px
-full-resolution tuning step 2.5 -> 3.1 GB, 34 % faster; the default capped edit 2.5 -> 2.9 GB).
+full-resolution tuning step 2.5 -> 3.1 GB, 34 % faster; the default capped edit 2.5 -> 2.9 GB). Above 512 px
+it grows by more than a laptop may have (a 1024 full-resolution tuning step 3.7 -> 4.9 GB, its whole edit
+4.4 -> 7.1 GB), so work at such sizes runs as glibc would have it (`worth_keeping`).
 """
 from __future__ import annotations
 
@@ -46,21 +48,33 @@ def _set(libc: ctypes.CDLL, params: dict[int, int]) -> bool:
     return all(libc.mallopt(ctypes.c_int(p), ctypes.c_int(v)) == 1 for p, v in params.items())
 
 
+def worth_keeping(resolution: int) -> bool:
+    """Whether work whose images are `resolution` px should keep freed memory: up to 512 px (the largest tensors
+    64 MiB); above, the heap's fragmentation would cost gigabytes."""
+    return resolution <= 512
+
+
 @contextmanager
-def freed_memory_kept() -> Iterator[bool]:
+def freed_memory_kept(keep: bool = True) -> Iterator[bool]:
     """Within the block (nested and from several threads alike), freed memory stays in the process for reuse.
-    Yields whether it does here (glibc, and malloc not tuned by the user)."""
+    Yields whether it does here: asked to (`keep`), on glibc, and malloc not tuned by the user. A block that does
+    not keep leaves an enclosing one keeping."""
     global _depth
-    libc = _glibc() if may_keep_freed_memory() else None
+    libc = _glibc() if keep and may_keep_freed_memory() else None
+    if libc is None:
+        with _lock:
+            kept = _depth > 0
+        yield kept
+        return
     with _lock:
         _depth += 1
-        if libc is not None and _depth == 1:
+        if _depth == 1:
             _set(libc, _KEEP)
     try:
-        yield libc is not None
+        yield True
     finally:
         with _lock:
             _depth -= 1
-            if libc is not None and _depth == 0:
+            if _depth == 0:
                 _set(libc, _AFTER)
                 libc.malloc_trim(ctypes.c_size_t(0))

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from dragedit.fileio.atomic import write_with
-from dragedit.fileio.memory import freed_memory_kept
+from dragedit.fileio.memory import freed_memory_kept, worth_keeping
 from dragedit.fileio.threads import compute_signature
 
 from .config import PTIConfig
@@ -155,14 +155,14 @@ def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = 
     run = _Run(cfg, _Checkpointer(Path(work_dir) if work_dir else None, identity), progress, step_hook)
     state = run.ckpt.load() or {"stage": "pivot", "step": 0, "log": []}
     run.timings, run.log = dict(state.get("timings", {})), list(state["log"])
-    with freed_memory_kept():  # a 256 px step's activations would otherwise be mapped in afresh each step
+    cap = work_resolution(G, cfg)
+    with freed_memory_kept(worth_keeping(cap or G.img_resolution)):  # else each step maps its activations afresh
         if state["stage"] == "pivot":  # stage 1
             w_pivot = _fit_pivot(G, target, state, loss_pivot, run)
             state = {"stage": "tune", "step": 0, "log": run.log, "w_pivot": w_pivot.cpu(), "timings": run.timings}
             run.ckpt.save(state)
         Gt, steps = _tune(G, target, state, loss_tune, run)  # stage 2
     pivot_run = sum(e["stage"] == "pivot" for e in run.log)
-    cap = work_resolution(G, cfg)
     metrics = {"timings": run.timings, "pivot_steps_run": pivot_run, "tune_steps_run": steps,
                "resolution": cap or G.img_resolution}
     return InversionResult(state["w_pivot"].to(device), Gt, metrics, run.log, losses_used, cap or G.img_resolution)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 LRELU_GAIN = math.sqrt(2.0)
+STYLES_ONLY_MAX_ACTIVATIONS = 1 << 24  # see modulated_conv2d
 
 
 def setup_filter(taps: list[float] | tuple[float, ...] = (1, 3, 3, 1)) -> torch.Tensor:
@@ -73,13 +74,16 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     style, the cheaper of the two runs: modulating the weights costs their size (a 512-channel 3x3 layer
     holds 2.4 M numbers, forward and backward), scaling the activations theirs (a 16x16 map, or the
     drag's crops, far fewer). Where the styles need a gradient and the weights do not (the pivot, the drag),
-    the activations are scaled at every size: through modulated weights the backward would compute their
-    gradient, a whole convolution's work, only to reduce it to the styles'. Both paths give the same numbers
-    up to float rounding.
+    the activations are scaled wherever the layer's input and output hold up to 16 M numbers each (a 512 px
+    map of 64 channels): through modulated weights the backward would compute their gradient, a whole
+    convolution's work, only to reduce it to the styles'. On larger maps (a 1024 generator's last block) the
+    activation-sized tensors that path keeps for the backward cost about what it saves, and 1 GB more
+    memory per pivot step. Both paths give the same numbers up to float rounding.
     """
     n = styles.shape[0]
     out_c, in_c, kh, kw = weight.shape
-    styles_only = torch.is_grad_enabled() and styles.requires_grad and not weight.requires_grad
+    styles_only = (torch.is_grad_enabled() and styles.requires_grad and not weight.requires_grad
+                   and max(x.numel(), x.numel() // in_c * out_c * up * up) <= STYLES_ONLY_MAX_ACTIVATIONS)
     if fused and n == 1 and (x.numel() < weight.numel() or styles_only):
         fused = False
     if fused:

@@ -18,7 +18,6 @@ from typing import Any
 
 from dragedit.fileio.hashing import file_sha256
 from dragedit.fileio.images import check_writable
-from dragedit.fileio.memory import freed_memory_kept
 from dragedit.fileio.threads import fair_share_threads, use_threads
 from dragedit.pipeline.imaging.faces import choose_face, find_faces
 from dragedit.pipeline.imaging.photo import Photo, load_photo
@@ -202,7 +201,7 @@ def run_edit(plan: EditPlan, on_progress: ProgressHook = ignore) -> EditResult:
         return _unedited(plan)
     seconds: dict[str, float] = {}
     timer = _stage_timer(seconds)
-    with Session(job.session) as s, freed_memory_kept():  # one return of the kept memory, after the last stage
+    with Session(job.session) as s:
         s.check_photo(plan.photo_sha, Path(plan.photo.path).name)  # again, under the lock
         if plan.face is not None:
             s.check_face(plan.face)
