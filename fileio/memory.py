@@ -10,7 +10,7 @@ torch process reaches at once). Nothing happens outside glibc (macOS, Windows, m
 DRAGEDIT_KEEP_MEMORY=0, or where the user tuned malloc through its environment variables.
 
 The cost is memory: freed blocks that do not fit the next request stay held, so the peak grows (a 512 px
-full-resolution tuning step 2.5 -> 3.1 GB, 34 % faster; the default capped edit 2.5 -> 2.9 GB). Above 512 px
+full-resolution tuning step 2.5 -> 3.1 GB, 34 % faster; the default capped edit 2.5 -> 2.8 GB). Above 512 px
 it grows by more than a laptop may have (a 1024 full-resolution tuning step 3.7 -> 4.9 GB, its whole edit
 4.4 -> 7.1 GB), so work at such sizes runs as glibc would have it (`worth_keeping`).
 """
