@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dragedit.fileio.threads import available_cores
+from dragedit.common.threads import available_cores
 
 REPO = Path(__file__).resolve().parent.parent
 

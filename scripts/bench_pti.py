@@ -55,7 +55,7 @@ def quality(photos: Path, device: torch.device) -> list[dict]:
     """Both schedules on every face photo of `photos`, with the embedded generator."""
     import numpy as np
 
-    from dragedit.fileio.images import tensor_to_uint8, uint8_to_tensor
+    from dragedit.common.images import tensor_to_uint8, uint8_to_tensor
     from dragedit.inversion import PTIConfig, invert
     from dragedit.inversion.losses import lpips_metric, ms_ssim
     from dragedit.inversion.pti import psnr

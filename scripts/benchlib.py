@@ -19,7 +19,7 @@ def run_isolated(script: str, cases: list[str], args: list[str]) -> list[dict]:
 
 def photos_in(folder: str) -> list[Path]:
     """The photos in `folder`, as `dragedit batch` reads a folder; a one-line exit where there is none."""
-    from dragedit.fileio.errors import UserError
+    from dragedit.common.errors import UserError
     from dragedit.pipeline.batch.run import collect_photos
 
     if not Path(folder).is_dir():

@@ -128,11 +128,11 @@ def main() -> None:
     print("dist: LK-measured handle -> target distance; 'I2' is the same measurement on I2 itself (its floor); "
           "'tracker' is DragGAN's own final distance")
     if args.json:
-        from dragedit.fileio.atomic import write_json
+        from dragedit.common.atomic import write_json
 
         write_json(args.json, res)
     if args.figure:
-        from dragedit.fileio.images import save_image
+        from dragedit.common.images import save_image
 
         save_image(example_figure(examples), args.figure)
 

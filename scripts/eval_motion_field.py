@@ -51,7 +51,7 @@ def through(img: np.ndarray, cap: int) -> np.ndarray:
 
 
 def evaluate(photo: Path, size: int, cap: int, shift: float) -> dict | None:
-    from dragedit.fileio.errors import UserError
+    from dragedit.common.errors import UserError
     from dragedit.pipeline.imaging.align import AlignConfig, align_photo
     from dragedit.pipeline.imaging.geometry import map_points
     from dragedit.pipeline.imaging.motion import MotionConfig, backward_field, warp_image

@@ -178,7 +178,7 @@ def main() -> None:
     from dragedit.pipeline.api import EditSettings, edit_photo
     from dragedit.pipeline.imaging.paste import CompositeConfig
     from dragedit.pipeline.core.requests import EditRequest
-    from dragedit.fileio.errors import UserError
+    from dragedit.common.errors import UserError
     from dragedit.pipeline.imaging.photo import load_photo
 
     photos = photos_in(args.photos)
@@ -235,7 +235,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     if args.figure and figure_rows:
-        from dragedit.fileio.images import save_image
+        from dragedit.common.images import save_image
 
         save_image(np.concatenate(figure_rows, axis=0), args.figure)
     print(f"sessions and outputs in {work}")

@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--figure-photo", help="which photo's face the figure shows (default: the first)")
     args = ap.parse_args()
 
-    from dragedit.fileio.errors import UserError
+    from dragedit.common.errors import UserError
     from dragedit.pipeline.api import EditRequest, EditSettings, edit_photo
     from dragedit.pipeline.core.presets import presets
     from dragedit.pipeline.imaging.anchors import AnchoredDrag
@@ -105,7 +105,7 @@ def _summary(rows: list[dict], names: list[str]) -> None:
 def _figure(tiles: dict, path: Path) -> None:
     import cv2
 
-    from dragedit.fileio.images import save_image
+    from dragedit.common.images import save_image
 
     panels = []
     for name, tile in tiles.items():

@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=360, help="panel size in pixels")
     args = ap.parse_args()
 
-    from dragedit.fileio.images import save_image
+    from dragedit.common.images import save_image
     from dragedit.pipeline.api import EditJob, EditSettings, Session, edit
     from dragedit.pipeline.core.stages.align import alignment
     from dragedit.pipeline.imaging.geometry import map_points

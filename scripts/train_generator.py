@@ -1,7 +1,7 @@
 """Train the embedded default generator on procedurally rendered portraits (resumable).
 
     python scripts/train_generator.py --run runs/faces128 --kimg 100 [--hours 2] [--device auto]
-    python scripts/train_generator.py --run runs/faces128 --export pipeline/assets/default_generator.safetensors
+    python scripts/train_generator.py --run runs/faces128 --export src/dragedit/pipeline/assets/default_generator.safetensors
     python scripts/train_generator.py --run runs/faces128 --figure docs/samples.png
 
 Each snapshot writes RUN/train_checkpoint.pt (atomic), RUN/samples.png and RUN/generator.safetensors
@@ -25,7 +25,7 @@ from dragedit.stylegan2.portraits import grid, render_batch
 
 def main() -> None:
     from dragedit.pipeline.core.runtime import resolve_device
-    from dragedit.fileio.images import save_image
+    from dragedit.common.images import save_image
     from dragedit.stylegan2 import save_generator
     from dragedit.stylegan2.training import CHECKPOINT, TrainConfig, Trainer
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from dragedit.pipeline.imaging.align import AlignConfig, align_photo, ffhq_quad, map_points
-from dragedit.fileio.errors import UserError
+from dragedit.common.errors import UserError
 from dragedit.pipeline.imaging.photo import load_photo
 from tests.conftest import ASTRONAUT, assert_user_error, run_cli
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from dragedit.fileio import atomic
+from dragedit.common import atomic
 
 
 def test_written_file_has_umask_permissions(tmp_path):

@@ -18,7 +18,7 @@ from PIL import Image
 from dragedit.pipeline.imaging.faces import FaceChoiceError, choose_face, order_faces
 from dragedit.pipeline.imaging.anchors import LANDMARK_NAMES, inter_ocular
 from dragedit.pipeline.core.requests import EditRequest, load_edit_file, parse_drag
-from dragedit.fileio.errors import UserError
+from dragedit.common.errors import UserError
 from tests.conftest import ASTRONAUT, REPO, assert_user_error, run_cli
 
 QUICK = ["--pivot-steps", "10", "--tune-steps", "5", "--steps", "3", "--offline", "--device", "cpu"]

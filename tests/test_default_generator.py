@@ -15,7 +15,7 @@ from tests.conftest import ASTRONAUT, run_cli
 
 def test_embedded_generator_is_shipped_and_small():
     path = default_generator_path()
-    assert path is not None, "pipeline/assets/default_generator.safetensors is missing"
+    assert path is not None, "src/dragedit/pipeline/assets/default_generator.safetensors is missing"
     assert path.stat().st_size < 8 * 2**20
     G, info = load_generator(path, with_info=True)
     assert G.img_resolution == 128 and info["provenance"]["kimg"] > 0

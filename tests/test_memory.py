@@ -1,4 +1,4 @@
-"""Freed memory kept while dragedit computes (`fileio/memory.py`): large tensors reuse it instead of being mapped
+"""Freed memory kept while dragedit computes (`common/memory.py`): large tensors reuse it instead of being mapped
 in afresh, page fault by page fault; after, that memory goes back to the kernel. Measured in a fresh interpreter,
 whose heap holds no free blocks left by other tests."""
 import json
@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from dragedit.fileio import memory
-from dragedit.fileio.memory import freed_memory_kept, worth_keeping
+from dragedit.common import memory
+from dragedit.common.memory import freed_memory_kept, worth_keeping
 
 PROBE = r'''
 import json, resource, sys
 import torch
-from dragedit.fileio.memory import freed_memory_kept, worth_keeping
+from dragedit.common.memory import freed_memory_kept, worth_keeping
 
 BIG = 40 << 20  # above glibc's largest mmap threshold (32 MiB): mapped afresh each time by default
 PAGES = BIG / resource.getpagesize()

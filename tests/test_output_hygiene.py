@@ -76,7 +76,7 @@ def test_batch_of_bmp_and_gif_photos_writes_png(tmp_path):
 
 
 def test_an_unreadable_photo_says_permission_denied(tmp_path, monkeypatch):
-    from dragedit.fileio.errors import UserError
+    from dragedit.common.errors import UserError
     from dragedit.pipeline.imaging import photo as photo_module
 
     shutil.copy(ASTRONAUT, tmp_path / "p.png")

@@ -57,4 +57,4 @@ def test_wheel_installs_beside_the_index_draggan(tmp_path):
     assert Path(theirs_file).parent == site / "draggan" and theirs_api == "True"  # OpenGVLab's, untouched
     assert Path(ours_file).parent == site / "dragedit" / "draggan"
     top = {p.name for p in site.iterdir() if p.is_dir() and not p.name.endswith((".dist-info", "__pycache__"))}
-    assert not top & {"pipeline", "fileio", "inversion", "stylegan2"}, top  # no generic names squatted
+    assert not top & {"pipeline", "common", "inversion", "stylegan2"}, top  # no generic names squatted

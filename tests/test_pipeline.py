@@ -233,7 +233,7 @@ def test_edit_file_batch_branching_and_library(reference, tmp_path):
 
 
 def test_output_keeps_exif_and_icc(tmp_path):
-    from dragedit.fileio.images import save_image
+    from dragedit.common.images import save_image
     from dragedit.pipeline.imaging.photo import load_photo
 
     exif = Image.Exif()

@@ -137,7 +137,7 @@ def test_presets_in_edit_files_and_the_http_api(tmp_path):
     (req,) = load_edit_file(tmp_path / "e.json")
     assert req.mask_region == "brows" and req.extra == {"preset": "brows_up", "strength": 0.5}
     (tmp_path / "bad.json").write_text(json.dumps({"edits": [{"preset": "brows_up", "drags": ["1,2:3,4"]}]}))
-    from dragedit.fileio.errors import UserError
+    from dragedit.common.errors import UserError
 
     with pytest.raises(UserError, match="without"):
         load_edit_file(tmp_path / "bad.json")

@@ -16,8 +16,8 @@ from dragedit.inversion import PTIConfig, invert, load_inversion, save_inversion
 from dragedit.inversion.losses import FallbackPerceptual, LPIPSLoss, Perceptual, backbone_cached
 from dragedit.inversion.pti import checkpoint_threads, psnr
 from dragedit.pipeline.imaging.align import AlignConfig, align_photo
-from dragedit.fileio.errors import UserError
-from dragedit.fileio.images import uint8_to_tensor
+from dragedit.common.errors import UserError
+from dragedit.common.images import uint8_to_tensor
 from dragedit.pipeline.imaging.photo import load_photo
 from dragedit.stylegan2 import file_sha256
 from tests.conftest import ASTRONAUT, REF_PKL, REPO, assert_user_error, run_cli

@@ -21,7 +21,7 @@ def _edit(tmp_path, photo, *extra):
 
 def _hold_a_core_share(runtime: str) -> subprocess.Popen:
     """Another dragedit process, registered in the runtime folder as `dragedit serve` would be."""
-    code = ("import sys, time\nfrom dragedit.fileio.threads import CoreShare\nc = CoreShare().__enter__()\n"
+    code = ("import sys, time\nfrom dragedit.common.threads import CoreShare\nc = CoreShare().__enter__()\n"
             "print('ready', flush=True)\ntime.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "DRAGEDIT_RUNTIME_DIR": runtime},
                             stdout=subprocess.PIPE, text=True)

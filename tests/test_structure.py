@@ -3,6 +3,7 @@ the rooms of `pipeline/` only downwards, no circle anywhere, and the light entry
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import tomllib
@@ -12,14 +13,15 @@ import pytest
 
 from tests.conftest import REPO
 
-OURS = ("fileio", "pipeline", "inversion", "draggan", "stylegan2")
+PACKAGE = REPO / "src" / "dragedit"
+OURS = ("common", "pipeline", "inversion", "draggan", "stylegan2")
 ALLOWED = {  # package -> which of our packages it may import
-    "fileio": set(),
-    "stylegan2": {"fileio"},
-    "draggan": {"fileio"},
-    "inversion": {"fileio", "stylegan2"},
+    "common": set(),
+    "stylegan2": {"common"},
+    "draggan": {"common"},
+    "inversion": {"common", "stylegan2"},
 }
-ROOMS = {  # room of pipeline/ -> the rooms it may import (fileio and the model packages are below them all)
+ROOMS = {  # room of pipeline/ -> the rooms it may import (common and the model packages are below them all)
     "imaging": set(),
     "core": {"imaging"},
     "batch": {"core", "imaging"},
@@ -29,11 +31,8 @@ ROOMS = {  # room of pipeline/ -> the rooms it may import (fileio and the model 
 
 
 def _module(path: Path) -> str:
-    rel = path.relative_to(REPO).with_suffix("")
-    parts = list(rel.parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(["dragedit", *parts]) if parts[0] != "dragedit" else ".".join(parts)
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _imports(path: Path) -> set[str]:
@@ -56,7 +55,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def _files() -> list[Path]:
-    return sorted(p for folder in (*OURS, "dragedit") for p in (REPO / folder).rglob("*.py"))
+    return sorted(PACKAGE.rglob("*.py"))
 
 
 def _ours(name: str) -> str | None:
@@ -66,7 +65,7 @@ def _ours(name: str) -> str | None:
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
 def test_lower_packages_do_not_import_upwards(package):
-    files = sorted((REPO / package).rglob("*.py"))
+    files = sorted((PACKAGE / package).rglob("*.py"))
     assert files
     for f in files:
         bad = {_ours(m) for m in _imports(f)} - ALLOWED[package] - {package, None}
@@ -80,7 +79,7 @@ def _room(module: str) -> str | None:
 
 @pytest.mark.parametrize("room", sorted(ROOMS))
 def test_rooms_import_only_downwards(room):
-    files = sorted((REPO / "pipeline" / room).rglob("*.py"))
+    files = sorted((PACKAGE / "pipeline" / room).rglob("*.py"))
     assert files
     for f in files:
         imported = _imports(f)
@@ -92,7 +91,7 @@ def test_rooms_import_only_downwards(room):
 
 def test_imaging_is_pure():
     """Image code: no torch, no sessions."""
-    for f in sorted((REPO / "pipeline" / "imaging").rglob("*.py")):
+    for f in sorted((PACKAGE / "pipeline" / "imaging").rglob("*.py")):
         tree = ast.parse(f.read_text())
         names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
@@ -147,14 +146,26 @@ def test_dragedit_help_loads_no_torch():
     assert proc.stderr.strip().endswith("False"), proc.stderr
 
 
-def test_every_package_folder_is_installed():
-    """pyproject's package list (one `dragedit` namespace over the repository's folders) misses no folder."""
+def test_folders_are_the_import_names():
+    """The src layout: every package folder is found by `packages.find` and nothing of ours sits at the root, so
+    no module can be imported under a second name from a checkout."""
     cfg = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    listed = set(cfg["packages"])
-    found = {_module(p) for folder in (*OURS, "dragedit") for p in (REPO / folder).rglob("__init__.py")}
-    assert found == listed
-    for pkg, folder in cfg["package-dir"].items():
-        assert (REPO / folder / "__init__.py").is_file(), pkg
+    assert cfg["packages"]["find"]["where"] == ["src"] and "package-dir" not in cfg
+    assert {p.name for p in (REPO / "src").iterdir() if not p.name.endswith(".egg-info")} == {"dragedit"}
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(OURS)
+    assert not any((REPO / name).exists() for name in (*OURS, "dragedit"))
+
+
+def test_a_checkout_imports_without_install():
+    """`PYTHONPATH=src` is enough (`-S`: no site-packages, so no installed copy), and one class has one name: no
+    `draggan.config` beside `dragedit.draggan.config`."""
+    code = ("import dragedit.draggan.config as c, dragedit.common.errors, importlib.util as u\n"
+            "print(c.__file__)\nprint(u.find_spec('draggan') is None and u.find_spec('common') is None)")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stderr
+    path, alone = proc.stdout.split()
+    assert Path(path) == PACKAGE / "draggan" / "config.py" and alone == "True"
 
 
 def test_layout_names_the_files_inversion_writes():

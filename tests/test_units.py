@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dragedit.fileio.errors import UserError
+from dragedit.common.errors import UserError
 from dragedit.pipeline.imaging.paste import CompositeConfig, blend_mask
 from dragedit.pipeline.core.requests import mask_to_crop, parse_drag, points_to_crop
 from dragedit.pipeline.imaging.geometry import map_points

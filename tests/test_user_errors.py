@@ -145,7 +145,7 @@ def test_malformed_manifest_is_recomputed(done, tmp_path, manifest):
 def test_full_disk_during_pti_checkpoint_is_one_line(tmp_path, monkeypatch, capsys):
     import torch
 
-    import dragedit.fileio.atomic as atomic
+    import dragedit.common.atomic as atomic
     from dragedit.pipeline.cli.main import main
 
     def full(*a, **k):
@@ -231,8 +231,8 @@ def test_history_reads_a_busy_session(done):
 
 
 def test_read_only_file_system_is_named(tmp_path, monkeypatch):
-    from dragedit.fileio.errors import UserError
-    from dragedit.fileio.images import check_writable
+    from dragedit.common.errors import UserError
+    from dragedit.common.images import check_writable
 
     class RO:
         f_flag = os.ST_RDONLY
@@ -245,7 +245,7 @@ def test_read_only_file_system_is_named(tmp_path, monkeypatch):
 def test_session_folder_write_failure_is_named(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from dragedit.fileio.errors import UserError
+    from dragedit.common.errors import UserError
     from dragedit.pipeline.core.session import Session
 
     def refuse(self, *a, **k):

@@ -1,0 +1,139 @@
+"""What one worker does with one photo of a batch: its edits through the one recipe, never an exception, and
+the row the summary gets. Plain data, so a job travels to a process or a Ray task as it is; this module
+imports no torch at load time (a worker sets its thread limits first)."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dragedit.common.environment import log
+from dragedit.common.errors import UserError
+from dragedit.common.threads import available_cores
+from dragedit.pipeline.core.errors import SettingError
+from dragedit.pipeline.core.settings import EditSettings
+
+BACKENDS = ("local", "ray")
+
+
+@dataclass
+class BatchConfig:
+    """How a batch runs (what it computes comes from the stage configs)."""
+
+    workers: int = 1  # photos at once
+    face: int | str = 0  # a face index, or "all": one session per face
+    backend: str = "local"  # "local" (processes on this machine) or "ray"
+    address: str | None = None  # Ray cluster address; None starts (or joins) a local instance
+    gpus_per_photo: float = 0.0  # Ray: GPUs each photo's task asks for
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise SettingError("workers", self.workers, "use 1 or more")
+        if self.face != "all" and (isinstance(self.face, bool) or not isinstance(self.face, int) or self.face < 0):
+            raise SettingError("face", self.face, "use a face number (0 = largest) or 'all'")
+        if self.backend not in BACKENDS:
+            raise SettingError("backend", self.backend, f"use {' or '.join(BACKENDS)}")
+        if self.gpus_per_photo < 0:
+            raise SettingError("gpus_per_photo", self.gpus_per_photo, "use 0 or more")
+
+    def threads_per_worker(self, settings: EditSettings) -> int:
+        return settings.threads or max(1, available_cores() // self.workers)
+
+
+@dataclass
+class PhotoRow:
+    """One photo (one face with `--face all`) of a batch and what became of it."""
+
+    photo: str
+    face: int | None
+    status: str  # "done" | "skipped" | "failed"
+    reason: str = ""  # why skipped, or the failure's one-line error
+    output: str | None = None
+    session: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage, and "total"
+    stages: dict[str, str] = field(default_factory=dict)  # stage -> computed | reused
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PhotoJob:
+    """Everything a worker needs for one photo; plain data, so it travels to processes and Ray tasks."""
+
+    photo: str
+    name: str  # unique stem under the output folder
+    out_dir: str
+    edits: list  # EditRequest
+    face: int | str
+    threads: int  # this worker's share of the cores, for sessions that have no count of their own yet
+    settings: EditSettings = field(default_factory=EditSettings)
+
+
+def output_suffix(suffix: str) -> str:
+    """The photo's own format where dragedit writes it; else JPEG for HEIC, PNG (lossless) for .bmp or .gif."""
+    from dragedit.common.images import edited_suffix
+
+    return edited_suffix(suffix)
+
+
+def photo_paths(out_dir: Path, name: str, suffix: str, face: int | None) -> tuple[Path, Path]:
+    """(session folder, edited photo) of one photo (and face) under the batch's output folder."""
+    tag = name if face is None else f"{name}_face{face}"
+    return out_dir / f"{tag}.dragedit", out_dir / f"{tag}_edited{output_suffix(suffix)}"
+
+
+def run_photo(job: PhotoJob) -> list[PhotoRow]:
+    """One photo's edits, in this process: rows for its face (or each face), never an exception."""
+    from dragedit.common.threads import fair_share_fixed, use_threads
+
+    use_threads(job.threads)
+    with fair_share_fixed(job.threads):
+        try:
+            faces = _face_indices(job)
+        except Exception as exc:  # noqa: BLE001 - a batch never stops for one photo
+            return [_row_for_error(job, None, exc, {})]
+        return [_edit_face(job, face, tagged) for face, tagged in faces]
+
+
+def _face_indices(job: PhotoJob) -> list[tuple[int, bool]]:
+    """(face index, whether outputs carry the face in their names): every face for 'all', else the one asked."""
+    if job.face != "all":
+        return [(int(job.face), False)]
+    from dragedit.pipeline.imaging.faces import find_faces
+    from dragedit.pipeline.imaging.photo import load_photo
+
+    return [(i, True) for i in range(len(find_faces(load_photo(job.photo).pixels)))]
+
+
+def _edit_face(job: PhotoJob, face: int, tagged: bool) -> PhotoRow:
+    from dragedit.pipeline.core.library import edit_photo
+
+    session, output = photo_paths(Path(job.out_dir), job.name, Path(job.photo).suffix, face if tagged else None)
+    if output.suffix != Path(job.photo).suffix.lower():
+        log.warning(f"note: {Path(job.photo).name} is written as {output.name} (dragedit writes JPEG, PNG, WebP, "
+                    "TIFF or AVIF)")
+    t0 = time.perf_counter()
+    try:
+        res = edit_photo(job.photo, job.edits, output, session, settings=job.settings, face=face)
+    except Exception as exc:  # noqa: BLE001 - recorded in the summary, the batch goes on
+        return _row_for_error(job, face, exc, {"total": round(time.perf_counter() - t0, 3)}, session)
+    seconds = {**res.seconds, "total": round(time.perf_counter() - t0, 3)}
+    return PhotoRow(job.photo, face, "done", output=str(output), session=str(session), seconds=seconds,
+                    stages=dict(res.stages))
+
+
+def _row_for_error(job: PhotoJob, face: int | None, exc: Exception, seconds: dict[str, float],
+                   session: Path | None = None) -> PhotoRow:
+    from dragedit.pipeline.imaging.faces import FaceChoiceError, NoFaceError
+
+    if isinstance(exc, NoFaceError):
+        return PhotoRow(job.photo, face, "skipped", "no face", seconds=seconds)
+    if isinstance(exc, FaceChoiceError):
+        return PhotoRow(job.photo, face, "skipped", str(exc), seconds=seconds)
+    if isinstance(exc, UserError):
+        reason = str(exc)
+    else:
+        reason = f"internal error: {type(exc).__name__}: {exc}".splitlines()[0]
+    return PhotoRow(job.photo, face, "failed", reason, session=str(session) if session else None, seconds=seconds)

@@ -1,0 +1,103 @@
+"""`dragedit edit PHOTO`: photo -> edited photo, every stage that is needed (cached in a session, resumable)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dragedit.common.errors import UserError
+
+from .. import options as O
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("edit", help="photo -> edited photo: every stage that is needed (cached, resumable)")
+    p.add_argument("photo")
+    p.add_argument("--session", help="session folder (default: OUTPUT_DIR/PHOTO_STEM.dragedit)")
+    O.add_output(p, "edited photo (.jpg, .png, .webp, .tif, .avif; default: PHOTO_edited beside the photo, in "
+                    "its format where dragedit writes it, else JPEG for HEIC and PNG for others)", overwrite=True,
+                 required=False)
+    O.add_face(p, every=True)
+    O.add_points(p)
+    O.add_paste(p)
+    O.add_compute(p)
+    O.add_drag(p)
+    O.add_pti(p)
+
+
+def session_dir(args: argparse.Namespace) -> Path:
+    return Path(args.session) if args.session else Path(args.output).parent / f"{Path(args.photo).stem}.dragedit"
+
+
+def default_output(args: argparse.Namespace) -> None:
+    """-o left out: PHOTO_edited beside the photo, in a format dragedit writes (said when it is another)."""
+    from dragedit.common.environment import log
+    from dragedit.common.images import edited_suffix
+
+    photo = Path(args.photo)
+    args.output = str(photo.with_name(f"{photo.stem}_edited{edited_suffix(photo.suffix)}"))
+    if Path(args.output).suffix != photo.suffix.lower():
+        log.warning(f"note: {photo.name} is written as {Path(args.output).name} (dragedit writes JPEG, PNG, WebP, "
+                    "TIFF or AVIF; -o names another)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dragedit.pipeline.core.edit import EditJob, check_edit, run_edit
+
+    from ..progress import Bars
+
+    if args.output is None:
+        default_output(args)
+    face = _face(args.face)
+    if face == "all":
+        return _every_face(args)
+    job = EditJob(session_dir(args), O.requests_from(args), args.photo, face, O.face_at(args.face_at),
+                  args.from_spec, "composite", args.output, overwrite=args.overwrite)
+    plan = check_edit(job, O.settings_from(args))
+    with Bars(not args.json) as bars:
+        result = run_edit(plan, bars)
+    stages = ", ".join(f"{k} {v}" for k, v in result.stages.items())
+    if not result.edits:  # nothing moves (strength 0): the photo itself, no session
+        text = f"no drag moves anything: wrote {args.output}, the photo unchanged"
+    else:
+        text = "\n".join(edit_lines(result) + [f"stages: {stages}", f"wrote {args.output} (session {result.session})"])
+    O.report(args, result.to_dict(), text)
+    return 0
+
+
+def edit_lines(result) -> list[str]:
+    """One line per edit: the handle distances measured independently (LK on the renders), not the tracker's."""
+    lines = []
+    for name, h in zip(result.edits, result.history):
+        where = ", ".join(f"{d:.1f}" if d is not None else "?" for d in h.measured_distances)
+        lost = sum(h.lost)
+        lines.append(f"{name}: {h.steps} steps, stopped by {h.stopped_by}; handles {where or '?'} crop px from their "
+                     f"targets (measured on the renders)" + (f"; {lost} handle(s) lost by the tracker" if lost else "")
+                     + (" (reused: the same request was made before)" if result.reused else ""))
+    return lines
+
+
+def _face(value: str | None) -> int | str | None:
+    if value is None or value == "all":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"--face {value}: use a face number (0 = largest) or 'all'") from None
+
+
+def _every_face(args: argparse.Namespace) -> int:
+    """--face all: the edit on every face, one session each (SESSION_faceN), one output photo."""
+    from dragedit.pipeline.core.library import edit_every_face
+
+    from ..progress import Bars
+
+    if args.face_at is not None or args.session is not None:
+        raise UserError("--face all makes one session per face next to the output; leave out --face-at and --session")
+    base = Path(args.output).parent / Path(args.photo).stem
+    with Bars(not args.json) as bars:
+        results = edit_every_face(args.photo, O.requests_from(args), args.output, base, settings=O.settings_from(args),
+                                  from_spec=args.from_spec, overwrite=args.overwrite, on_progress=bars)
+    lines = [f"face {i}: " + "; ".join(edit_lines(r)) for i, r in enumerate(results)]
+    O.report(args, {"output": str(args.output), "faces": [r.to_dict() for r in results]},
+             "\n".join(lines + [f"wrote {args.output} ({len(results)} faces, sessions {base}_faceN.dragedit)"]))
+    return 0

@@ -1,0 +1,255 @@
+"""Option groups by concern, each added only to the commands it acts on, and the one translation of parsed
+options into the core's settings (`settings_from`). argparse defaults are None: every default comes from
+the config dataclasses, and help texts read them from there.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import MISSING, fields, replace
+from typing import Any
+
+from dragedit.common.errors import FieldError, UserError
+
+# the core's field names -> this command line's flags, where they differ from --field-name
+FLAGS = {"seed": "--pti-seed", "max_steps": "--steps", "drags": "--drag", "from": "--from", "photo": "PHOTO",
+         "session": "--session", "until": "the command", "max_resolution": "--invert-resolution"}
+
+
+def flag(field: str) -> str:
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def worded(exc: UserError) -> str:
+    """A core error in this command line's words (its flags for the fields it names)."""
+    return exc.worded(flag(exc.field)) if isinstance(exc, FieldError) else str(exc)
+
+
+def default(config: type, name: str) -> Any:
+    """A config dataclass's default for `name` (for help texts; the value itself comes from the dataclass)."""
+    f = next(f for f in fields(config) if f.name == name)
+    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+
+
+def given(**values: Any) -> dict[str, Any]:
+    """The options the user gave."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# ---- the groups ------------------------------------------------------------------------------------------
+def add_output(p: argparse.ArgumentParser, what: str, *, overwrite: bool = False, required: bool = True) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("-o", "--output", required=required, help=what)
+    if overwrite:
+        g.add_argument("--overwrite", action="store_true",
+                       help="allow -o to be the input photo (the original is kept as PHOTO.orig)")
+    add_json(g)
+
+
+def add_json(p) -> None:
+    p.add_argument("--json", action="store_true", help="print one machine-readable JSON document on stdout")
+
+
+def add_compute(p: argparse.ArgumentParser, generator_help: str = "checkpoint (.pkl, .pt, .safetensors); default: "
+                                                                  "the session's, else the embedded one") -> None:
+    from dragedit.pipeline.core.runtime import DEVICES
+    from dragedit.pipeline.core.settings import EditSettings
+
+    g = p.add_argument_group("compute")
+    g.add_argument("--generator", help=generator_help)
+    g.add_argument("--device", choices=DEVICES, help=f"default {default(EditSettings, 'device')}")
+    g.add_argument("--threads", type=int, help="CPU threads for torch and OpenCV; default: the count the session "
+                                               "first computed with, else this process's share of the cores "
+                                               "($DRAGEDIT_THREADS fixes it). Results depend on it")
+
+
+def add_face(p: argparse.ArgumentParser, every: bool = False) -> None:
+    g = p.add_argument_group("face")
+    g.add_argument("--face", type=str if every else int,
+                   help="which face: 0 = largest box, equal sizes left to right (`dragedit preview PHOTO` numbers "
+                        "them); default: the session's, else 0" + ("; 'all': every face, one session each, one "
+                                                                   "output" if every else ""))
+    g.add_argument("--face-at", metavar="X,Y", help="the face whose box holds this photo point (instead of --face)")
+
+
+def add_points(p: argparse.ArgumentParser, presets: bool = True) -> None:
+    g = p.add_argument_group("points")
+    g.add_argument("--drag", action="append", metavar="X1,Y1:X2,Y2",
+                   help="move the photo point (X1,Y1) to (X2,Y2), or a landmark by an offset: @mouth_left:-4%%,-8%% "
+                        "(pixels, or %% of the eye distance); repeat for several handles")
+    g.add_argument("--mask", help="with --drag: image of the photo's size, white = the region that may move")
+    g.add_argument("--edits", help="JSON edit file for several edits in a row (masks go in the file)")
+    if presets:
+        g.add_argument("--preset", help="a named edit (`dragedit presets` lists them), instead of --drag")
+        g.add_argument("--strength", type=float, help="with --preset: how far, 0 = no edit, 1 = as shipped (default), "
+                                                      "up to 2")
+        g.add_argument("--mask-region", help="the movable region by face region: mouth, eyes, brows, nose, jaw or "
+                                             "face (instead of --mask; a preset has its own)")
+    g.add_argument("--from", dest="from_spec", help="start from edit N or 'pivot' (default: the latest edit)")
+
+
+def add_drag(p: argparse.ArgumentParser) -> None:
+    from dragedit.draggan.config import DragConfig as D
+
+    g = p.add_argument_group("drag")
+    g.add_argument("--steps", type=int, help=f"maximum drag steps (default {default(D, 'max_steps')})")
+    g.add_argument("--lr", type=float, help=f"Adam step size (default {default(D, 'lr')})")
+    g.add_argument("--lambda-mask", type=float,
+                   help=f"weight keeping the unmasked region (default {default(D, 'lambda_mask')})")
+    g.add_argument("--r1", type=float, help=f"motion supervision radius, pixels at 512 (default {default(D, 'r1')})")
+    g.add_argument("--r2", type=float, help=f"tracking radius, pixels at 512 (default {default(D, 'r2')})")
+    g.add_argument("--feature-block", type=int,
+                   help="generator block whose features drive the drag (default: the one at min(128, R/2) px)")
+    g.add_argument("--tracking", choices=["l1", "l2"], help=f"tracking distance (default {default(D, 'tracking')})")
+    g.add_argument("--stop-distance", type=float, help="stop within this many pixels (default: the paper's rule)")
+    g.add_argument("--precision", choices=["fp32", "bf16"],
+                   help="bf16: the drag's generator forward under bf16 autocast, faster on CPUs with AVX512-BF16 "
+                        f"or AMX (elsewhere it runs fp32, said in a note); results differ slightly (default "
+                        f"{default(D, 'precision')})")
+
+
+def add_pti(p: argparse.ArgumentParser) -> None:
+    from dragedit.inversion.config import PTIConfig as P
+
+    g = p.add_argument_group("inversion (PTI)")
+    g.add_argument("--pivot-steps", type=int, help=f"W pivot steps at most (default: the session's, else "
+                                                   f"{default(P, 'pivot_steps')}; likewise below)")
+    g.add_argument("--tune-steps", type=int, help=f"pivotal tuning steps at most (default {default(P, 'tune_steps')})")
+    g.add_argument("--w-plus", action="store_true", default=None, help="W+ pivot instead of PTI's W pivot")
+    g.add_argument("--locality", action="store_true", default=None, help="PTI's locality regulariser")
+    g.add_argument("--pti-seed", type=int, help=f"PTI's random seed (default {default(P, 'seed')})")
+    g.add_argument("--invert-resolution", type=int, metavar="PX",
+                   help="invert and tune a larger generator only up to this many pixels: the warp paste needs only "
+                        "its motion (0: its full resolution, as --paste generated always uses; default "
+                        f"{default(P, 'max_resolution')})")
+    g.add_argument("--invert-precision", choices=["fp32", "bf16"],
+                   help="bf16: PTI's generator forward under bf16 autocast, about 1.5x faster on CPUs with "
+                        "AVX512-BF16 or AMX (elsewhere it runs fp32, said in a note); results differ slightly "
+                        f"(default {default(P, 'precision')})")
+    g.add_argument("--checkpoint-every", type=int,
+                   help=f"steps between checkpoints (default {default(P, 'checkpoint_every')})")
+    g.add_argument("--offline", action="store_true", help="never download LPIPS weights (also: DRAGEDIT_OFFLINE=1)")
+
+
+def add_paste(p: argparse.ArgumentParser) -> None:
+    from dragedit.pipeline.imaging.paste import PASTE_MODES, CompositeConfig
+
+    p.add_argument_group("paste").add_argument(
+        "--paste", choices=PASTE_MODES, help="warp: move the photo's own pixels along the generator's motion; "
+                                             "generated: paste the generator's pixels "
+                                             f"(default {default(CompositeConfig, 'paste')})")
+
+
+# ---- parsed options -> the core's objects ----------------------------------------------------------------
+def settings_from(args: argparse.Namespace):
+    """An EditSettings from whichever groups the command has; bad values are one-line errors naming the flag."""
+    from dragedit.pipeline.core.settings import EditSettings
+
+    from dragedit.common.environment import offline
+
+    parts: dict[str, Any] = given(generator=getattr(args, "generator", None), device=getattr(args, "device", None),
+                                  threads=getattr(args, "threads", None))
+    if hasattr(args, "pivot_steps"):
+        parts["offline"] = bool(args.offline or offline())
+        if any(getattr(args, k) is not None for k in PTI_FLAGS):  # else: the session's PTI settings
+            parts["pti"] = _pti(args)
+    if hasattr(args, "steps"):
+        parts["drag"] = _config("drag", "draggan.config", "DragConfig", max_steps=args.steps, lr=args.lr,
+                                lambda_mask=args.lambda_mask, r1=args.r1, r2=args.r2, feature_block=args.feature_block,
+                                tracking=args.tracking, stop_distance=args.stop_distance, precision=args.precision)
+    if hasattr(args, "paste"):
+        parts["composite"] = _config("paste", "pipeline.imaging.paste", "CompositeConfig", paste=args.paste)
+    return EditSettings(**parts)
+
+
+PTI_FLAGS = ("pivot_steps", "tune_steps", "w_plus", "locality", "pti_seed", "checkpoint_every", "invert_resolution",
+             "invert_precision")
+
+
+def _pti(args: argparse.Namespace):
+    for name, low in (("pivot_steps", 1), ("tune_steps", 0), ("checkpoint_every", 1)):
+        if getattr(args, name) is not None and getattr(args, name) < low:
+            raise UserError(f"{flag(name)} {getattr(args, name)}: use a whole number >= {low}")
+    if args.pti_seed is not None and not 0 <= args.pti_seed < 2 ** 32:
+        raise UserError(f"--pti-seed {args.pti_seed} is out of range; use a whole number from 0 to {2 ** 32 - 1}")
+    cap = args.invert_resolution
+    if cap is not None and cap != 0 and cap < 4:
+        raise UserError(f"--invert-resolution {cap}: use a size in pixels (256, say), or 0 for the full resolution")
+    pti = _config("inversion", "inversion.config", "PTIConfig", pivot_steps=args.pivot_steps,
+                  tune_steps=args.tune_steps, seed=args.pti_seed, pivot_space="w+" if args.w_plus else None,
+                  locality=args.locality, checkpoint_every=args.checkpoint_every, precision=args.invert_precision)
+    return pti if cap is None else replace(pti, max_resolution=cap or None)  # 0: None, which `given` would drop
+
+
+def _config(what: str, module: str, name: str, **values: Any):
+    import importlib
+
+    cls = getattr(importlib.import_module(f"dragedit.{module}"), name)
+    for k, v in values.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise UserError(f"{flag(k)} {v}: use a finite number")
+    try:
+        return cls(**given(**values))
+    except ValueError as exc:
+        raise UserError(f"invalid {what} settings: {exc}") from None
+
+
+def face_at(spec: str | None) -> tuple[float, float] | None:
+    """`--face-at X,Y` (photo pixels) -> (x, y)."""
+    if spec is None:
+        return None
+    try:
+        x, y = (float(v) for v in spec.split(","))
+    except ValueError:
+        raise UserError(f"--face-at {spec!r}: write a photo point as X,Y, e.g. 240,180") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise UserError(f"--face-at {spec!r}: the coordinates must be finite numbers")
+    return x, y
+
+
+def requests_from(args: argparse.Namespace) -> list:
+    """The edits asked for: --drag (with --mask or --mask-region), --preset, or --edits FILE; one of them."""
+    from pathlib import Path
+
+    from dragedit.pipeline.core.requests import EditRequest, load_edit_file, parse_drag
+
+    preset, strength = getattr(args, "preset", None), getattr(args, "strength", None)
+    region = getattr(args, "mask_region", None)
+    given_ = [name for name, v in (("--drag", args.drag), ("--edits", args.edits), ("--preset", preset)) if v]
+    if len(given_) > 1:
+        raise UserError(f"give points one way: {' or '.join(given_)}, not both")
+    if strength is not None and not preset:
+        raise UserError("--strength goes with --preset")
+    if args.mask and region:
+        raise UserError("give either --mask or --mask-region, not both")
+    if args.edits:
+        if args.mask or region:
+            raise UserError("--mask and --mask-region go with --drag or --preset; with --edits FILE, put \"mask\" "
+                            "or \"mask_region\" in the file's edits")
+        return load_edit_file(args.edits)
+    if preset:
+        if args.mask:
+            raise UserError("a preset has its own region; use --mask-region to change it")
+        try:
+            return [EditRequest.from_preset(preset, 1.0 if strength is None else strength, region)]
+        except UserError as exc:
+            raise UserError(worded(exc)) from None
+    if not args.drag:
+        raise UserError("no points given: add --drag X1,Y1:X2,Y2 (photo pixels), --preset NAME or --edits FILE")
+    if args.mask and not Path(args.mask).is_file():
+        raise UserError(f"mask file not found: {args.mask}")
+    try:
+        return [EditRequest([parse_drag(d) for d in args.drag], args.mask, mask_region=region)]
+    except UserError as exc:
+        raise UserError(worded(exc).replace("malformed drag", "malformed --drag", 1)) from None
+
+
+def report(args: argparse.Namespace, payload: Any, text: str) -> None:
+    """The command's result: one JSON document with --json, else the text."""
+    import json
+
+    if getattr(args, "json", False):
+        print(json.dumps(payload, indent=2), file=getattr(args, "stdout", sys.stdout))
+    else:
+        print(text)

@@ -1,0 +1,243 @@
+"""Edit requests: one model for `--drag` strings, edit files and web bodies (`EditRequest.from_json`), the
+checks that need only the photo (run before any work), and the mapping of points and masks photo -> crop."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+from dragedit.common.errors import FieldError, UserError
+from dragedit.pipeline.imaging.anchors import AnchoredDrag, is_anchored, parse_anchored
+from dragedit.pipeline.imaging.geometry import map_points
+from dragedit.pipeline.imaging.regions import REGIONS, check_region
+
+from .presets import check_strength, preset
+
+_NUM = r"\s*(-?\d+(?:\.\d+)?)\s*"
+_DRAG_RE = re.compile(rf"^{_NUM},{_NUM}:{_NUM},{_NUM}$")
+
+
+Drag = tuple[float, float, float, float]
+MAX_DRAGS = 68  # handles in one edit: one per landmark is the most any face has use for
+
+
+@dataclass
+class EditRequest:
+    """One drag edit on the photo: (x1, y1) -> (x2, y2) pairs in original-photo pixels, or handles anchored on
+    a landmark (`AnchoredDrag`, resolved against the chosen face by `resolved`), and an optional mask file."""
+
+    drags: list[Drag | AnchoredDrag]
+    mask: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    mask_region: str | None = None  # a face region (regions.REGIONS) as the movable mask, instead of a file
+
+    def __post_init__(self) -> None:
+        if self.mask_region is not None:
+            check_region(self.mask_region)
+            if self.mask:
+                raise UserError("give either a mask file or a mask region, not both")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"drags": [d.spec if isinstance(d, AnchoredDrag) else list(d) for d in self.drags], "mask": self.mask}
+        if self.mask_region:
+            out["mask_region"] = self.mask_region
+        return out
+
+    @property
+    def moves(self) -> bool:
+        """Some drag goes somewhere (a preset at strength 0 moves nothing)."""
+        for d in self.drags:
+            if isinstance(d, AnchoredDrag):
+                if d.dx or d.dy:
+                    return True
+            elif d[0] != d[2] or d[1] != d[3]:
+                return True
+        return False
+
+    @property
+    def anchored(self) -> bool:
+        return any(isinstance(d, AnchoredDrag) for d in self.drags)
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str, mask: Callable[[Any], str | None]) -> "EditRequest":
+        """One edit as JSON (an edit file's entry, a web body): `{"drags": [...], "mask": ..., "mask_region":
+        ...}` or `{"preset": NAME, "strength": S, "mask_region": ...}`; every drag checked, `mask(value)`
+        turning the mask field into a file (a path in a file, a data URL on the web)."""
+        if not isinstance(obj, dict):
+            raise UserError(f"{where}: each edit must be an object with \"drags\"; expected {EDIT_FILE_SHAPE}")
+        region = obj.get("mask_region")
+        if region is not None and not isinstance(region, str):
+            raise UserError(f"{where}: \"mask_region\" must be one of {', '.join(REGIONS)}")
+        try:
+            if "preset" in obj:
+                return _preset_from_json(obj, where, region)
+            if region is not None:
+                check_region(region)
+        except FieldError as exc:
+            raise UserError(f"{where}: {exc.worded(chr(34) + exc.field + chr(34))}") from None
+        drags = obj.get("drags")
+        if not isinstance(drags, list) or not drags:
+            raise UserError(f"{where}: \"drags\" must be a non-empty list of \"X1,Y1:X2,Y2\" strings, "
+                            "\"@NAME:DX,DY\" anchors or [x1, y1, x2, y2] lists")
+        if len(drags) > MAX_DRAGS:
+            raise UserError(f"{where}: {len(drags)} drags in one edit; use at most {MAX_DRAGS}")
+        file = mask(obj.get("mask"))
+        if file and region:
+            raise UserError(f"{where}: give either \"mask\" or \"mask_region\", not both")
+        return cls([parse_drag_item(d, where) for d in drags], file, mask_region=region)
+
+    @classmethod
+    def from_preset(cls, name: str, strength: float = 1.0, mask_region: str | None = None) -> "EditRequest":
+        """A named edit (`presets.py`), its offsets scaled by `strength`; `mask_region` replaces its region."""
+        p = preset(name)
+        drags = p.drags_at(strength)
+        return cls(drags, None, {"preset": p.name, "strength": check_strength(strength)},
+                   check_region(mask_region) if mask_region else p.mask_region)
+
+    def resolved(self, landmarks: np.ndarray) -> "EditRequest":
+        """The same edit with every drag in photo pixels (anchors on this face's 68 landmarks); the specs as
+        written stay in `extra["drag_specs"]`."""
+        if not self.anchored:
+            return self
+        drags = [d.resolve(landmarks) if isinstance(d, AnchoredDrag) else d for d in self.drags]
+        return EditRequest(drags, self.mask, {**self.extra, "drag_specs": self.to_dict()["drags"]}, self.mask_region)
+
+
+def _preset_from_json(obj: dict, where: str, region: str | None) -> EditRequest:
+    if "drags" in obj or "mask" in obj:
+        raise UserError(f"{where}: a \"preset\" comes without \"drags\" or \"mask\" (it has its own); add "
+                        "\"mask_region\" to change where it may move")
+    return EditRequest.from_preset(obj["preset"], obj.get("strength", 1.0), region)
+
+
+def parse_drag(spec: str) -> Drag | AnchoredDrag:
+    """`X1,Y1:X2,Y2` in photo pixels, or `@NAME:DX,DY` anchored on a landmark (see anchors.py)."""
+    if is_anchored(spec):
+        return parse_anchored(spec)
+    m = _DRAG_RE.match(spec)
+    if not m:
+        raise UserError(f"malformed drag {spec!r}; write it as X1,Y1:X2,Y2 (photo pixels), e.g. 210,330:215,318, "
+                        "or anchored as @mouth_left:-4%,-8%")
+    return tuple(float(v) for v in m.groups())  # type: ignore[return-value]
+
+
+EDIT_FILE_SHAPE = ('{"edits": [{"drags": ["X1,Y1:X2,Y2", "@mouth_left:-4%,-8%", [x1, y1, x2, y2]], '
+                   '"mask": "optional.png"}, {"preset": "smile", "strength": 0.7}]}')
+
+
+def load_edit_file(path: str | os.PathLike) -> list[EditRequest]:
+    """{"edits": [{"drags": ["X1,Y1:X2,Y2", "@NAME:DX,DY" or [x1, y1, x2, y2], ...], "mask": "m.png"}, ...]};
+    paths relative to the file.
+
+    Every problem is one line naming the edit and what is wrong with it."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except OSError as exc:
+        raise UserError(f"cannot read edit file {p}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UserError(f"edit file {p} is not valid JSON ({exc}); expected {EDIT_FILE_SHAPE}") from None
+    edits = data.get("edits") if isinstance(data, dict) else None
+    if not isinstance(edits, list) or not edits:
+        raise UserError(f"edit file {p} needs a non-empty list under \"edits\"; expected {EDIT_FILE_SHAPE}")
+    out = []
+    for n, e in enumerate(edits, 1):
+        where = f"edit file {p}, edit {n}"
+        out.append(EditRequest.from_json(e, where, lambda m: _mask_path(m, p, where)))  # called at once
+    return out
+
+
+def parse_drag_item(d: Any, where: str) -> Drag | AnchoredDrag:
+    if isinstance(d, str):
+        try:
+            return parse_drag(d)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+    if (isinstance(d, list) and len(d) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                    for v in d)):
+        vals = tuple(float(v) for v in d)
+        if all(math.isfinite(v) for v in vals):
+            return vals  # type: ignore[return-value]
+    raise UserError(f"{where}: drag {json.dumps(d)} must be \"X1,Y1:X2,Y2\", \"@NAME:DX,DY\" or a list of 4 finite "
+                    "numbers")
+
+
+def _mask_path(mask: Any, edit_file: Path, where: str) -> str | None:
+    if mask is None:
+        return None
+    if not isinstance(mask, str) or not mask:
+        raise UserError(f"{where}: \"mask\" must be a file name (relative to the edit file)")
+    path = (edit_file.parent / mask).resolve()
+    if not path.is_file():
+        raise UserError(f"{where}: mask file not found: {path}")
+    return str(path)
+
+
+def check_in_photo(requests: list[EditRequest], photo_size: tuple[int, int]) -> None:
+    """Every pixel point inside the photo and every mask the photo's size with something marked: the checks
+    that need no face, made before any work (anchored drags are checked once the face is found)."""
+    for req in requests:
+        for d in req.drags:
+            if not isinstance(d, AnchoredDrag):
+                _in_photo(d, photo_size)
+        if req.mask:
+            check_mask(req.mask, photo_size)
+
+
+def _in_photo(drag: Drag, photo_size: tuple[int, int]) -> None:
+    w, h = photo_size
+    x1, y1, x2, y2 = drag
+    for x, y in ((x1, y1), (x2, y2)):
+        if not (0 <= x <= w - 1 and 0 <= y <= h - 1):
+            raise UserError(f"point ({x:g}, {y:g}) is outside the {w}x{h} photo; give photo pixel coordinates")
+
+
+def check_mask(path: str | os.PathLike, photo_size: tuple[int, int]) -> np.ndarray:
+    """The mask as floats in [0, 1]: readable, the photo's size, something marked white."""
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            arr = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read the mask {Path(path).name}: {exc}") from None
+    if (arr.shape[1], arr.shape[0]) != tuple(photo_size):
+        raise UserError(f"the mask is {arr.shape[1]}x{arr.shape[0]} but the photo is {photo_size[0]}x{photo_size[1]}; "
+                        "draw the mask at the photo's size")
+    if not (arr > 0.5).any():
+        raise UserError("the mask marks nothing; paint the region that may move in white")
+    return arr
+
+
+def points_to_crop(drags: list[Drag], photo_size: tuple[int, int],
+                   photo_to_crop: np.ndarray, crop_size: int) -> tuple[list[list[float]], list[list[float]]]:
+    """Handles and targets in crop pixels; points outside the photo or the face crop are user errors."""
+    handles, targets = [], []
+    for x1, y1, x2, y2 in drags:
+        _in_photo((x1, y1, x2, y2), photo_size)
+        c = map_points(photo_to_crop, [[x1, y1], [x2, y2]])
+        for (x, y), (cx, cy) in zip(((x1, y1), (x2, y2)), c):
+            if not (0 <= cx <= crop_size - 1 and 0 <= cy <= crop_size - 1):
+                raise UserError(f"point ({x:g}, {y:g}) lies outside the aligned face crop; choose points on the face")
+        handles.append(c[0].tolist())
+        targets.append(c[1].tolist())
+    return handles, targets
+
+
+def mask_to_crop(path: str | os.PathLike, photo_size: tuple[int, int], crop_to_photo: np.ndarray,
+                 crop_size: int) -> np.ndarray:
+    """A movable-region mask drawn on the photo (white = may move) -> binary crop mask."""
+    arr = check_mask(path, photo_size)
+    m = cv2.warpAffine(arr, crop_to_photo[:2], (crop_size, crop_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    m = (m > 0.5).astype(np.float32)
+    if m.sum() == 0:
+        raise UserError(f"the mask {Path(path).name} marks nothing inside the face crop; paint the region that may move in white")
+    return m

@@ -1,0 +1,238 @@
+"""A session: one photo and one face for life, in a folder holding every stage's artifacts and a manifest.
+
+`Session` is the store: the folder, its lock, the manifest cache (`cached`), what the session is of
+(its `identity`: the photo's content hash and the face) and the thread count its torch stages were
+computed with. The stages that fill it are in `stages/`; the recipe that runs them in order is
+`edit.py`. The folder's layout is `layout.py`'s. Entering the context manager takes the lock.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from dragedit.common import atomic
+from dragedit.common.environment import log
+from dragedit.common.hashing import file_sha256
+from dragedit.pipeline.imaging.photo import Photo, load_photo
+
+from . import layout as L
+from .errors import NotASession, RequestError, SessionMismatch
+from .manifest import MANIFEST_NAME, Manifest, SessionLock, stable_hash
+from .records import HistoryEntry
+
+STAGE_FORMAT = 2  # bump when a stage's outputs change meaning; keys include it
+SESSION_MARKERS = {".lock", *L.FOLDERS}
+
+
+def is_session_folder(folder: Path) -> bool:
+    """A folder dragedit made: its manifest says so, or it has a session's layout (a broken manifest is
+    recomputed, but a folder some other program owns is never written into)."""
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        return False
+    if names & SESSION_MARKERS:
+        return True
+    try:
+        return json.loads((Path(folder) / MANIFEST_NAME).read_text()).get("format") == "dragedit-session"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class Session:
+    """A session folder. `read_only=True` only reads (no lock, nothing created): history, planning, the server's
+    views of a busy session."""
+
+    def __init__(self, folder: str | os.PathLike, *, read_only: bool = False,
+                 warn: Callable[[str], None] | None = None):
+        self.folder = Path(folder)
+        self.read_only = read_only
+        self.warn = warn or log.warning
+        self.manifest: Manifest | None = None
+        self.models: dict[Any, Any] = {}  # what the stages loaded once for this session object
+        self._lock = SessionLock(self.folder)
+        self._photo: Photo | None = None
+        self._created = False
+
+    def __enter__(self) -> "Session":
+        if self.folder.exists() and not self.folder.is_dir():
+            raise NotASession(f"session folder {self.folder} is a file; give a folder path for the session")
+        if self.folder.is_dir() and os.listdir(self.folder) and not is_session_folder(self.folder):
+            raise NotASession(f"{self.folder} is not empty and is not a dragedit session; give a new or empty "
+                              "folder for the session")
+        if self.read_only:
+            self.manifest = Manifest(self.folder, self.warn)  # empty for a session not made yet
+            return self
+        self._created = not self.folder.exists()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._created = False
+            raise atomic.write_error(self.folder, exc) from None
+        try:
+            self._lock.__enter__()
+        except Exception:
+            if self._created:
+                shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+        self.manifest = Manifest(self.folder, self.warn)
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if self.read_only:
+            return
+        self._lock.__exit__(exc_type, *rest)
+        if exc_type is not None and self._created and not self.manifest.stages:
+            shutil.rmtree(self.folder, ignore_errors=True)  # a first run that failed leaves no empty session
+
+    # ---- what the session is of ------------------------------------------------------------------
+    @property
+    def stages(self) -> dict[str, dict[str, Any]]:
+        return self.manifest.stages
+
+    @property
+    def report(self) -> dict[str, str]:
+        return self.manifest.report
+
+    def path(self, *parts: str) -> Path:
+        return self.folder.joinpath(*parts)
+
+    @property
+    def identity(self) -> dict[str, Any] | None:
+        """{"photo": sha256, "photo_path": ..., "face": index, "face_spec": {...}}; sessions made before it was
+        recorded derive it from their alignment."""
+        ident = self.manifest.data.get("identity")
+        if ident:
+            return ident
+        al = self.stages.get(L.ALIGN)
+        if not al:
+            return None
+        try:
+            face = int(json.loads(self.path(L.ALIGNMENT).read_text())["face_index"])
+        except (OSError, ValueError, KeyError):
+            face = None
+        return {"photo": al["inputs"]["photo"], "photo_path": al.get("photo_path"), "face": face,
+                "face_spec": {k: al["params"][k] for k in ("face", "face_at") if k in al["params"]}}
+
+    def check_photo(self, photo_sha: str, photo_name: str) -> None:
+        """The session is of this photo (by content), or a one-line refusal that changes nothing."""
+        ident = self.identity
+        if ident and ident["photo"] != photo_sha:
+            recorded = Path(ident.get("photo_path") or "?").name
+            raise SessionMismatch(f"session {self.folder.name} was made for another photo ({recorded}, by content); "
+                                  f"{photo_name} differs, so nothing in the session was changed: use a new session "
+                                  "folder for this photo")
+
+    def check_face(self, face: int) -> None:
+        ident = self.identity
+        if ident and ident.get("face") is not None and ident["face"] != face:
+            raise SessionMismatch(f"session {self.folder.name} edits face {ident['face']}, not face {face}; nothing "
+                                  "in the session was changed: use a new session folder for another face")
+
+    def record_identity(self, photo_sha: str, photo_path: Path, face: int, face_spec: dict[str, Any]) -> None:
+        self.manifest.data["identity"] = {"photo": photo_sha, "photo_path": str(photo_path.resolve()), "face": face,
+                                          "face_spec": face_spec}
+        self.manifest.save()
+
+    def photo_path(self, given: str | os.PathLike | None = None) -> Path:
+        """The session's original photo (or `given`, if it moved), checked against the content it was made of."""
+        ident = self.identity
+        if ident is None:
+            raise NotASession(f"session {self.folder.name} has no photo yet")
+        path = Path(given or ident.get("photo_path") or "")
+        if not path.is_file():
+            raise RequestError("photo", path.name or None, "the session's photo is missing; give the original photo")
+        if file_sha256(path) != ident["photo"]:
+            raise SessionMismatch(f"{path.name} is not the photo session {self.folder.name} was made for (its "
+                                  "content differs); give the original photo")
+        return path
+
+    def photo(self, given: str | os.PathLike | None = None) -> Photo:
+        path = self.photo_path(given)
+        if self._photo is None or self._photo.path != path:
+            self._photo = load_photo(path)
+        return self._photo
+
+    # ---- the threads its torch stages run with ---------------------------------------------------
+    def threads(self, asked: int | None, fair_share: int, device_kind: str) -> int:
+        """The thread count for this session's torch stages: `asked` (recorded), else the one recorded when it
+        first computed, else `fair_share` (recorded). Results depend on it, so a session keeps it whatever the
+        machine's load is later; on a GPU it is only how many CPU threads help."""
+        recorded = self.manifest.data.get("threads")
+        threads = asked or recorded or fair_share
+        if device_kind == "cpu" and threads != recorded and not self.read_only:
+            self.manifest.data["threads"] = threads
+            self.manifest.save()
+        return threads
+
+    # ---- the cache -------------------------------------------------------------------------------
+    def cached(self, stage: str, inputs: dict[str, Any], params: dict[str, Any],
+               compute: Callable[[], tuple[list[Path], dict[str, Any]]]) -> dict[str, Any]:
+        """The stage's committed entry when its key (inputs + parameters) matches and its outputs are intact;
+        else `compute()` -> (output paths, extra fields) and commit them, the manifest entry last."""
+        key = stage_key(inputs, params)
+        entry = self.manifest.lookup(stage, key)
+        if entry:
+            self.manifest.mark(stage, "reused")
+            return entry
+        outputs, extra = compute()
+        self.manifest.mark(stage, "computed")
+        return self.manifest.commit(stage, key, inputs, {**params, "stage_format": STAGE_FORMAT}, outputs, extra)
+
+    # ---- edits -------------------------------------------------------------------------------------
+    def edit_names(self) -> list[str]:
+        """Every committed edit, oldest first."""
+        return sorted(k for k in self.stages if L.is_edit(k))
+
+    def is_current(self, name: str) -> bool:
+        """Edit `name` was made on the session's present alignment and inversion (settings that re-ran PTI
+        leave older edits in the history, but they are never built on or composited)."""
+        e, inv, al = self.stages.get(name), self.stages.get(L.INVERT), self.stages.get(L.ALIGN)
+        if not (e and inv and al):
+            return False
+        return (e["inputs"].get("delta") == inv["outputs"].get(L.INVERT_DELTA)
+                and e["inputs"].get("alignment") == al["outputs"].get(L.ALIGNMENT))
+
+    def current_edits(self) -> list[str]:
+        return [n for n in self.edit_names() if self.is_current(n)]
+
+    def resolve_edit(self, spec: str | int | None, field: str = "from") -> str:
+        """'pivot', an edit number, or None/'latest' (the newest current edit, else the pivot)."""
+        if spec in (None, "latest"):
+            names = self.current_edits()
+            return names[-1] if names else L.PIVOT
+        if str(spec) == L.PIVOT:
+            return L.PIVOT
+        text = str(spec).removeprefix(L.EDITS + "/")
+        name = L.edit_stage(int(text)) if text.isdigit() and 0 < int(text) < 1000 else None
+        if not name or name not in self.stages:
+            raise RequestError(field, spec, "no such edit; `dragedit history` lists them"
+                               + (", or use 'pivot'" if field == "from" else ""))
+        if not self.is_current(name):
+            raise RequestError(field, spec, "that edit was made on an earlier inversion of this session "
+                                            "(other PTI settings); edit again from 'pivot'")
+        return name
+
+    def next_edit_names(self, count: int, reserved: int = 0) -> list[str]:
+        """Numbers after every committed edit (and `reserved` ones): a folder a killed run left behind is
+        untrusted and overwritten."""
+        first = max([L.edit_number(n) for n in self.edit_names()] + [0]) + 1 + reserved
+        return [L.edit_stage(first + i) for i in range(count)]
+
+    def edit_info(self, name: str) -> dict[str, Any]:
+        try:
+            return json.loads(self.path(name, L.EDIT_INFO).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def history(self, names: list[str] | None = None) -> list[HistoryEntry]:
+        """Every edit (or those in `names`), oldest first."""
+        return [HistoryEntry.from_stage(L.edit_number(n), self.stages[n], self.edit_info(n))
+                for n in self.edit_names() if names is None or n in names]
+
+
+def stage_key(inputs: dict[str, Any], params: dict[str, Any]) -> str:
+    return stable_hash([inputs, {**params, "stage_format": STAGE_FORMAT}])

@@ -1,0 +1,321 @@
+"""The HTTP API's routes (the contract is in the README; OpenAPI at `/docs`). Each one checks its input, asks
+the store or the one recipe, and answers; errors are `ApiError`s, one line each, no server path.
+
+(No `from __future__ import annotations` here: FastAPI reads the handlers' annotations at definition time.)
+"""
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
+
+from dragedit.common.errors import FieldError, UserError
+from dragedit.pipeline.core import layout as L
+from dragedit.pipeline.core.errors import SessionBusy, SessionMismatch
+
+from .jobs import Busy, QueueFull, png_bytes
+from .store import ApiError
+
+router = APIRouter()
+MAX_JSON_BYTES = 24 * 2 ** 20  # an edit body: drags and a mask of a 12 MP photo fit many times over
+MAX_JSON_DEPTH = 8
+
+
+def _state(request: Request):
+    return request.app.state.config, request.app.state.store, request.app.state.runner
+
+
+@router.post("/api/sessions", status_code=201, summary="Upload a photo (multipart field `photo`)")
+async def create_session(request: Request):
+    cfg, store, _ = _state(request)
+    data = await _read_upload(request, cfg.max_upload_mb)
+    return await asyncio.to_thread(store.new_upload, data)
+
+
+@router.get("/api/sessions", summary="Every session under the root, newest first")
+def list_sessions(request: Request):
+    return {"sessions": _state(request)[1].ids()}
+
+
+@router.get("/api/sessions/{sid}", summary="A session's photo size, faces, job and edit history")
+def get_session(sid: str, request: Request):
+    _, store, runner = _state(request)
+    meta = store.describe(sid)
+    job = runner.state(sid).snapshot(f"/api/sessions/{sid}/live.png")
+    interrupted = store.interrupted(sid)
+    if job["status"] == "idle" and interrupted is not None:
+        job.update(status="interrupted", edit=interrupted)  # the server stopped mid-job; POST it again to resume
+    return {**store.public(meta), "job": job, "history": store.history(sid)}
+
+
+@router.post("/api/sessions/{sid}/edits", status_code=202, summary="Start a drag edit")
+async def start_edit(sid: str, request: Request):
+    cfg, store, runner = _state(request)
+    folder = store.folder(sid)
+    body = await _json_body(request)
+    meta = store.describe(sid)
+    job = _edit_job(body, meta, store, folder)
+    plan = await asyncio.to_thread(_checked, job, cfg.settings, store)
+    edit = plan.edit_numbers[-1]
+    if folder.is_dir() and not runner.state(sid).active:
+        _check_not_locked(folder)
+    try:
+        runner.submit(sid, edit, lambda update: _run_edit(cfg, store, sid, plan, update))
+    except Busy as exc:
+        raise ApiError(409, str(exc)) from None
+    except QueueFull as exc:
+        raise ApiError(503, str(exc)) from None
+    return {"edit": edit, "reused": plan.reused}
+
+
+@router.get("/api/presets", summary="The named edits (POST one as {\"preset\": NAME, \"strength\": S})")
+def list_presets():
+    from dragedit.pipeline.core.presets import presets
+
+    return {"presets": [{"name": p.name, "description": p.description, "mask_region": p.mask_region}
+                        for p in presets().values()]}
+
+
+@router.get("/api/sessions/{sid}/presets/{name}", summary="A named edit's drags on a face, in photo pixels")
+def preset_drags(sid: str, name: str, request: Request, strength: float = 1.0, face: int | None = None):
+    from dragedit.pipeline.core.requests import EditRequest
+
+    store = _state(request)[1]
+    meta = store.describe(sid)
+    chosen = face if face is not None else (meta["face"] if meta["face"] is not None else 0)
+    try:
+        req = EditRequest.from_preset(name, strength)
+    except FieldError as exc:
+        raise ApiError(404 if exc.field == "preset" else 400, exc.worded(f'"{exc.field}"')) from None
+    resolved = req.resolved(store.landmarks(sid, chosen))
+    return {"preset": name, "strength": req.extra["strength"], "face": chosen,
+            "drags": [[round(v, 2) for v in d] for d in resolved.drags], "mask_region": req.mask_region}
+
+
+@router.delete("/api/sessions/{sid}/job", summary="Cancel the session's job at its next step")
+def cancel_job(sid: str, request: Request):
+    _, store, runner = _state(request)
+    store.folder(sid)
+    if not runner.cancel(sid):
+        raise ApiError(409, f"session {sid} has no job running")
+    return {"cancelled": True}
+
+
+@router.get("/api/sessions/{sid}/events", summary="Server-sent events: the job's stage, step, points, preview")
+async def events(sid: str, request: Request):
+    _, store, runner = _state(request)
+    store.folder(sid)
+    preview_url = f"/api/sessions/{sid}/live.png"
+
+    async def stream():
+        seen, idle = -1, 0.0
+        while True:
+            st = runner.state(sid)
+            if st.version != seen:
+                seen = st.version
+                yield f"data: {json.dumps(st.snapshot(preview_url))}\n\n"
+                idle = 0.0
+                if not st.active:
+                    return  # the final state is sent; the page reconnects for the next job
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.1)
+            idle += 0.1
+            if idle >= 15:  # a comment line keeps proxies from closing a quiet stream
+                yield ": keep-alive\n\n"
+                idle = 0.0
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/api/sessions/{sid}/live.png", summary="The latest live preview of a running drag (PNG)")
+def live(sid: str, request: Request):
+    _, store, runner = _state(request)
+    store.folder(sid)
+    st = runner.state(sid)
+    if st.preview is None:
+        raise ApiError(404, "no live preview yet")
+    return Response(st.preview, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/sessions/{sid}/photo", summary="The original photo")
+def original(sid: str, request: Request):
+    return FileResponse(_state(request)[1].photo_path(sid))
+
+
+@router.get("/api/sessions/{sid}/edits/{n}/photo", summary="Edit n composited into the photo (PNG)")
+async def edit_photo(sid: str, n: int, request: Request):
+    cfg, store, runner = _state(request)
+    folder = store.folder(sid)
+    name = store.edit_name(sid, n)
+    if L.composite_stage(name) not in store.stages(folder):
+        if runner.state(sid).active:
+            raise ApiError(409, f"session {sid} is busy; edit {n}'s photo is made after the job")
+        await asyncio.to_thread(_composite, cfg, store, folder, name)
+    return FileResponse(folder / L.composite_file(name, "edit"), media_type="image/png",
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/sessions/{sid}/edits/{n}/crop", summary="Edit n's generator crop (PNG)")
+def edit_crop(sid: str, n: int, request: Request):
+    store = _state(request)[1]
+    return FileResponse(store.folder(sid) / store.edit_name(sid, n) / L.EDIT_CROP, media_type="image/png")
+
+
+# ---- bodies ------------------------------------------------------------------------------------------------
+async def _read_upload(request: Request, max_mb: float) -> bytes:
+    """The multipart field `photo`, refused past `max_mb` before it is all read."""
+    limit = int(max_mb * 1024 * 1024)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit + 64 * 1024:
+        raise ApiError(413, f"the upload is larger than the {max_mb:g} MB limit")
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ApiError(400, "send the photo as multipart/form-data in the field `photo`")
+    try:
+        form = await request.form(max_files=1, max_fields=4)
+    except Exception:  # noqa: BLE001 - any malformed multipart body is the client's error
+        raise ApiError(400, "the multipart body is malformed; send the photo in the field `photo`") from None
+    upload = form.get("photo")
+    if upload is None or not hasattr(upload, "read"):
+        raise ApiError(400, "no file in the multipart field `photo`")
+    data = await upload.read(limit + 1)
+    await upload.close()
+    if len(data) > limit:
+        raise ApiError(413, f"the upload is larger than the {max_mb:g} MB limit")
+    if not data:
+        raise ApiError(400, "the uploaded photo is empty")
+    return data
+
+
+async def _json_body(request: Request) -> Any:
+    """A JSON body of bounded size and depth, sent as application/json (a form or text/plain post, which any
+    web page may send across sites, is refused)."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise ApiError(415, "send the body as application/json")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_JSON_BYTES:
+        raise ApiError(413, f"the body is larger than {MAX_JSON_BYTES // 2 ** 20} MB")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise ApiError(413, f"the body is larger than {MAX_JSON_BYTES // 2 ** 20} MB")
+    if _depth(bytes(raw)) > MAX_JSON_DEPTH:
+        raise ApiError(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "the body must be JSON: {\"drags\": [[x1, y1, x2, y2], ...]}") from None
+
+
+def _depth(raw: bytes) -> int:
+    """How deep brackets nest, counted outside strings, before parsing (a parser would recurse that deep)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for b in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif b == 0x5C:  # backslash
+                escaped = True
+            elif b == 0x22:  # closing quote
+                in_string = False
+        elif b == 0x22:
+            in_string = True
+        elif b in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif b in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _edit_job(body: Any, meta: dict[str, Any], store, folder: Path):
+    """The JSON body -> an EditJob (the same request model as edit files); shape errors are 400s."""
+    from dragedit.pipeline.core.edit import EditJob
+    from dragedit.pipeline.core.requests import EditRequest
+
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object with \"drags\"")
+    try:
+        req = EditRequest.from_json(body, "the edit", lambda m: store.mask_file(m, folder.name,
+                                                                               (meta["width"], meta["height"])))
+    except UserError as exc:
+        raise ApiError(400, str(exc)) from None
+    face = body.get("face")
+    if face is not None and (not isinstance(face, int) or isinstance(face, bool) or not 0 <= face < len(meta["faces"])):
+        raise ApiError(400, f"\"face\" must be a face number from 0 to {len(meta['faces']) - 1}")
+    from_spec = body.get("from")
+    if from_spec is not None and not (from_spec == "pivot" or (isinstance(from_spec, int)
+                                                               and not isinstance(from_spec, bool) and from_spec > 0)):
+        raise ApiError(400, "\"from\" must be an edit number or \"pivot\"")
+    return EditJob(folder, [req], Path(meta["photo_path"]), face=face, from_spec=from_spec)
+
+
+# ---- the work ----------------------------------------------------------------------------------------------
+def _checked(job, settings, store):
+    """check_edit with its errors as HTTP answers: a field's problem is a 400 naming the JSON field; another
+    photo or face, or a busy session, a 409."""
+    from dragedit.pipeline.core.edit import check_edit
+
+    try:
+        return check_edit(job, settings)
+    except (SessionMismatch, SessionBusy) as exc:
+        raise ApiError(409, store.private(str(exc))) from None
+    except FieldError as exc:
+        raise ApiError(400, store.private(exc.worded(f'"{exc.field}"'))) from None
+    except UserError as exc:
+        raise ApiError(400, store.private(str(exc))) from None
+
+
+def _run_edit(cfg, store, sid: str, plan, update) -> None:
+    """The one recipe, its progress as the job's state (a live preview every few drag steps); a marker file
+    says the job was interrupted if the server stops before it ends."""
+    from dragedit.pipeline.core.edit import run_edit
+
+    def on_progress(p) -> None:
+        if p.stage == "done":
+            return
+        changes: dict[str, Any] = {"stage": p.stage}
+        if p.total:  # a stage that counts steps; the others leave the last count (the drag's) standing
+            changes.update(step=p.step, total=p.total)
+        if p.edit is not None:
+            changes["edit"] = p.edit
+        if p.points is not None:
+            changes.update(points=p.points, targets=p.targets)
+            if p.step % cfg.preview_every == 0 and p.render is not None:
+                changes["preview"] = png_bytes(p.render())
+                changes["preview_step"] = p.step
+        update(**changes)
+
+    store.job_started(sid, plan.edit_numbers[-1])
+    try:
+        run_edit(plan, on_progress)
+    finally:
+        store.job_ended(sid)
+
+
+def _check_not_locked(folder: Path) -> None:
+    """409 while another process (a `dragedit` command) holds the session."""
+    from dragedit.pipeline.core.manifest import SessionLock
+
+    try:
+        with SessionLock(folder):
+            pass
+    except UserError as exc:
+        raise ApiError(409, str(exc)) from None
+
+
+def _composite(cfg, store, folder: Path, name: str) -> None:
+    from dragedit.pipeline.core.edit import EditJob, run_edit
+
+    plan = _checked(EditJob(folder, edit=L.edit_number(name)), cfg.settings, store)
+    try:
+        run_edit(plan)
+    except SessionBusy as exc:
+        raise ApiError(409, str(exc)) from None
+    except UserError as exc:
+        raise ApiError(400, store.private(str(exc))) from None

@@ -1,0 +1,234 @@
+"""The server's sessions on disk: ids checked before they touch the filesystem, uploads, what a session shows
+(never a server path), and the markers that let a restart say a job was interrupted.
+
+Sessions are ordinary session folders, `ROOT/ID/`, so the CLI continues what the browser started and the
+reverse; uploads live in `ROOT/uploads/`. An id names a folder directly under the root (no link), so no
+request reaches the filesystem outside it; the list and the id route agree on what a session is.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from dragedit.common import atomic
+from dragedit.common.errors import UserError
+from dragedit.pipeline.core import layout as L
+
+UPLOADS = "uploads"
+# letters, digits, '_', '-' and '.', starting with a letter or digit: uuid4 hex ids, and the CLI's STEM.dragedit
+ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+MAX_MASK_BYTES = 16 * 2 ** 20
+
+
+class ApiError(Exception):
+    """An answer other than success: the status and one line (never a server path)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class SessionStore:
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+        self.uploads = self.root / UPLOADS
+        try:
+            self.uploads.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise atomic.write_error(self.root, exc) from None
+
+    # ---- ids -> folders ----------------------------------------------------------------------------------
+    def is_session(self, sid: str) -> bool:
+        """A well-formed id of an upload or of a session folder directly under the root (not a link)."""
+        from dragedit.pipeline.core.session import is_session_folder
+
+        if not ID.match(sid or "") or sid == UPLOADS:
+            return False
+        folder = self.root / sid
+        if folder.is_symlink() or (folder.exists() and folder.resolve().parent != self.root):
+            return False
+        return (self.uploads / f"{sid}.json").is_file() or is_session_folder(folder)
+
+    def folder(self, sid: str) -> Path:
+        """`ROOT/sid` for an id that names a session; else 404."""
+        if not self.is_session(sid):
+            raise ApiError(404, "no such session")
+        return self.root / sid
+
+    def ids(self) -> list[str]:
+        """Every session the id route opens, newest first."""
+        names = {p.name for p in self.root.iterdir() if p.is_dir()}
+        names |= {p.name[:-5] for p in self.uploads.glob("*.json")}
+        found = [n for n in names if self.is_session(n)]
+
+        def mtime(sid: str) -> float:
+            p = self.root / sid if (self.root / sid).exists() else self.uploads / f"{sid}.json"
+            return p.stat().st_mtime
+
+        return sorted(found, key=mtime, reverse=True)
+
+    # ---- uploads -----------------------------------------------------------------------------------------
+    def new_upload(self, data: bytes) -> dict[str, Any]:
+        """Store the upload under a fresh uuid4, validate it as the CLI does, find its faces."""
+        from PIL import Image
+
+        from dragedit.pipeline.imaging.faces import find_faces
+        from dragedit.pipeline.imaging.photo import register_plugins, load_photo
+
+        register_plugins()  # so that a HEIC upload is recognised as one
+        sid = uuid.uuid4().hex
+        probe = self.uploads / f"{sid}.upload"
+        atomic.write_bytes(probe, data)
+        try:
+            try:
+                with Image.open(probe) as img:
+                    fmt = (img.format or "").lower()
+            except Exception:  # noqa: BLE001 - load_photo below names the problem in one line
+                fmt = ""
+            suffix = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif", "heif": ".heic",
+                      "avif": ".avif"}.get(fmt, ".img")
+            photo_path = self.uploads / f"{sid}{suffix}"
+            probe.rename(photo_path)
+            try:
+                photo = load_photo(photo_path)
+                faces = find_faces(photo.pixels)
+            except UserError as exc:
+                photo_path.unlink(missing_ok=True)
+                raise ApiError(400, self.private(str(exc).replace(str(photo_path), "the uploaded photo"))) from None
+        finally:
+            probe.unlink(missing_ok=True)
+        w, h = photo.size
+        meta = {"id": sid, "width": w, "height": h, "faces": [{"box": [round(v, 2) for v in f["box"]]} for f in faces],
+                "photo": photo_path.name, "landmarks": [f["landmarks"] for f in faces]}
+        atomic.write_json(self.uploads / f"{sid}.json", meta)
+        return {k: meta[k] for k in ("id", "width", "height", "faces")}
+
+    def mask_file(self, data_url: Any, sid: str, size: tuple[int, int]) -> str | None:
+        """A PNG data URL (white = may move, the photo's size) -> a file in uploads/, or None."""
+        if data_url is None:
+            return None
+        if not isinstance(data_url, str) or not data_url.startswith("data:image/png;base64,"):
+            raise ApiError(400, "\"mask\" must be a PNG data URL (data:image/png;base64,...)")
+        try:
+            raw = base64.b64decode(data_url.split(",", 1)[1], validate=True)
+        except ValueError:
+            raise ApiError(400, "\"mask\" is not valid base64") from None
+        if len(raw) > MAX_MASK_BYTES:
+            raise ApiError(413, f"\"mask\" is larger than {MAX_MASK_BYTES // 2 ** 20} MB")
+        path = self.uploads / f"{sid}-mask-{uuid.uuid4().hex[:8]}.png"
+        atomic.write_bytes(path, raw)
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                mask_size = img.size
+        except Exception:  # noqa: BLE001 - any unreadable PNG is the client's error
+            path.unlink(missing_ok=True)
+            raise ApiError(400, "\"mask\" is not a readable PNG") from None
+        if mask_size != tuple(size):
+            path.unlink(missing_ok=True)
+            raise ApiError(400, f"\"mask\" is {mask_size[0]}x{mask_size[1]} but the photo is {size[0]}x{size[1]}")
+        return str(path)
+
+    # ---- what a session shows ----------------------------------------------------------------------------
+    def describe(self, sid: str) -> dict[str, Any]:
+        """id, size, faces, the face it edits and its photo's path (the path is for the server's own use:
+        `public` leaves it out)."""
+        folder = self.folder(sid)
+        upload = self.uploads / f"{sid}.json"
+        if upload.is_file():
+            meta = json.loads(upload.read_text())
+            out = {**meta, "photo_path": str(self.uploads / meta["photo"])}
+        else:
+            try:
+                al = json.loads((folder / L.ALIGNMENT).read_text())
+                photo_path = self.stages(folder)[L.ALIGN]["photo_path"]
+            except (OSError, ValueError, KeyError):
+                raise ApiError(404, f"session {sid} has no aligned photo yet") from None
+            out = {"id": sid, "width": al["photo_size"][0], "height": al["photo_size"][1],
+                   "faces": [{"box": f["box"]} for f in al["faces"]], "photo_path": photo_path}
+        out["face"] = _aligned_face(folder)
+        return out
+
+    @staticmethod
+    def public(meta: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in meta.items() if k not in ("photo_path", "photo", "landmarks")}
+
+    def landmarks(self, sid: str, face: int):
+        """Face `face`'s 68 landmarks (photo pixels), as found at upload or by the session's alignment."""
+        import numpy as np
+
+        folder = self.folder(sid)
+        upload = self.uploads / f"{sid}.json"
+        try:
+            if upload.is_file():
+                found = json.loads(upload.read_text())["landmarks"]
+            else:
+                found = [f["landmarks"] for f in json.loads((folder / L.ALIGNMENT).read_text())["faces"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ApiError(409, f"session {sid} keeps no landmarks (made by an older dragedit); upload the photo "
+                                "again") from None
+        if not 0 <= face < len(found):
+            raise ApiError(400, f"\"face\" must be a face number from 0 to {len(found) - 1}")
+        return np.asarray(found[face], np.float64)
+
+    def photo_path(self, sid: str) -> Path:
+        path = Path(self.describe(sid)["photo_path"])
+        if not path.is_file():
+            raise ApiError(404, f"session {sid}'s photo is missing; upload it again")
+        return path
+
+    def history(self, sid: str) -> list[dict[str, Any]]:
+        from dragedit.pipeline.core.manifest import MANIFEST_NAME
+        from dragedit.pipeline.core.session import Session
+
+        folder = self.folder(sid)
+        if not (folder / MANIFEST_NAME).is_file():
+            return []
+        with Session(folder, read_only=True) as s:
+            return [h.to_dict() for h in s.history()]
+
+    @staticmethod
+    def stages(folder: Path) -> dict[str, Any]:
+        """The session's committed stages, read as `Session` reads them (a broken manifest counts as empty)."""
+        from dragedit.pipeline.core.manifest import Manifest
+
+        return Manifest(folder, warn=lambda _msg: None).stages
+
+    def edit_name(self, sid: str, n: int) -> str:
+        name = L.edit_stage(n) if 0 < n < 1000 else None
+        if name is None or name not in self.stages(self.folder(sid)):
+            raise ApiError(404, f"no edit {n} in this session")
+        return name
+
+    def private(self, message: str) -> str:
+        """A message with the server's folders taken out."""
+        return message.replace(str(self.uploads) + "/", "").replace(str(self.root) + "/", "").replace(str(self.root), "")
+
+    # ---- jobs across restarts ----------------------------------------------------------------------------
+    def _marker(self, sid: str) -> Path:
+        return self.uploads / f"{sid}.job"
+
+    def job_started(self, sid: str, edit: int) -> None:
+        atomic.write_json(self._marker(sid), {"edit": edit})
+
+    def job_ended(self, sid: str) -> None:
+        self._marker(sid).unlink(missing_ok=True)
+
+    def interrupted(self, sid: str) -> int | None:
+        """The edit a job was making when the server stopped (its marker outlived it), else None."""
+        try:
+            return int(json.loads(self._marker(sid).read_text())["edit"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def _aligned_face(folder: Path) -> int | None:
+    try:
+        return int(json.loads((folder / L.ALIGNMENT).read_text())["face_index"])
+    except (OSError, ValueError, KeyError):
+        return None
