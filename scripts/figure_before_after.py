@@ -33,7 +33,7 @@ def main() -> None:
     panels = {}
     with tempfile.TemporaryDirectory() as tmp:
         for paste in ("warp", "generated"):
-            res = edit(EditJob(args.session, output=Path(tmp) / f"{paste}.png", edit=args.edit or "latest"),
+            res = edit(EditJob(args.session, output=Path(tmp) / f"{paste}.png", composite_edit=args.edit or "latest"),
                        EditSettings(composite=CompositeConfig(paste=paste))).composite
             panels[paste] = load_photo(Path(tmp) / f"{paste}.png").color
     name = res.edit

@@ -13,7 +13,8 @@ from dragedit.pipeline.cli import options
 from dragedit.pipeline.cli.commands import COMMANDS
 from dragedit.pipeline.cli.main import build_parser
 
-READERS = {"settings_from": ("settings_from", "_pti"), "requests_from": ("requests_from",), "report": ("report",)}
+READERS = {"settings_from": ("settings_from", "_pti"), "requests_from": ("requests_from",), "report": ("report",),
+           "face": ("face",)}
 
 
 def _reads(source: str) -> set[str]:

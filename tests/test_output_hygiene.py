@@ -108,7 +108,7 @@ def test_bf16_falls_back_to_fp32_on_a_cpu_without_it(tmp_path, monkeypatch, capl
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
     runtime._say_no_bf16.cache_clear()
     settings = EditSettings(device="cpu", drag=DragConfig(precision="bf16"), pti=PTIConfig(precision="bf16"))
-    job = EditJob(tmp_path / "s", [edit_request("201,139:199,133")], ASTRONAUT, output=tmp_path / "o.png")
+    job = EditJob(tmp_path / "s", requests=[edit_request("201,139:199,133")], photo=ASTRONAUT, output=tmp_path / "o.png")
     import logging
 
     log = logging.getLogger("dragedit")

@@ -1,9 +1,10 @@
 """Drag loop settings, named after the DragGAN paper (Pan et al. 2023)."""
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from dragedit.common.errors import FieldError, check_finite
 
 
 @dataclass
@@ -48,29 +49,24 @@ class DragConfig:
     jump_px: float | None = None  # a tracked point moving further in one step triggers a check; None: max(3, r2 / 2)
 
     def __post_init__(self) -> None:
-        if self.tracking not in ("l1", "l2"):
-            raise ValueError("tracking must be 'l1' or 'l2'")
-        if self.stop_rule not in ("paper", "official"):
-            raise ValueError("stop_rule must be 'paper' or 'official'")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError("precision must be 'fp32' or 'bf16'")
-        if self.disc_grid not in ("pixel", "official"):
-            raise ValueError("disc_grid must be 'pixel' or 'official'")
-        if self.lr <= 0 or self.r1 <= 0 or self.r2 <= 0 or self.max_steps < 0 or self.optimize_rows < 1:
-            raise ValueError("lr, r1, r2 must be positive, max_steps >= 0, optimize_rows >= 1")
-        if self.lambda_mask < 0:
-            raise ValueError("lambda_mask must be >= 0")
-        if self.min_r1 < 1 or self.min_r2 < 1:
-            raise ValueError("min_r1 and min_r2 must be at least 1 pixel")
+        check_finite(self)
+        for name, allowed in (("tracking", ("l1", "l2")), ("stop_rule", ("paper", "official")),
+                              ("precision", ("fp32", "bf16")), ("disc_grid", ("pixel", "official"))):
+            if getattr(self, name) not in allowed:
+                raise FieldError(name, getattr(self, name), f"use {' or '.join(allowed)}")
+        for name, low, what in (("lr", 0, "a positive number"), ("r1", 0, "a positive number"),
+                                ("r2", 0, "a positive number"), ("verify_tolerance", 0, "a positive number")):
+            if getattr(self, name) <= low:
+                raise FieldError(name, getattr(self, name), f"use {what}")
+        for name, low in (("max_steps", 0), ("optimize_rows", 1), ("lambda_mask", 0), ("min_r1", 1), ("min_r2", 1),
+                          ("max_recoveries", 0)):
+            if getattr(self, name) < low:
+                raise FieldError(name, getattr(self, name), f"use {low} or more")
         if self.feature_block is not None and self.feature_block < 0:
-            raise ValueError("feature_block must be >= 0")
-        if self.verify_tolerance <= 0 or self.max_recoveries < 0 or (self.jump_px is not None and self.jump_px <= 0):
-            raise ValueError("verify_tolerance and jump_px must be positive, max_recoveries >= 0")
-        for name in ("lr", "lambda_mask", "r1", "r2", "min_r1", "min_r2", "verify_tolerance"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name} must be a finite number")
-        if self.stop_distance is not None and not (math.isfinite(self.stop_distance) and self.stop_distance > 0):
-            raise ValueError("stop_distance must be a positive finite number")
+            raise FieldError("feature_block", self.feature_block, "use a block number, 0 or more")
+        for name in ("jump_px", "stop_distance"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise FieldError(name, getattr(self, name), "use a positive number of pixels")
 
     def radii_for(self, resolution: int) -> tuple[int, int]:
         """(r1, r2) in pixels at `resolution`: scaled from 512 and rounded as the official code, then floored."""
@@ -81,8 +77,8 @@ class DragConfig:
     def feature_block_for(self, block_resolutions: list[int]) -> int:
         if self.feature_block is not None:
             if self.feature_block >= len(block_resolutions):
-                raise ValueError(f"feature_block {self.feature_block} out of range: this generator has blocks "
-                                 f"0..{len(block_resolutions) - 1}")
+                raise FieldError("feature_block", self.feature_block,
+                                 f"out of range: this generator has blocks 0..{len(block_resolutions) - 1}")
             return self.feature_block
         want = min(128, block_resolutions[-1] // 2)
         return min(range(len(block_resolutions)), key=lambda i: abs(block_resolutions[i] - want))

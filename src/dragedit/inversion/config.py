@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from dragedit.common.errors import FieldError, check_finite
+
 
 @dataclass
 class PTIConfig:
@@ -51,16 +53,20 @@ class PTIConfig:
     allow_download: bool = True  # fetch LPIPS backbone weights when missing (needs the network)
 
     def __post_init__(self) -> None:
-        if self.pivot_space not in ("w", "w+"):
-            raise ValueError("pivot_space must be 'w' or 'w+'")
-        if self.pivot_steps < 1 or self.tune_steps < 0 or self.checkpoint_every < 1:
-            raise ValueError("pivot_steps >= 1, tune_steps >= 0, checkpoint_every >= 1")
-        if self.pivot_skip_blocks < 0 or self.pivot_fine_steps < 0 or self.plateau_window < 0:
-            raise ValueError("pivot_skip_blocks, pivot_fine_steps and plateau_window must be >= 0")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError("precision must be 'fp32' or 'bf16'")
-        if self.max_resolution is not None and (isinstance(self.max_resolution, bool) or self.max_resolution < 4):
-            raise ValueError("max_resolution must be at least 4 pixels (or None: the generator's full resolution)")
+        check_finite(self)
+        for name, allowed in (("pivot_space", ("w", "w+")), ("precision", ("fp32", "bf16"))):
+            if getattr(self, name) not in allowed:
+                raise FieldError(name, getattr(self, name), f"use {' or '.join(allowed)}")
+        for name, low in (("pivot_steps", 1), ("tune_steps", 0), ("checkpoint_every", 1), ("pivot_skip_blocks", 0),
+                          ("pivot_fine_steps", 0), ("plateau_window", 0), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise FieldError(name, value, f"use a whole number, {low} or more")
+        if self.seed >= 2 ** 32:
+            raise FieldError("seed", self.seed, f"out of range; use a whole number from 0 to {2 ** 32 - 1}")
+        cap = self.max_resolution
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 4):
+            raise FieldError("max_resolution", cap, "use a size in pixels (256, say), or none for the full resolution")
 
     def for_generator(self, resolution: int) -> "PTIConfig":
         """These settings for a generator of `resolution` px, with `max_resolution` as the renders stop: at the

@@ -13,6 +13,7 @@ from dragedit.common.errors import UserError
 from dragedit.common.threads import available_cores
 from dragedit.pipeline.core.errors import SettingError
 from dragedit.pipeline.core.settings import EditSettings
+from dragedit.pipeline.imaging.faces import face_number
 
 BACKENDS = ("local", "ray")
 
@@ -30,8 +31,7 @@ class BatchConfig:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise SettingError("workers", self.workers, "use 1 or more")
-        if self.face != "all" and (isinstance(self.face, bool) or not isinstance(self.face, int) or self.face < 0):
-            raise SettingError("face", self.face, "use a face number (0 = largest) or 'all'")
+        self.face = face_number(self.face, every=True)
         if self.backend not in BACKENDS:
             raise SettingError("backend", self.backend, f"use {' or '.join(BACKENDS)}")
         if self.gpus_per_photo < 0:

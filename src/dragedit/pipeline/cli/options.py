@@ -66,8 +66,7 @@ def add_compute(p: argparse.ArgumentParser, generator_help: str = "checkpoint (.
 
 def add_face(p: argparse.ArgumentParser, every: bool = False) -> None:
     g = p.add_argument_group("face")
-    g.add_argument("--face", type=str if every else int,
-                   help="which face: 0 = largest box, equal sizes left to right (`dragedit preview PHOTO` numbers "
+    g.add_argument("--face", help="which face: 0 = largest box, equal sizes left to right (`dragedit preview PHOTO` numbers "
                         "them); default: the session's, else 0" + ("; 'all': every face, one session each, one "
                                                                    "output" if every else ""))
     g.add_argument("--face-at", metavar="X,Y", help="the face whose box holds this photo point (instead of --face)")
@@ -158,7 +157,7 @@ def settings_from(args: argparse.Namespace):
         parts["drag"] = _config("drag", "draggan.config", "DragConfig", max_steps=args.steps, lr=args.lr,
                                 lambda_mask=args.lambda_mask, r1=args.r1, r2=args.r2, feature_block=args.feature_block,
                                 tracking=args.tracking, stop_distance=args.stop_distance, precision=args.precision)
-    if hasattr(args, "paste"):
+    if getattr(args, "paste", None) is not None:  # else: as the edit's composite was made, or the defaults
         parts["composite"] = _config("paste", "pipeline.imaging.paste", "CompositeConfig", paste=args.paste)
     return EditSettings(**parts)
 
@@ -168,31 +167,33 @@ PTI_FLAGS = ("pivot_steps", "tune_steps", "w_plus", "locality", "pti_seed", "che
 
 
 def _pti(args: argparse.Namespace):
-    for name, low in (("pivot_steps", 1), ("tune_steps", 0), ("checkpoint_every", 1)):
-        if getattr(args, name) is not None and getattr(args, name) < low:
-            raise UserError(f"{flag(name)} {getattr(args, name)}: use a whole number >= {low}")
-    if args.pti_seed is not None and not 0 <= args.pti_seed < 2 ** 32:
-        raise UserError(f"--pti-seed {args.pti_seed} is out of range; use a whole number from 0 to {2 ** 32 - 1}")
     cap = args.invert_resolution
-    if cap is not None and cap != 0 and cap < 4:
-        raise UserError(f"--invert-resolution {cap}: use a size in pixels (256, say), or 0 for the full resolution")
     pti = _config("inversion", "inversion.config", "PTIConfig", pivot_steps=args.pivot_steps,
                   tune_steps=args.tune_steps, seed=args.pti_seed, pivot_space="w+" if args.w_plus else None,
-                  locality=args.locality, checkpoint_every=args.checkpoint_every, precision=args.invert_precision)
-    return pti if cap is None else replace(pti, max_resolution=cap or None)  # 0: None, which `given` would drop
+                  locality=args.locality, checkpoint_every=args.checkpoint_every, precision=args.invert_precision,
+                  max_resolution=cap or None)  # None (not given, or 0) keeps the default here ...
+    return replace(pti, max_resolution=None) if cap == 0 else pti  # ... and 0 is the full resolution
 
 
 def _config(what: str, module: str, name: str, **values: Any):
+    """A stage config from the flags given; its own checks name the field, worded here as the flag."""
     import importlib
 
     cls = getattr(importlib.import_module(f"dragedit.{module}"), name)
-    for k, v in values.items():
-        if isinstance(v, float) and not math.isfinite(v):
-            raise UserError(f"{flag(k)} {v}: use a finite number")
     try:
         return cls(**given(**values))
-    except ValueError as exc:
-        raise UserError(f"invalid {what} settings: {exc}") from None
+    except FieldError as exc:
+        raise UserError(worded(exc)) from None
+
+
+def face(args: argparse.Namespace, every: bool = False) -> int | str | None:
+    """`--face N` (or 'all' where `every`), checked with `--face-at` by the core's one rule."""
+    from dragedit.pipeline.imaging.faces import face_number
+
+    try:
+        return face_number(args.face, getattr(args, "face_at", None), every=every)
+    except FieldError as exc:
+        raise UserError(worded(exc)) from None
 
 
 def face_at(spec: str | None) -> tuple[float, float] | None:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from dragedit.common.hashing import file_sha256
 from dragedit.common.images import check_writable
 from dragedit.common.threads import fair_share_threads, use_threads
-from dragedit.pipeline.imaging.faces import choose_face, find_faces
+from dragedit.pipeline.imaging.faces import choose_face, face_number, find_faces
 from dragedit.pipeline.imaging.photo import Photo, load_photo
 
 from . import layout as L
@@ -40,11 +40,13 @@ UNTIL = ("align", "invert", "drag", "composite")
 
 @dataclass
 class EditJob:
-    """What to do to which session. `photo=None`: the session's own photo. `face`/`face_at` None: the session's
-    face (0, the largest, for a new session). `until` stops after that stage. `output=None` composites into
-    the session only (a server, a preview); `edit` picks which edit to composite when `requests` is empty."""
+    """What to do to which session (the only positional field; the rest are keyword-only). `photo=None`: the
+    session's own photo. `face`/`face_at` None: the session's face (0, the largest, for a new session). `until`
+    stops after that stage. `output=None` composites into the session only (a server, a preview);
+    `composite_edit` picks which edit to composite when `requests` is empty (None or 'latest': the newest)."""
 
     session: str | os.PathLike
+    _: KW_ONLY
     requests: list[EditRequest] = field(default_factory=list)
     photo: str | os.PathLike | None = None
     face: int | None = None
@@ -52,11 +54,11 @@ class EditJob:
     from_spec: str | int | None = None
     until: str = "composite"
     output: str | os.PathLike | None = None
-    edit: str | int | None = None
+    composite_edit: str | int | None = None
     overwrite: bool = False
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EditPlan:
     """A checked job: what it will use and which edit numbers it will write (or reuse)."""
 
@@ -72,6 +74,7 @@ class EditPlan:
     request_id: str
     edits: list[str]  # the edit stages the job writes, in order
     reused: bool  # every one of them is an identical earlier request's
+    composited: str | None  # the edit the composite stage puts into the photo (None: no composite, or a new edit)
     noop: bool = False  # no drag moves anything (a preset at strength 0): the output is the photo itself
 
     @property
@@ -108,7 +111,7 @@ def check_edit(job: EditJob, settings: EditSettings | None = None) -> EditPlan:
     settings = settings or EditSettings()
     if job.until not in UNTIL:
         raise RequestError("until", job.until, f"use one of {', '.join(UNTIL)}")
-    drags = job.until in ("drag", "composite") and job.edit is None
+    drags = job.until in ("drag", "composite") and job.composite_edit is None
     if drags and not job.requests:
         raise RequestError("drags", None, "no points given; give at least one drag")
     with Session(job.session, read_only=True) as s:
@@ -122,33 +125,40 @@ def check_edit(job: EditJob, settings: EditSettings | None = None) -> EditPlan:
                 guard_original(job.output, photo_path)  # the one-line refusal, before any work
         check_in_photo(job.requests, photo.size)
         spec, face = _face(s, photo, job)
+        composited = None
+        if job.until == "composite" and not drags:
+            composited = s.resolve_edit(job.composite_edit, "edit")
+            if composited == L.PIVOT:
+                raise RequestError("edit", None, "nothing to composite: the session has no edits yet")
+        settings = settings.with_composite_of(s.stages.get(L.composite_stage(composited), {}).get("params")
+                                              if composited else None)
         device = resolve_device(settings.device)
         torch_work = drags or job.until == "invert"
         generator = _generator(s, settings) if torch_work else None
-        threads = s.threads(settings.threads, fair_share_threads(), device.type)
+        threads = s.thread_count(settings.threads, fair_share_threads())
         settings = settings.with_pti_of(s.stages.get(L.INVERT, {}).get("params"))
+        generator_sha = None
         if generator is not None:
-            G, _ = load_base_generator(generator, device)
+            G, info = load_base_generator(generator, device)
+            generator_sha = info["sha256"]
             settings.check_generator(list(G.synthesis.block_resolutions))
             settings = settings.for_generator(G.img_resolution)
         settings = replace(settings, drag=native_precision(settings.drag, device, "the drag"),
                            pti=native_precision(settings.pti, device, "PTI"))
-        request_id = _request_id(sha, spec, settings, generator, device, threads, job)
+        request_id = _request_id(sha, spec, settings, generator_sha, device, threads, job)
         noop = drags and not any(r.moves for r in job.requests)
         if noop and job.output is None:
             raise RequestError("drags", None, "the edit moves nothing (a strength of 0?); there is nothing to do")
         edits, reused = _plan_edits(s, job, request_id) if drags and not noop else ([], False)
-    return EditPlan(job, settings, photo, sha, spec, face, device, generator, threads, request_id, edits, reused,
-                    noop)
+    return EditPlan(job=job, settings=settings, photo=photo, photo_sha=sha, face_spec=spec, face=face, device=device,
+                    generator=generator, threads=threads, request_id=request_id, edits=edits, reused=reused,
+                    composited=composited, noop=noop)
 
 
 def _face(s: Session, photo: Photo, job: EditJob) -> tuple[dict[str, Any], int | None]:
     """(face spec for the align stage, face index if known now): the session's own face unless one is asked;
     another face than the session's is refused before anything changes."""
-    if job.face is not None and job.face_at is not None:
-        raise RequestError("face", job.face, "give either a face number or a point on the face, not both")
-    if job.face is not None and (isinstance(job.face, bool) or not isinstance(job.face, int) or job.face < 0):
-        raise RequestError("face", job.face, "faces are numbered from 0 (the largest); use 0 or more")
+    face_number(job.face, job.face_at)
     ident = s.identity
     if ident is None:
         return face_spec(job.face, job.face_at), None
@@ -170,10 +180,10 @@ def _generator(s: Session, settings: EditSettings) -> Path:
     return resolve_generator(settings.generator)
 
 
-def _request_id(sha: str, spec: dict[str, Any], settings: EditSettings, generator: Path | None, device, threads: int,
-                job: EditJob) -> str:
+def _request_id(sha: str, spec: dict[str, Any], settings: EditSettings, generator_sha: str | None, device,
+                threads: int, job: EditJob) -> str:
     """What makes two requests the same edit: photo, face, every setting that shapes the result, the drags."""
-    return stable_hash([sha, spec, settings.align.to_dict(), file_sha256(generator) if generator else None,
+    return stable_hash([sha, spec, settings.align.to_dict(), generator_sha,
                         settings.pti.result_dict(), settings.drag.to_dict(), device.type,
                         threads if device.type == "cpu" else None, [r.to_dict() for r in job.requests],
                         [file_sha256(r.mask) if r.mask else None for r in job.requests], str(job.from_spec)])
@@ -207,7 +217,9 @@ def run_edit(plan: EditPlan, on_progress: ProgressHook = ignore) -> EditResult:
             s.check_face(plan.face)
         if plan.edits and _plan_edits(s, job, plan.request_id)[0] != plan.edits:
             raise SessionBusy(f"session {s.folder.name} changed while this edit waited; send it again")
-        threads = s.threads(plan.threads, plan.threads, plan.device.type)  # recorded for the session's later stages
+        threads = plan.threads
+        if plan.device.type == "cpu":
+            s.record_threads(threads)  # the session's later stages compute with the same count
         G = info = None
         if plan.generator is not None:
             use_threads(threads)
@@ -238,7 +250,7 @@ def run_edit(plan: EditPlan, on_progress: ProgressHook = ignore) -> EditResult:
         comp = None
         if job.until == "composite":
             with timer("composite"):
-                name = plan.edits[-1] if plan.edits else s.resolve_edit(job.edit, "edit")
+                name = plan.edits[-1] if plan.edits else plan.composited
                 on_progress(Progress("composite", edit=L.edit_number(name) if name != L.PIVOT else None))
                 pixels, entry = run_composite(s, name, plan.photo, cfg.composite)  # 6. into the photo
                 if job.output is not None:
@@ -247,8 +259,8 @@ def run_edit(plan: EditPlan, on_progress: ProgressHook = ignore) -> EditResult:
                     comp = CompositeResult(name, None, cfg.composite.paste, int(entry.get("changed_pixels", 0)),
                                            entry.get("bbox"))
         on_progress(Progress("done"))
-        return EditResult(str(job.session), list(plan.edits), dict(s.report), seconds, s.history(plan.edits),
-                          comp, plan.reused)
+        return EditResult(session=str(job.session), edits=list(plan.edits), stages=dict(s.report), seconds=seconds,
+                          history=s.history(plan.edits), composite=comp, reused=plan.reused)
 
 
 def _unedited(plan: EditPlan) -> EditResult:
@@ -266,7 +278,8 @@ def _unedited(plan: EditPlan) -> EditResult:
         else:
             save_image(plan.photo.output_pixels(), out, exif=plan.photo.exif, icc_profile=plan.photo.icc_profile)
     comp = CompositeResult("none", str(out), plan.settings.composite.paste, 0, None)
-    return EditResult(str(plan.job.session), [], {}, {}, [], comp, False)
+    return EditResult(session=str(plan.job.session), edits=[], stages={}, seconds={}, history=[], composite=comp,
+                      reused=False)
 
 
 def edit(job: EditJob, settings: EditSettings | None = None, on_progress: ProgressHook = ignore) -> EditResult:

@@ -38,7 +38,8 @@ def edit_photo(photo: str | os.PathLike, edits: list[EditRequest], output: str |
     `edits` may hold drags anchored on landmarks (`@mouth_left:-4%,-8%`); they resolve on the chosen face
     (`face`, a position in `FACE_ORDER`, or `face_at`, a photo point on it). `output` may not be `photo`
     itself unless `overwrite` (the original is then kept as PHOTO.orig)."""
-    job = EditJob(session, list(edits), photo, face, face_at, from_spec, "composite", output, overwrite=overwrite)
+    job = EditJob(session, requests=list(edits), photo=photo, face=face, face_at=face_at, from_spec=from_spec,
+                  output=output, overwrite=overwrite)
     return edit(job, settings, on_progress)
 
 
@@ -79,7 +80,7 @@ def preprocess(photo: str | os.PathLike, session: str | os.PathLike, *, settings
     """Align and invert `photo` into `session` (cached: a second call returns at once)."""
     from safetensors.torch import load_file
 
-    edit(EditJob(session, [], photo, face, face_at, until="invert"), settings, on_progress)
+    edit(EditJob(session, photo=photo, face=face, face_at=face_at, until="invert"), settings, on_progress)
     folder = Path(session)
     with Session(folder, read_only=True) as s:
         generator = s.stages[L.INVERT]["generator_path"]

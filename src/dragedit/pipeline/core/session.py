@@ -110,12 +110,59 @@ class Session:
         al = self.stages.get(L.ALIGN)
         if not al:
             return None
-        try:
-            face = int(json.loads(self.path(L.ALIGNMENT).read_text())["face_index"])
-        except (OSError, ValueError, KeyError):
-            face = None
-        return {"photo": al["inputs"]["photo"], "photo_path": al.get("photo_path"), "face": face,
+        face = self._alignment().get("face_index")
+        return {"photo": al["inputs"]["photo"], "photo_path": al.get("photo_path"),
+                "face": face if isinstance(face, int) else None,
                 "face_spec": {k: al["params"][k] for k in ("face", "face_at") if k in al["params"]}}
+
+    # ---- what its alignment found (read-only views, for the server and previews) ----------------------
+    def _alignment(self) -> dict[str, Any]:
+        """The align stage's record, or {} before alignment (or where it cannot be read)."""
+        try:
+            data = json.loads(self.path(L.ALIGNMENT).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def face(self) -> int | None:
+        """The face this session edits (its index in the alignment's faces), once known."""
+        ident = self.identity
+        return ident.get("face") if ident else None
+
+    @property
+    def photo_size(self) -> tuple[int, int] | None:
+        size = self._alignment().get("photo_size")
+        return (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else None
+
+    def faces(self) -> list[dict[str, Any]]:
+        """Every face the alignment found, largest first: its box (and score, and landmarks since 0.1)."""
+        faces = self._alignment().get("faces")
+        return [f for f in faces if isinstance(f, dict)] if isinstance(faces, list) else []
+
+    def landmarks(self, face: int) -> list[list[float]] | None:
+        """Face `face`'s 68 landmarks in photo pixels, or None where the alignment kept none (an older session)."""
+        faces = self.faces()
+        lm = faces[face].get("landmarks") if 0 <= face < len(faces) else None
+        if lm is None and face == self.face:
+            lm = self._alignment().get("landmarks")  # the edited face's are always kept
+        return lm if isinstance(lm, list) else None
+
+    def aligned_photo_path(self) -> str | None:
+        """Where the photo was when it was aligned (unchecked: `photo_path` checks its content)."""
+        path = self.stages.get(L.ALIGN, {}).get("photo_path")
+        return path if isinstance(path, str) else None
+
+    def has_edit(self, number: int) -> bool:
+        return 0 < number < 1000 and L.edit_stage(number) in self.stages
+
+    def composite_photo(self, name: str) -> Path | None:
+        """Edit `name` composited into the photo (a PNG in the session), once the composite stage made it."""
+        return self.path(L.composite_file(name, "edit")) if L.composite_stage(name) in self.stages else None
+
+    def edit_crop(self, name: str) -> Path:
+        """Edit `name`'s render at the generator's crop."""
+        return self.path(name, L.EDIT_CROP)
 
     def check_photo(self, photo_sha: str, photo_name: str) -> None:
         """The session is of this photo (by content), or a one-line refusal that changes nothing."""
@@ -137,36 +184,42 @@ class Session:
                                           "face_spec": face_spec}
         self.manifest.save()
 
-    def photo_path(self, given: str | os.PathLike | None = None) -> Path:
-        """The session's original photo (or `given`, if it moved), checked against the content it was made of."""
+    def photo_path(self) -> Path:
+        """The session's original photo, checked against the content it was made of."""
         ident = self.identity
         if ident is None:
+            if not self.folder.exists():
+                raise NotASession(f"session {self.folder} does not exist; give the folder of an existing session")
             raise NotASession(f"session {self.folder.name} has no photo yet")
-        path = Path(given or ident.get("photo_path") or "")
+        path = Path(ident.get("photo_path") or "")
         if not path.is_file():
-            raise RequestError("photo", path.name or None, "the session's photo is missing; give the original photo")
+            raise RequestError("photo", path.name or None, "the session's photo is missing; edit the photo where it "
+                               "is now, with this session")
         if file_sha256(path) != ident["photo"]:
             raise SessionMismatch(f"{path.name} is not the photo session {self.folder.name} was made for (its "
                                   "content differs); give the original photo")
         return path
 
-    def photo(self, given: str | os.PathLike | None = None) -> Photo:
-        path = self.photo_path(given)
+    def photo(self) -> Photo:
+        path = self.photo_path()
         if self._photo is None or self._photo.path != path:
             self._photo = load_photo(path)
         return self._photo
 
     # ---- the threads its torch stages run with ---------------------------------------------------
-    def threads(self, asked: int | None, fair_share: int, device_kind: str) -> int:
-        """The thread count for this session's torch stages: `asked` (recorded), else the one recorded when it
-        first computed, else `fair_share` (recorded). Results depend on it, so a session keeps it whatever the
-        machine's load is later; on a GPU it is only how many CPU threads help."""
+    def thread_count(self, asked: int | None, fair_share: int) -> int:
+        """The thread count for this session's torch stages: `asked`, else the one recorded when it first
+        computed, else `fair_share`. Results depend on it, so a session keeps it whatever the machine's load is
+        later; on a GPU it is only how many CPU threads help. Reads only: `record_threads` keeps it."""
         recorded = self.manifest.data.get("threads")
-        threads = asked or recorded or fair_share
-        if device_kind == "cpu" and threads != recorded and not self.read_only:
+        if isinstance(recorded, bool) or not isinstance(recorded, int) or recorded < 1:
+            recorded = None  # a hand-edited manifest's count is not trusted
+        return asked or recorded or fair_share
+
+    def record_threads(self, threads: int) -> None:
+        if self.manifest.data.get("threads") != threads:
             self.manifest.data["threads"] = threads
             self.manifest.save()
-        return threads
 
     # ---- the cache -------------------------------------------------------------------------------
     def cached(self, stage: str, inputs: dict[str, Any], params: dict[str, Any],
@@ -207,19 +260,19 @@ class Session:
         if str(spec) == L.PIVOT:
             return L.PIVOT
         text = str(spec).removeprefix(L.EDITS + "/")
-        name = L.edit_stage(int(text)) if text.isdigit() and 0 < int(text) < 1000 else None
+        digits = text.isascii() and text.isdigit()  # '²' passes isdigit() and '١' int(): neither is an edit
+        name = L.edit_stage(int(text)) if digits and 0 < int(text) < 1000 else None
         if not name or name not in self.stages:
-            raise RequestError(field, spec, "no such edit; `dragedit history` lists them"
+            raise RequestError(field, spec, "no such edit; the session's history lists them"
                                + (", or use 'pivot'" if field == "from" else ""))
         if not self.is_current(name):
             raise RequestError(field, spec, "that edit was made on an earlier inversion of this session "
                                             "(other PTI settings); edit again from 'pivot'")
         return name
 
-    def next_edit_names(self, count: int, reserved: int = 0) -> list[str]:
-        """Numbers after every committed edit (and `reserved` ones): a folder a killed run left behind is
-        untrusted and overwritten."""
-        first = max([L.edit_number(n) for n in self.edit_names()] + [0]) + 1 + reserved
+    def next_edit_names(self, count: int) -> list[str]:
+        """Numbers after every committed edit: a folder a killed run left behind is untrusted and overwritten."""
+        first = max([L.edit_number(n) for n in self.edit_names()] + [0]) + 1
         return [L.edit_stage(first + i) for i in range(count)]
 
     def edit_info(self, name: str) -> dict[str, Any]:

@@ -6,8 +6,7 @@ dataclasses below and in the stage configs they hold.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ class EditSettings:
     `threads=None`: the count the session first computed with, else this process's fair share of the cores;
     a number is used and recorded (results depend on it, so a session's torch stages are keyed by it).
     `pti=None`: the settings the session was inverted with (so more edits never redo its PTI), else the
-    defaults."""
+    defaults. Each stage config checks its own fields (a `FieldError` naming the field, finiteness included)."""
 
     generator: str | Path | None = None
     device: str = "auto"
@@ -35,7 +34,7 @@ class EditSettings:
     align: AlignConfig = field(default_factory=AlignConfig)  # its `size` is set from the generator
     pti: PTIConfig | None = None
     drag: DragConfig = field(default_factory=DragConfig)
-    composite: CompositeConfig = field(default_factory=CompositeConfig)
+    composite: CompositeConfig | None = None  # None: as the edit's composite was made, else the defaults
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -43,9 +42,6 @@ class EditSettings:
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise SettingError("threads", self.threads, "use a whole number, 1 or more")
-        for part in (self.pti, self.drag, self.composite):
-            if part is not None:
-                _check_finite(part)
 
     def with_pti_of(self, recorded: dict[str, Any] | None) -> "EditSettings":
         """These settings with `pti` filled in: as given, else the session's (its invert stage's parameters),
@@ -61,27 +57,27 @@ class EditSettings:
             pti = replace(pti, allow_download=False)
         return replace(self, pti=pti)
 
+    def with_composite_of(self, recorded: dict[str, Any] | None) -> "EditSettings":
+        """These settings with `composite` filled in: as given, else as the edit's composite was last made (so a
+        preview shows the picture the user wrote, `--paste generated` included), else the defaults."""
+        if self.composite is not None:
+            return self
+        names = {f.name for f in fields(CompositeConfig)}
+        try:
+            config = CompositeConfig(**{k: v for k, v in (recorded or {}).items() if k in names})
+        except (TypeError, ValueError):  # a record this version cannot read: the defaults
+            config = CompositeConfig()
+        return replace(self, composite=config)
+
     def for_generator(self, resolution: int) -> "EditSettings":
         """These settings for a generator of `resolution` px: PTI's resolution cap as it applies to it, and none
         when the generator's own pixels are pasted (`--paste generated` needs the whole image)."""
         pti = self.pti.for_generator(resolution)
-        if self.composite.paste == "generated" and pti.max_resolution is not None:
+        if self.composite is not None and self.composite.paste == "generated" and pti.max_resolution is not None:
             pti = replace(pti, max_resolution=None)
         return replace(self, pti=pti)
 
     def check_generator(self, block_resolutions: list[int]) -> None:
         """Settings that depend on the generator's architecture (its blocks), before any work."""
-        try:
-            self.drag.feature_block_for(block_resolutions)
-        except ValueError as exc:
-            raise SettingError("feature_block", self.drag.feature_block, str(exc)) from None
+        self.drag.feature_block_for(block_resolutions)  # a FieldError naming feature_block
 
-
-def _check_finite(config: Any, prefix: str = "") -> None:
-    """A stage config whose numbers are all finite (a NaN learning rate would run for minutes, then fail)."""
-    for f in fields(config):
-        value = getattr(config, f.name)
-        if is_dataclass(value):
-            _check_finite(value, f"{prefix}{f.name}.")
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise SettingError(f.name, value, "use a finite number")

@@ -170,7 +170,8 @@ def align_photo(photo: Photo | np.ndarray, config: AlignConfig | None = None) ->
     crop, inside = warp_crop(pixels, c2p, cfg.size, cfg.pad_outside)
     h, w = pixels.shape[:2]
     return Alignment(crop, inside, np.linalg.inv(c2p), cfg.size, lm, chosen["box"],
-                     [{"box": f["box"], "score": f["score"]} for f in faces], index, quad, (w, h))
+                     [{"box": f["box"], "score": f["score"], "landmarks": f["landmarks"]} for f in faces], index, quad,
+                     (w, h))
 
 
 ALIGNED_NAME, ALIGNMENT_JSON, INSIDE_NAME = "aligned.png", "alignment.json", "inside_mask.png"

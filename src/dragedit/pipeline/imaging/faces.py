@@ -85,6 +85,26 @@ class FaceChoiceError(FieldError):
     """The face asked for is not there (`face` past the last face, `face_at` on no face)."""
 
 
+EVERY_FACE = "all"
+
+
+def face_number(value: Any, face_at: Any = None, *, every: bool = False) -> int | str | None:
+    """The one rule for how a face is asked for, whichever door it came through: a whole number from 0 (the
+    largest; ASCII digits in text, so '²' or '١' are refused), `EVERY_FACE` where `every` is allowed, or None;
+    never together with a point on the face. How many faces there are is `choose_face`'s check."""
+    if value is not None and face_at is not None:
+        raise FaceChoiceError("face", value, "give either a face number or a point on the face, not both")
+    if value is None or (every and value == EVERY_FACE):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        shown = repr(value) if isinstance(value, str) else value
+        raise FaceChoiceError("face", shown, "faces are numbered from 0 (the largest); use 0 or more"
+                              + (f", or '{EVERY_FACE}' for every face" if every else ""))
+    return value
+
+
 def find_faces(pixels: np.ndarray, detect_max_side: int = 1600, min_score: float = 0.3) -> list[dict[str, Any]]:
     """Every face in `FACE_ORDER`, each with its box, score and 68 landmarks (photo pixels)."""
     faces = detect_faces(pixels, detect_max_side, min_score)
@@ -103,10 +123,11 @@ def choose_face(faces: list[dict[str, Any]], face: int = 0, face_at: tuple[float
         holding = [i for i, f in enumerate(faces) if f["box"][0] <= x <= f["box"][2] and f["box"][1] <= y <= f["box"][3]]
         if not holding:
             raise FaceChoiceError("face_at", f"{x:g},{y:g}", f"on none of the {len(faces)} face(s) found; "
-                                  "`dragedit preview PHOTO` shows their boxes")
+                                  "the photo's preview shows their boxes")
         return min(holding, key=lambda i: np.hypot(x - (faces[i]["box"][0] + faces[i]["box"][2]) / 2,
                                                    y - (faces[i]["box"][1] + faces[i]["box"][3]) / 2))
+    face = face_number(face)
     if not 0 <= face < len(faces):
         raise FaceChoiceError("face", face, f"only {len(faces)} face(s) found (0 = largest; "
-                              "`dragedit preview PHOTO` numbers them)")
+                              "the photo's preview numbers them)")
     return face

@@ -22,6 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from dragedit.common.errors import FieldError, check_finite
+
 from .geometry import map_points
 from .motion import MotionConfig, backward_field, warp_image
 
@@ -56,9 +58,10 @@ class CompositeConfig:
 
     def __post_init__(self) -> None:
         if self.paste not in PASTE_MODES:
-            raise ValueError(f"paste must be one of {', '.join(PASTE_MODES)}")
+            raise FieldError("paste", self.paste, f"use one of {', '.join(PASTE_MODES)}")
         if isinstance(self.motion, dict):
             self.motion = MotionConfig(**self.motion)
+        check_finite(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -151,18 +151,17 @@ async def edit_photo(sid: str, n: int, request: Request):
     cfg, store, runner = _state(request)
     folder = store.folder(sid)
     name = store.edit_name(sid, n)
-    if L.composite_stage(name) not in store.stages(folder):
+    if store.composite_photo(sid, name) is None:
         if runner.state(sid).active:
             raise ApiError(409, f"session {sid} is busy; edit {n}'s photo is made after the job")
         await asyncio.to_thread(_composite, cfg, store, folder, name)
-    return FileResponse(folder / L.composite_file(name, "edit"), media_type="image/png",
-                        headers={"Cache-Control": "no-store"})
+    return FileResponse(store.composite_photo(sid, name), media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/api/sessions/{sid}/edits/{n}/crop", summary="Edit n's generator crop (PNG)")
 def edit_crop(sid: str, n: int, request: Request):
     store = _state(request)[1]
-    return FileResponse(store.folder(sid) / store.edit_name(sid, n) / L.EDIT_CROP, media_type="image/png")
+    return FileResponse(store.edit_crop(sid, store.edit_name(sid, n)), media_type="image/png")
 
 
 # ---- bodies ------------------------------------------------------------------------------------------------
@@ -237,6 +236,7 @@ def _edit_job(body: Any, meta: dict[str, Any], store, folder: Path):
     """The JSON body -> an EditJob (the same request model as edit files); shape errors are 400s."""
     from dragedit.pipeline.core.edit import EditJob
     from dragedit.pipeline.core.requests import EditRequest
+    from dragedit.pipeline.imaging.faces import choose_face, face_number
 
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object with \"drags\"")
@@ -246,13 +246,13 @@ def _edit_job(body: Any, meta: dict[str, Any], store, folder: Path):
     except UserError as exc:
         raise ApiError(400, str(exc)) from None
     face = body.get("face")
-    if face is not None and (not isinstance(face, int) or isinstance(face, bool) or not 0 <= face < len(meta["faces"])):
-        raise ApiError(400, f"\"face\" must be a face number from 0 to {len(meta['faces']) - 1}")
-    from_spec = body.get("from")
-    if from_spec is not None and not (from_spec == "pivot" or (isinstance(from_spec, int)
-                                                               and not isinstance(from_spec, bool) and from_spec > 0)):
-        raise ApiError(400, "\"from\" must be an edit number or \"pivot\"")
-    return EditJob(folder, [req], Path(meta["photo_path"]), face=face, from_spec=from_spec)
+    if face is not None:  # the faces are known at upload: one past the last is a 400 now, not a failed job later
+        try:
+            face = choose_face(meta["faces"], face_number(face))
+        except FieldError as exc:
+            raise ApiError(400, exc.worded('"face"')) from None
+    # "from" is the core's to check (check_edit: a 400 naming it)
+    return EditJob(folder, requests=[req], photo=Path(meta["photo_path"]), face=face, from_spec=body.get("from"))
 
 
 # ---- the work ----------------------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ def _check_not_locked(folder: Path) -> None:
 def _composite(cfg, store, folder: Path, name: str) -> None:
     from dragedit.pipeline.core.edit import EditJob, run_edit
 
-    plan = _checked(EditJob(folder, edit=L.edit_number(name)), cfg.settings, store)
+    plan = _checked(EditJob(folder, composite_edit=L.edit_number(name)), cfg.settings, store)
     try:
         run_edit(plan)
     except SessionBusy as exc:

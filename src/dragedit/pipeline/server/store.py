@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dragedit.common import atomic
-from dragedit.common.errors import UserError
+from dragedit.common.errors import FieldError, UserError
 from dragedit.pipeline.core import layout as L
 
 UPLOADS = "uploads"
@@ -134,25 +134,29 @@ class SessionStore:
             raise ApiError(400, f"\"mask\" is {mask_size[0]}x{mask_size[1]} but the photo is {size[0]}x{size[1]}")
         return str(path)
 
-    # ---- what a session shows ----------------------------------------------------------------------------
+    # ---- what a session shows (through `Session`, which alone knows the folder's layout) -------------
+    def _session(self, sid: str):
+        from dragedit.pipeline.core.session import Session
+
+        return Session(self.folder(sid), read_only=True, warn=lambda _msg: None)
+
     def describe(self, sid: str) -> dict[str, Any]:
         """id, size, faces, the face it edits and its photo's path (the path is for the server's own use:
         `public` leaves it out)."""
-        folder = self.folder(sid)
+        self.folder(sid)  # 404 unless the id names a session
         upload = self.uploads / f"{sid}.json"
         if upload.is_file():
             meta = json.loads(upload.read_text())
             out = {**meta, "photo_path": str(self.uploads / meta["photo"])}
-        else:
-            try:
-                al = json.loads((folder / L.ALIGNMENT).read_text())
-                photo_path = self.stages(folder)[L.ALIGN]["photo_path"]
-            except (OSError, ValueError, KeyError):
-                raise ApiError(404, f"session {sid} has no aligned photo yet") from None
-            out = {"id": sid, "width": al["photo_size"][0], "height": al["photo_size"][1],
-                   "faces": [{"box": f["box"]} for f in al["faces"]], "photo_path": photo_path}
-        out["face"] = _aligned_face(folder)
-        return out
+            with self._session(sid) as s:
+                out["face"] = s.face
+            return out
+        with self._session(sid) as s:
+            size, photo_path = s.photo_size, s.aligned_photo_path()
+            if size is None or photo_path is None:
+                raise ApiError(404, f"session {sid} has no aligned photo yet")
+            return {"id": sid, "width": size[0], "height": size[1], "photo_path": photo_path, "face": s.face,
+                    "faces": [{"box": f.get("box")} for f in s.faces()]}
 
     @staticmethod
     def public(meta: dict[str, Any]) -> dict[str, Any]:
@@ -162,18 +166,22 @@ class SessionStore:
         """Face `face`'s 68 landmarks (photo pixels), as found at upload or by the session's alignment."""
         import numpy as np
 
-        folder = self.folder(sid)
+        from dragedit.pipeline.imaging.faces import choose_face, face_number
+
+        self.folder(sid)
         upload = self.uploads / f"{sid}.json"
+        if upload.is_file():
+            found = json.loads(upload.read_text())["landmarks"]
+        else:
+            with self._session(sid) as s:
+                found = [s.landmarks(i) for i in range(len(s.faces()))]
         try:
-            if upload.is_file():
-                found = json.loads(upload.read_text())["landmarks"]
-            else:
-                found = [f["landmarks"] for f in json.loads((folder / L.ALIGNMENT).read_text())["faces"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise ApiError(409, f"session {sid} keeps no landmarks (made by an older dragedit); upload the photo "
-                                "again") from None
-        if not 0 <= face < len(found):
-            raise ApiError(400, f"\"face\" must be a face number from 0 to {len(found) - 1}")
+            face = choose_face([{}] * len(found), face_number(face))
+        except FieldError as exc:
+            raise ApiError(400, exc.worded('"face"')) from None
+        if found[face] is None:
+            raise ApiError(409, f"session {sid} keeps no landmarks for face {face} (made by an older dragedit); "
+                                "upload the photo again")
         return np.asarray(found[face], np.float64)
 
     def photo_path(self, sid: str) -> Path:
@@ -183,27 +191,22 @@ class SessionStore:
         return path
 
     def history(self, sid: str) -> list[dict[str, Any]]:
-        from dragedit.pipeline.core.manifest import MANIFEST_NAME
-        from dragedit.pipeline.core.session import Session
-
-        folder = self.folder(sid)
-        if not (folder / MANIFEST_NAME).is_file():
-            return []
-        with Session(folder, read_only=True) as s:
+        with self._session(sid) as s:
             return [h.to_dict() for h in s.history()]
 
-    @staticmethod
-    def stages(folder: Path) -> dict[str, Any]:
-        """The session's committed stages, read as `Session` reads them (a broken manifest counts as empty)."""
-        from dragedit.pipeline.core.manifest import Manifest
-
-        return Manifest(folder, warn=lambda _msg: None).stages
-
     def edit_name(self, sid: str, n: int) -> str:
-        name = L.edit_stage(n) if 0 < n < 1000 else None
-        if name is None or name not in self.stages(self.folder(sid)):
-            raise ApiError(404, f"no edit {n} in this session")
-        return name
+        with self._session(sid) as s:
+            if not s.has_edit(n):
+                raise ApiError(404, f"no edit {n} in this session")
+        return L.edit_stage(n)
+
+    def composite_photo(self, sid: str, name: str) -> Path | None:
+        with self._session(sid) as s:
+            return s.composite_photo(name)
+
+    def edit_crop(self, sid: str, name: str) -> Path:
+        with self._session(sid) as s:
+            return s.edit_crop(name)
 
     def private(self, message: str) -> str:
         """A message with the server's folders taken out."""
@@ -226,9 +229,3 @@ class SessionStore:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-
-def _aligned_face(folder: Path) -> int | None:
-    try:
-        return int(json.loads((folder / L.ALIGNMENT).read_text())["face_index"])
-    except (OSError, ValueError, KeyError):
-        return None

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--size goes with -o; a session's crop size is its generator's resolution")
         from dragedit.pipeline.core.edit import EditJob, edit
 
-        res = edit(EditJob(args.session, photo=args.photo, face=args.face, face_at=O.face_at(args.face_at),
+        res = edit(EditJob(args.session, photo=args.photo, face=O.face(args), face_at=O.face_at(args.face_at),
                            until="align"), O.settings_from(args))
         O.report(args, res.to_dict(), f"aligned into session {args.session} ({', '.join(f'{k} {v}' for k, v in res.stages.items())})")
         return 0
@@ -40,10 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from dragedit.pipeline.imaging.align import AlignConfig, align_photo, write_alignment
     from dragedit.pipeline.imaging.photo import load_photo
 
-    if args.face is not None and args.face_at is not None:
-        raise UserError("give either --face N or --face-at X,Y, not both")
     photo = load_photo(args.photo)
-    al = align_photo(photo, AlignConfig(**O.given(size=args.size, face=args.face, face_at=O.face_at(args.face_at))))
+    al = align_photo(photo, AlignConfig(**O.given(size=args.size, face=O.face(args), face_at=O.face_at(args.face_at))))
     paths = write_alignment(al, args.output)
     faces = "\n".join(f"  face {i}: box {[round(v) for v in f['box']]}{'  <- used' if i == al.face_index else ''}"
                       for i, f in enumerate(al.faces))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-from dragedit.common.errors import UserError
 
 from .. import options as O
 
@@ -31,14 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from dragedit.pipeline.batch.run import BatchConfig, run_batch
     from dragedit.pipeline.core.requests import load_edit_file
 
-    face: int | str | None = args.face
-    if face is not None and face != "all":
-        try:
-            face = int(face)
-        except ValueError:
-            raise UserError(f"--face {args.face}: use a face number (0 = largest) or 'all'") from None
     cfg = BatchConfig(**O.given(workers=args.workers, backend=args.backend, address=args.address,
-                                gpus_per_photo=args.gpus_per_photo, face=face))
+                                gpus_per_photo=args.gpus_per_photo, face=O.face(args, every=True)))
     settings = O.settings_from(args)
     requests = load_edit_file(args.edits)
 

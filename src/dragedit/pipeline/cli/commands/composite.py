@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from dragedit.pipeline.core.edit import EditJob, edit
 
-    job = EditJob(args.session, photo=args.photo, output=args.output, edit=args.edit or "latest",
+    job = EditJob(args.session, photo=args.photo, output=args.output, composite_edit=args.edit or "latest",
                   overwrite=args.overwrite)
     res = edit(job, O.settings_from(args)).composite
     O.report(args, res.to_dict(), f"wrote {args.output} ({res.edit})")

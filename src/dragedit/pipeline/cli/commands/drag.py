@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import Bars
     from .edit import edit_lines
 
-    job = EditJob(args.session, O.requests_from(args), from_spec=args.from_spec, until="drag")
+    job = EditJob(args.session, requests=O.requests_from(args), from_spec=args.from_spec, until="drag")
     plan = check_edit(job, O.settings_from(args))
     with Bars(not args.json) as bars:
         result = run_edit(plan, bars)

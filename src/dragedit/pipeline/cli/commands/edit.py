@@ -47,11 +47,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output is None:
         default_output(args)
-    face = _face(args.face)
+    face = O.face(args, every=True)
     if face == "all":
         return _every_face(args)
-    job = EditJob(session_dir(args), O.requests_from(args), args.photo, face, O.face_at(args.face_at),
-                  args.from_spec, "composite", args.output, overwrite=args.overwrite)
+    job = EditJob(session_dir(args), requests=O.requests_from(args), photo=args.photo, face=face,
+                  face_at=O.face_at(args.face_at), from_spec=args.from_spec, output=args.output, overwrite=args.overwrite)
     plan = check_edit(job, O.settings_from(args))
     with Bars(not args.json) as bars:
         result = run_edit(plan, bars)
@@ -74,15 +74,6 @@ def edit_lines(result) -> list[str]:
                      f"targets (measured on the renders)" + (f"; {lost} handle(s) lost by the tracker" if lost else "")
                      + (" (reused: the same request was made before)" if result.reused else ""))
     return lines
-
-
-def _face(value: str | None) -> int | str | None:
-    if value is None or value == "all":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise UserError(f"--face {value}: use a face number (0 = largest) or 'all'") from None
 
 
 def _every_face(args: argparse.Namespace) -> int:

@@ -56,7 +56,7 @@ def _session(args: argparse.Namespace, target: Path) -> int:
         raise UserError(f"{target} is neither a photo nor a dragedit session folder")
     with Session(target, read_only=True) as s:
         _not_the_photo(args.output, s.photo_path())  # before the composite stage runs
-    name = edit(EditJob(target, edit=args.edit or "latest")).composite.edit
+    name = edit(EditJob(target, composite_edit=args.edit or "latest")).composite.edit
     with Session(target, read_only=True) as s:
         with Image.open(s.path(L.composite_file(name, "edit"))) as img:
             edited = np.asarray(img)
