@@ -53,7 +53,7 @@ def test_anchored_drags_in_edit_files(tmp_path):
     (req,) = load_edit_file(f)
     assert [d.index for d in req.drags] == [48, 54, 8]
     f.write_text(json.dumps({"edits": [{"drags": ["@mouth_middle:1,1"]}]}))
-    with pytest.raises(UserError, match="edit 1: unknown landmark @mouth_middle; use 0-67 or one of: .*mouth_left"):
+    with pytest.raises(UserError, match="edit 1: \"drags\": unknown landmark @mouth_middle; use 0-67 or one of: .*mouth_left"):
         load_edit_file(f)
 
 

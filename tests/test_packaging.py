@@ -2,6 +2,7 @@
 (OpenGVLab's DragGAN) without either overwriting the other."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -51,7 +52,9 @@ def test_wheel_installs_beside_the_index_draggan(tmp_path):
     assert ours.returncode == 0, ours.stderr[-2000:]
     code = ("import draggan, dragedit.draggan, dragedit.pipeline.cli.main\n"
             "print(draggan.__file__)\nprint(dragedit.draggan.__file__)\nprint(hasattr(draggan, 'home'))")
-    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel alone, never a checkout's src/
+    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env=clean)
     assert proc.returncode == 0, proc.stderr[-2000:]
     theirs_file, ours_file, theirs_api = proc.stdout.split()
     assert Path(theirs_file).parent == site / "draggan" and theirs_api == "True"  # OpenGVLab's, untouched

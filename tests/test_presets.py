@@ -37,7 +37,7 @@ def test_presets_are_listed_and_resolve_on_the_face():
     (["--preset", "smiel"], "--preset smiel: no such preset; use one of smile, smile_wide"),
     (["--preset", "smile", "--strength", "5"], "--strength 5"),
     (["--preset", "smile", "--strength", "nan"], "--strength nan"),
-    (["--strength", "0.5", "--drag", "201,139:199,133"], "--strength goes with --preset"),
+    (["--strength", "0.5", "--drag", "201,139:199,133"], "--strength 0.5: goes with a preset"),
     (["--preset", "smile", "--drag", "201,139:199,133"], "not both"),
     (["--drag", "201,139:199,133", "--mask-region", "ears"], "--mask-region ears: use one of mouth"),
 ])

@@ -167,7 +167,7 @@ def test_full_disk_during_pti_checkpoint_is_one_line(tmp_path, monkeypatch, caps
 # ---- 7 and 9. edit files --------------------------------------------------------------------------------
 @pytest.mark.parametrize("content,needle", [
     ({"edits": [{"drags": [DRAG], "mask": "missing.png"}]}, "mask file not found"),
-    ({"edits": [{"drags": DRAG}]}, "\"drags\" must be a non-empty list"),
+    ({"edits": [{"drags": DRAG}]}, "\"drags\": give a non-empty list"),
     ({"edits": [{"drags": [["a", "b", "c", "d"]]}]}, "list of 4 finite numbers"),
     ({"edits": [{"drags": [[1, 2, 3]]}]}, "list of 4 finite numbers"),
     ({"edits": "x"}, "non-empty list"),

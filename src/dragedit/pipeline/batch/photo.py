@@ -13,7 +13,7 @@ from dragedit.common.errors import UserError
 from dragedit.common.threads import available_cores
 from dragedit.pipeline.core.errors import SettingError
 from dragedit.pipeline.core.settings import EditSettings
-from dragedit.pipeline.imaging.faces import face_number
+from dragedit.pipeline.imaging.faces import EVERY_FACE, face_number
 
 BACKENDS = ("local", "ray")
 
@@ -90,30 +90,22 @@ def run_photo(job: PhotoJob) -> list[PhotoRow]:
 
     use_threads(job.threads)
     with fair_share_fixed(job.threads):
-        try:
-            faces = _face_indices(job)
-        except Exception as exc:  # noqa: BLE001 - a batch never stops for one photo
-            return [_row_for_error(job, None, exc, {})]
-        return [_edit_face(job, face, tagged) for face, tagged in faces]
+        if job.face == EVERY_FACE:
+            return _every_face(job)
+        return [_edit_face(job, int(job.face))]
 
 
-def _face_indices(job: PhotoJob) -> list[tuple[int, bool]]:
-    """(face index, whether outputs carry the face in their names): every face for 'all', else the one asked."""
-    if job.face != "all":
-        return [(int(job.face), False)]
-    from dragedit.pipeline.imaging.faces import find_faces
-    from dragedit.pipeline.imaging.photo import load_photo
-
-    return [(i, True) for i in range(len(find_faces(load_photo(job.photo).pixels)))]
-
-
-def _edit_face(job: PhotoJob, face: int, tagged: bool) -> PhotoRow:
-    from dragedit.pipeline.core.library import edit_photo
-
-    session, output = photo_paths(Path(job.out_dir), job.name, Path(job.photo).suffix, face if tagged else None)
+def _note_format(job: PhotoJob, output: Path) -> None:
     if output.suffix != Path(job.photo).suffix.lower():
         log.warning(f"note: {Path(job.photo).name} is written as {output.name} (dragedit writes JPEG, PNG, WebP, "
                     "TIFF or AVIF)")
+
+
+def _edit_face(job: PhotoJob, face: int) -> PhotoRow:
+    from dragedit.pipeline.core.library import edit_photo
+
+    session, output = photo_paths(Path(job.out_dir), job.name, Path(job.photo).suffix, None)
+    _note_format(job, output)
     t0 = time.perf_counter()
     try:
         res = edit_photo(job.photo, job.edits, output, session, settings=job.settings, face=face)
@@ -122,6 +114,25 @@ def _edit_face(job: PhotoJob, face: int, tagged: bool) -> PhotoRow:
     seconds = {**res.seconds, "total": round(time.perf_counter() - t0, 3)}
     return PhotoRow(job.photo, face, "done", output=str(output), session=str(session), seconds=seconds,
                     stages=dict(res.stages))
+
+
+def _every_face(job: PhotoJob) -> list[PhotoRow]:
+    """Every face through the core's one every-face edit (all checked before any is edited): one session and
+    one output per face, named NAME_faceN."""
+    from dragedit.pipeline.core.library import edit_every_face
+
+    out_dir, suffix = Path(job.out_dir), Path(job.photo).suffix
+    _note_format(job, photo_paths(out_dir, job.name, suffix, 0)[1])
+    t0 = time.perf_counter()
+    try:
+        done = edit_every_face(job.photo, job.edits, lambda i: photo_paths(out_dir, job.name, suffix, i)[0],
+                               face_outputs=lambda i: photo_paths(out_dir, job.name, suffix, i)[1],
+                               settings=job.settings)
+    except Exception as exc:  # noqa: BLE001 - recorded in the summary, the batch goes on
+        return [_row_for_error(job, None, exc, {"total": round(time.perf_counter() - t0, 3)})]
+    total = round(time.perf_counter() - t0, 3)
+    return [PhotoRow(job.photo, fe.face, "done", output=str(fe.output), session=str(fe.session),
+                     seconds={**fe.result.seconds, "total": total}, stages=dict(fe.result.stages)) for fe in done]
 
 
 def _row_for_error(job: PhotoJob, face: int | None, exc: Exception, seconds: dict[str, float],

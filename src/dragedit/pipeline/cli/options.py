@@ -14,6 +14,7 @@ from dragedit.common.errors import FieldError, UserError
 
 # the core's field names -> this command line's flags, where they differ from --field-name
 FLAGS = {"seed": "--pti-seed", "max_steps": "--steps", "drags": "--drag", "from": "--from", "photo": "PHOTO",
+         "edit": "--edit",
          "session": "--session", "until": "the command", "max_resolution": "--invert-resolution"}
 
 
@@ -210,40 +211,33 @@ def face_at(spec: str | None) -> tuple[float, float] | None:
 
 
 def requests_from(args: argparse.Namespace) -> list:
-    """The edits asked for: --drag (with --mask or --mask-region), --preset, or --edits FILE; one of them."""
+    """The edits asked for: --drag (with --mask or --mask-region), --preset, or --edits FILE; one of them. The
+    request's own rules are `EditRequest.build`'s, worded here with this command line's flags."""
     from pathlib import Path
 
-    from dragedit.pipeline.core.requests import EditRequest, load_edit_file, parse_drag
+    from dragedit.pipeline.core.requests import EditRequest, load_edit_file
 
     preset, strength = getattr(args, "preset", None), getattr(args, "strength", None)
     region = getattr(args, "mask_region", None)
     given_ = [name for name, v in (("--drag", args.drag), ("--edits", args.edits), ("--preset", preset)) if v]
     if len(given_) > 1:
         raise UserError(f"give points one way: {' or '.join(given_)}, not both")
-    if strength is not None and not preset:
-        raise UserError("--strength goes with --preset")
-    if args.mask and region:
-        raise UserError("give either --mask or --mask-region, not both")
     if args.edits:
         if args.mask or region:
             raise UserError("--mask and --mask-region go with --drag or --preset; with --edits FILE, put \"mask\" "
                             "or \"mask_region\" in the file's edits")
+        if strength is not None:
+            raise UserError("--strength goes with --preset; with --edits FILE, put \"strength\" in the file's edits")
         return load_edit_file(args.edits)
-    if preset:
-        if args.mask:
-            raise UserError("a preset has its own region; use --mask-region to change it")
-        try:
-            return [EditRequest.from_preset(preset, 1.0 if strength is None else strength, region)]
-        except UserError as exc:
-            raise UserError(worded(exc)) from None
-    if not args.drag:
+    if not args.drag and not preset and strength is None:
         raise UserError("no points given: add --drag X1,Y1:X2,Y2 (photo pixels), --preset NAME or --edits FILE")
     if args.mask and not Path(args.mask).is_file():
         raise UserError(f"mask file not found: {args.mask}")
     try:
-        return [EditRequest([parse_drag(d) for d in args.drag], args.mask, mask_region=region)]
-    except UserError as exc:
-        raise UserError(worded(exc).replace("malformed drag", "malformed --drag", 1)) from None
+        return [EditRequest.build(drags=args.drag, mask=args.mask, mask_region=region, preset=preset,
+                                  strength=strength)]
+    except FieldError as exc:
+        raise UserError(worded(exc).replace("--drag: malformed drag", "malformed --drag", 1)) from None
 
 
 def report(args: argparse.Namespace, payload: Any, text: str) -> None:

@@ -133,7 +133,7 @@ def check_edit(job: EditJob, settings: EditSettings | None = None) -> EditPlan:
         settings = settings.with_composite_of(s.stages.get(L.composite_stage(composited), {}).get("params")
                                               if composited else None)
         device = resolve_device(settings.device)
-        torch_work = drags or job.until == "invert"
+        torch_work = drags or job.until in ("align", "invert")  # the generator's resolution sets the crop
         generator = _generator(s, settings) if torch_work else None
         threads = s.thread_count(settings.threads, fair_share_threads())
         settings = settings.with_pti_of(s.stages.get(L.INVERT, {}).get("params"))

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from dragedit.common.errors import UserError
 
 from . import layout as L
 from .edit import EditJob, EditResult, edit
 from .progress import ProgressHook, ignore
-from .requests import EditRequest, parse_drag
+from .requests import EditRequest
 from .session import Session
 from .settings import EditSettings
 
@@ -22,11 +21,8 @@ def edit_request(*drags: str, mask: str | os.PathLike | None = None, mask_region
                  preset: str | None = None, strength: float = 1.0) -> EditRequest:
     """One edit from drag strings, "X1,Y1:X2,Y2" (photo pixels) or "@mouth_left:-4%,-8%" (anchored), or a named
     edit (`preset="smile", strength=0.7`); `mask_region` ("mouth", "eyes", ...) instead of a mask file."""
-    if preset is not None:
-        if drags or mask:
-            raise UserError("a preset comes without drags or a mask file (it has its own)")
-        return EditRequest.from_preset(preset, strength, mask_region)
-    return EditRequest([parse_drag(d) for d in drags], str(mask) if mask else None, mask_region=mask_region)
+    return EditRequest.build(drags=list(drags) or None, mask=mask, mask_region=mask_region, preset=preset,
+                             strength=None if preset is None and strength == 1.0 else strength)
 
 
 def edit_photo(photo: str | os.PathLike, edits: list[EditRequest], output: str | os.PathLike,
@@ -88,40 +84,80 @@ def preprocess(photo: str | os.PathLike, session: str | os.PathLike, *, settings
                         folder / L.INVERT_DELTA, Path(generator), json.loads((folder / L.INVERT_METRICS).read_text()))
 
 
-def edit_every_face(photo: str | os.PathLike, edits: list[EditRequest], output: str | os.PathLike,
-                    sessions: str | os.PathLike, *, settings: EditSettings | None = None,
-                    from_spec: str | int | None = None, overwrite: bool = False,
-                    on_progress: ProgressHook = ignore) -> list[EditResult]:
-    """The edit on every face of the photo, one session each (`SESSIONS_faceN.dragedit`, a session being one
-    face for life), and one output holding all of them: each face's composite, pasted where it changed the
-    photo (faces apart: where two changes overlap, the later face's wins)."""
+@dataclass
+class FaceEdit:
+    """One face's part of an every-face edit: its index, session and output (None: only merged), and result."""
+
+    face: int
+    session: Path
+    output: Path | None
+    result: EditResult
+
+
+def edit_every_face(photo: str | os.PathLike, edits: list[EditRequest], sessions: Callable[[int], Path], *,
+                    output: str | os.PathLike | None = None, face_outputs: Callable[[int], Path] | None = None,
+                    settings: EditSettings | None = None, from_spec: str | int | None = None,
+                    overwrite: bool = False, on_progress: ProgressHook = ignore) -> list[FaceEdit]:
+    """The edit on every face of the photo, one session each (`sessions(i)`; a session is one face for life):
+    written as one photo holding all of them (`output`: each face's composite pasted where it changed the
+    photo; where two overlap, the later face's wins), and/or one photo per face (`face_outputs(i)`).
+
+    Nothing is half done: every face is checked, then aligned and its points checked against its crop, before
+    any face is inverted or dragged, so a request that fails on one face commits no edit on another. Drags in
+    photo pixels fit one face, so on a photo of several faces they are refused: use anchored drags or a preset."""
+    from dragedit.common.images import check_writable
+    from dragedit.pipeline.imaging.anchors import AnchoredDrag
+    from dragedit.pipeline.imaging.faces import find_faces
+    from dragedit.pipeline.imaging.photo import load_photo
+
+    from .edit import check_edit, run_edit
+    from .errors import RequestError
+    from .originals import guard_original
+
+    if output is None and face_outputs is None:
+        raise RequestError("output", None, "give the merged output, per-face outputs, or both")
+    original = load_photo(photo)
+    if output is not None:
+        check_writable(output)
+        if not overwrite:
+            guard_original(output, photo)  # the one-line refusal, before any work
+    faces = find_faces(original.pixels)  # no face: a one-line NoFaceError
+    if len(faces) > 1 and any(not isinstance(d, AnchoredDrag) for r in edits for d in r.drags):
+        raise RequestError("drags", None, f"points in photo pixels fit one face, and this photo has {len(faces)}; "
+                           "for every face use anchored drags (@mouth_left:-4%,-8%) or a preset")
+    jobs = [EditJob(sessions(i), requests=list(edits), photo=photo, face=i, from_spec=from_spec,
+                    output=face_outputs(i) if face_outputs else None, overwrite=overwrite) for i in range(len(faces))]
+    noop = not any(r.moves for r in edits)
+    if noop:  # nothing moves (strength 0): every output is the photo itself, as for one face
+        jobs = [replace(j, output=j.output or output) for j in jobs]
+    plans = [check_edit(j, settings) for j in jobs]  # 1. every face's checks
+    if not noop:
+        for j in jobs:  # 2. every face aligned (cached) and its points checked against its crop
+            run_edit(check_edit(replace(j, until="align", output=None), settings), on_progress)
+    done = [FaceEdit(i, Path(j.session), Path(j.output) if j.output else None, run_edit(p, on_progress))
+            for i, (j, p) in enumerate(zip(jobs, plans))]  # 3. the work
+    if output is not None and not noop:
+        _merge(original, done, output, overwrite)
+    return done
+
+
+def _merge(original: Any, done: list[FaceEdit], output: str | os.PathLike, overwrite: bool) -> None:
     import numpy as np
     from PIL import Image
 
     from dragedit.common.environment import log
-    from dragedit.common.images import check_writable
-    from dragedit.pipeline.imaging.faces import find_faces
-    from dragedit.pipeline.imaging.photo import load_photo
 
-    from .originals import guard_original
     from .stages.composite import save_edited_photo
 
-    check_writable(output)
-    original = load_photo(photo)
-    if not overwrite:
-        guard_original(output, photo)  # the one-line refusal, before any work
-    faces = find_faces(original.pixels)  # no face: a one-line NoFaceError
-    base = Path(sessions)
     unedited = original.output_pixels()
-    results, merged = [], unedited.copy()
-    for i in range(len(faces)):
-        folder = base.parent / f"{base.name}_face{i}.dragedit"
-        res = edit(EditJob(folder, list(edits), photo, face=i, from_spec=from_spec), settings, on_progress)
-        if res.composite is not None and res.composite.edit != "none":
-            with Image.open(folder / L.composite_file(res.composite.edit, "edit")) as img:
-                edited = np.asarray(img)
-            changed = (edited != unedited).any(axis=-1)
-            merged[changed] = edited[changed]
-        results.append(res)
+    merged = unedited.copy()
+    for fe in done:
+        with Session(fe.session, read_only=True) as s:
+            made = s.composite_photo(fe.result.composite.edit) if fe.result.composite else None
+        if made is None:
+            continue
+        with Image.open(made) as img:
+            edited = np.asarray(img)
+        changed = (edited != unedited).any(axis=-1)
+        merged[changed] = edited[changed]
     save_edited_photo(merged, original, output, overwrite, log.warning)
-    return results

@@ -19,6 +19,7 @@ from dragedit.pipeline.imaging.anchors import AnchoredDrag, is_anchored, parse_a
 from dragedit.pipeline.imaging.geometry import map_points
 from dragedit.pipeline.imaging.regions import REGIONS, check_region
 
+from .errors import RequestError
 from .presets import check_strength, preset
 
 _NUM = r"\s*(-?\d+(?:\.\d+)?)\s*"
@@ -67,32 +68,50 @@ class EditRequest:
         return any(isinstance(d, AnchoredDrag) for d in self.drags)
 
     @classmethod
+    def build(cls, *, drags: Any = None, mask: str | os.PathLike | None = None, mask_region: Any = None,
+              preset: Any = None, strength: Any = None) -> "EditRequest":
+        """The one way every door makes a request, so one set of rules holds for the CLI, the library and JSON:
+        drags ("X1,Y1:X2,Y2" or "@NAME:DX,DY" strings, or [x1, y1, x2, y2] lists) with an optional mask file or
+        face region, or a named edit (`preset`, `strength`, optional region). Errors are `FieldError`s naming
+        the field, for each door to word."""
+        if mask_region is not None and not isinstance(mask_region, str):
+            raise RequestError("mask_region", repr(mask_region), f"use one of {', '.join(REGIONS)}")
+        if mask is not None and mask_region is not None:
+            raise RequestError("mask", None, "give either a mask file or a mask region, not both")
+        if preset is not None:
+            if not isinstance(preset, str):
+                raise RequestError("preset", repr(preset), "use a preset's name")
+            if drags is not None or mask is not None:
+                raise RequestError("preset", preset, "a preset comes without drags or a mask file (it has its own "
+                                   "region; a mask region changes it)")
+            return cls.from_preset(preset, 1.0 if strength is None else strength, mask_region)
+        if strength is not None:
+            raise RequestError("strength", strength, "goes with a preset")
+        if isinstance(drags, (str, bytes)) or not isinstance(drags, (list, tuple)) or not drags:
+            raise RequestError("drags", None, "give a non-empty list of \"X1,Y1:X2,Y2\" strings, \"@NAME:DX,DY\" "
+                               "anchors or [x1, y1, x2, y2] lists")
+        if len(drags) > MAX_DRAGS:
+            raise RequestError("drags", None, f"{len(drags)} drags in one edit; use at most {MAX_DRAGS}")
+        if mask is not None and not isinstance(mask, (str, os.PathLike)):
+            raise RequestError("mask", repr(mask), "use the path of a mask image")
+        if mask_region is not None:
+            check_region(mask_region)
+        return cls([parse_drag_item(d) for d in drags], str(mask) if mask is not None else None,
+                   mask_region=mask_region)
+
+    @classmethod
     def from_json(cls, obj: Any, where: str, mask: Callable[[Any], str | None]) -> "EditRequest":
         """One edit as JSON (an edit file's entry, a web body): `{"drags": [...], "mask": ..., "mask_region":
-        ...}` or `{"preset": NAME, "strength": S, "mask_region": ...}`; every drag checked, `mask(value)`
-        turning the mask field into a file (a path in a file, a data URL on the web)."""
+        ...}` or `{"preset": NAME, "strength": S, "mask_region": ...}`, through `build`; `mask(value)` turns
+        the mask field into a file (a path in a file, a data URL on the web)."""
         if not isinstance(obj, dict):
             raise UserError(f"{where}: each edit must be an object with \"drags\"; expected {EDIT_FILE_SHAPE}")
-        region = obj.get("mask_region")
-        if region is not None and not isinstance(region, str):
-            raise UserError(f"{where}: \"mask_region\" must be one of {', '.join(REGIONS)}")
         try:
-            if "preset" in obj:
-                return _preset_from_json(obj, where, region)
-            if region is not None:
-                check_region(region)
+            return cls.build(drags=obj.get("drags"), mask=mask(obj.get("mask")) if "preset" not in obj else
+                             obj.get("mask"), mask_region=obj.get("mask_region"), preset=obj.get("preset"),
+                             strength=obj.get("strength"))
         except FieldError as exc:
             raise UserError(f"{where}: {exc.worded(chr(34) + exc.field + chr(34))}") from None
-        drags = obj.get("drags")
-        if not isinstance(drags, list) or not drags:
-            raise UserError(f"{where}: \"drags\" must be a non-empty list of \"X1,Y1:X2,Y2\" strings, "
-                            "\"@NAME:DX,DY\" anchors or [x1, y1, x2, y2] lists")
-        if len(drags) > MAX_DRAGS:
-            raise UserError(f"{where}: {len(drags)} drags in one edit; use at most {MAX_DRAGS}")
-        file = mask(obj.get("mask"))
-        if file and region:
-            raise UserError(f"{where}: give either \"mask\" or \"mask_region\", not both")
-        return cls([parse_drag_item(d, where) for d in drags], file, mask_region=region)
 
     @classmethod
     def from_preset(cls, name: str, strength: float = 1.0, mask_region: str | None = None) -> "EditRequest":
@@ -109,13 +128,6 @@ class EditRequest:
             return self
         drags = [d.resolve(landmarks) if isinstance(d, AnchoredDrag) else d for d in self.drags]
         return EditRequest(drags, self.mask, {**self.extra, "drag_specs": self.to_dict()["drags"]}, self.mask_region)
-
-
-def _preset_from_json(obj: dict, where: str, region: str | None) -> EditRequest:
-    if "drags" in obj or "mask" in obj:
-        raise UserError(f"{where}: a \"preset\" comes without \"drags\" or \"mask\" (it has its own); add "
-                        "\"mask_region\" to change where it may move")
-    return EditRequest.from_preset(obj["preset"], obj.get("strength", 1.0), region)
 
 
 def parse_drag(spec: str) -> Drag | AnchoredDrag:
@@ -155,19 +167,20 @@ def load_edit_file(path: str | os.PathLike) -> list[EditRequest]:
     return out
 
 
-def parse_drag_item(d: Any, where: str) -> Drag | AnchoredDrag:
+def parse_drag_item(d: Any) -> Drag | AnchoredDrag:
     if isinstance(d, str):
         try:
             return parse_drag(d)
         except UserError as exc:
-            raise UserError(f"{where}: {exc}") from None
-    if (isinstance(d, list) and len(d) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+            raise RequestError("drags", None, str(exc)) from None
+    if (isinstance(d, (list, tuple)) and len(d) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                     for v in d)):
         vals = tuple(float(v) for v in d)
         if all(math.isfinite(v) for v in vals):
             return vals  # type: ignore[return-value]
-    raise UserError(f"{where}: drag {json.dumps(d)} must be \"X1,Y1:X2,Y2\", \"@NAME:DX,DY\" or a list of 4 finite "
-                    "numbers")
+    shown = json.dumps(d) if isinstance(d, (list, tuple, int, float, type(None))) else repr(d)
+    raise RequestError("drags", None, f"drag {shown} must be \"X1,Y1:X2,Y2\", \"@NAME:DX,DY\" or a list of 4 "
+                       "finite numbers")
 
 
 def _mask_path(mask: Any, edit_file: Path, where: str) -> str | None:

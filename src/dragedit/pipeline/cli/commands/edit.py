@@ -86,9 +86,10 @@ def _every_face(args: argparse.Namespace) -> int:
         raise UserError("--face all makes one session per face next to the output; leave out --face-at and --session")
     base = Path(args.output).parent / Path(args.photo).stem
     with Bars(not args.json) as bars:
-        results = edit_every_face(args.photo, O.requests_from(args), args.output, base, settings=O.settings_from(args),
-                                  from_spec=args.from_spec, overwrite=args.overwrite, on_progress=bars)
-    lines = [f"face {i}: " + "; ".join(edit_lines(r)) for i, r in enumerate(results)]
-    O.report(args, {"output": str(args.output), "faces": [r.to_dict() for r in results]},
-             "\n".join(lines + [f"wrote {args.output} ({len(results)} faces, sessions {base}_faceN.dragedit)"]))
+        done = edit_every_face(args.photo, O.requests_from(args), lambda i: Path(f"{base}_face{i}.dragedit"),
+                               output=args.output, settings=O.settings_from(args), from_spec=args.from_spec,
+                               overwrite=args.overwrite, on_progress=bars)
+    lines = [f"face {fe.face}: " + ("; ".join(edit_lines(fe.result)) or "nothing moves") for fe in done]
+    O.report(args, {"output": str(args.output), "faces": [fe.result.to_dict() for fe in done]},
+             "\n".join(lines + [f"wrote {args.output} ({len(done)} faces, sessions {base}_faceN.dragedit)"]))
     return 0
