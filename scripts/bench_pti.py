@@ -44,7 +44,7 @@ def step_costs(device: torch.device, steps: int) -> dict[str, float]:
         cfg = PTIConfig.official()
         cfg.pivot_steps, cfg.tune_steps, cfg.pivot_skip_blocks = steps + 1, (steps + 1 if skip else 0), skip
         cfg.lpips_threshold, cfg.allow_download, cfg.w_avg_samples = -1.0, False, 1000
-        invert(G, target, cfg, progress=False, step_hook=hook)
+        invert(G, target, config=cfg, progress=False, step_hook=hook)
         out[name] = (stamps["pivot"][-1] - stamps["pivot"][0]) / (len(stamps["pivot"]) - 1)
         if skip:
             out["tune"] = (stamps["tune"][-1] - stamps["tune"][0]) / (len(stamps["tune"]) - 1)
@@ -77,7 +77,7 @@ def quality(photos: Path, device: torch.device) -> list[dict]:
         for schedule, cfg in (("official", PTIConfig.official()), ("dragedit", PTIConfig())):
             cfg.allow_download = False
             t0 = time.perf_counter()
-            res = invert(G, target, cfg, progress=False)
+            res = invert(G, target, config=cfg, progress=False)
             seconds = time.perf_counter() - t0
             with torch.no_grad():
                 img = res.G.synthesis(res.w, noise_mode="const")

@@ -38,7 +38,7 @@ def test_inverts_an_image_the_generator_made(ref_generator, sha, tmp_path):
         target = G.synthesis(G.mapping(z, truncation_psi=0.7))
         start = G.synthesis(G.mapping.w_avg[None, None].expand(1, G.num_ws, -1))
     cfg = PTIConfig(pivot_steps=150, tune_steps=60, **FAST)
-    res = invert(G, target, cfg, work_dir=tmp_path, progress=False, base_id=sha)
+    res = invert(G, target, config=cfg, work_dir=tmp_path, progress=False, base_id=sha)
     m = save_inversion(res, tmp_path, G, sha, target)
     start_psnr = psnr(start, target)
     assert m["pivot"]["psnr"] > start_psnr + 6, (start_psnr, m["pivot"])
@@ -57,7 +57,7 @@ def test_inverts_an_image_the_generator_made(ref_generator, sha, tmp_path):
 def test_tuning_beats_the_pivot_on_a_real_crop(ref_generator, sha, tmp_path):
     crop = align_photo(load_photo(ASTRONAUT), AlignConfig(size=128)).crop
     target = uint8_to_tensor(crop)
-    res = invert(ref_generator, target, PTIConfig(pivot_steps=60, tune_steps=80, **FAST), progress=False, base_id=sha)
+    res = invert(ref_generator, target, config=PTIConfig(pivot_steps=60, tune_steps=80, **FAST), progress=False, base_id=sha)
     m = save_inversion(res, tmp_path, ref_generator, sha, target)
     assert m["tuned"]["psnr"] > m["pivot"]["psnr"] + 2
     assert m["tuned"]["ssim"] > m["pivot"]["ssim"]
@@ -74,7 +74,7 @@ def test_tuning_beats_the_pivot_on_a_real_crop(ref_generator, sha, tmp_path):
 def test_w_plus_and_locality_options(ref_generator, sha):
     G = ref_generator
     target = uint8_to_tensor(np.full((128, 128, 3), 128, np.uint8))
-    res = invert(G, target, PTIConfig(pivot_steps=20, tune_steps=3, pivot_space="w+", locality=True, **FAST),
+    res = invert(G, target, config=PTIConfig(pivot_steps=20, tune_steps=3, pivot_space="w+", locality=True, **FAST),
                  progress=False, base_id=sha)
     assert res.w.shape == (1, G.num_ws, G.w_dim)
     assert not torch.equal(res.w[0, 0], res.w[0, -1])
@@ -83,7 +83,7 @@ def test_w_plus_and_locality_options(ref_generator, sha):
 
 def test_wrong_base_generator_is_refused(ref_generator, sha, tmp_path):
     target = uint8_to_tensor(np.full((128, 128, 3), 90, np.uint8))
-    res = invert(ref_generator, target, PTIConfig(pivot_steps=5, tune_steps=2, **FAST), progress=False, base_id=sha)
+    res = invert(ref_generator, target, config=PTIConfig(pivot_steps=5, tune_steps=2, **FAST), progress=False, base_id=sha)
     save_inversion(res, tmp_path, ref_generator, sha, target)
     with pytest.raises(UserError, match="another generator"):
         load_inversion(tmp_path, ref_generator, "0" * 64)
@@ -184,14 +184,14 @@ def test_plateau_rule_reads_the_log_only():
 def test_coarse_then_fine_pivot_and_steps_run(ref_generator, sha):
     target = uint8_to_tensor(align_photo(load_photo(ASTRONAUT), AlignConfig(size=128)).crop)
     cfg = PTIConfig(pivot_steps=12, pivot_skip_blocks=1, pivot_fine_steps=4, tune_steps=6, plateau_window=0, **FAST)
-    res = invert(ref_generator, target, cfg, progress=False, base_id=sha)
+    res = invert(ref_generator, target, config=cfg, progress=False, base_id=sha)
     pivot = [e for e in res.loss_log if e["stage"] == "pivot"]
     assert [bool(e.get("fine")) for e in pivot] == [False] * 8 + [True] * 4
     assert res.metrics["pivot_steps_run"] == 12 and res.metrics["tune_steps_run"] == 6
     # A plateau during the coarse phase starts the fine phase early; the fine phase still runs in full.
     flat = PTIConfig(pivot_steps=40, pivot_skip_blocks=1, pivot_fine_steps=3, tune_steps=0, plateau_window=2,
                      plateau_tol=10.0, **FAST)
-    res = invert(ref_generator, target, flat, progress=False, base_id=sha)
+    res = invert(ref_generator, target, config=flat, progress=False, base_id=sha)
     pivot = [e for e in res.loss_log if e["stage"] == "pivot"]
     assert [bool(e.get("fine")) for e in pivot] == [False] * 4 + [True] * 3
 
@@ -212,7 +212,7 @@ def test_resolution_cap_renders_and_keys(ref_generator, sha):
     as they were; caps a generator does not exceed change nothing, not even the cache key."""
     target = uint8_to_tensor(align_photo(load_photo(ASTRONAUT), AlignConfig(size=128)).crop)
     cfg = PTIConfig(pivot_steps=4, pivot_fine_steps=2, tune_steps=3, max_resolution=64, plateau_window=0, **FAST)
-    res = invert(ref_generator, target, cfg, progress=False, base_id=sha)
+    res = invert(ref_generator, target, config=cfg, progress=False, base_id=sha)
     assert res.resolution == 64 and res.cap == 64
     before, after = ref_generator.synthesis.state_dict(), res.G.synthesis.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("b128."))
@@ -256,10 +256,10 @@ def test_pti_with_a_fixed_target_loss_is_unchanged(ref_generator, sha, monkeypat
     target = uint8_to_tensor(align_photo(load_photo(ASTRONAUT), AlignConfig(size=128)).crop)
     cfg = PTIConfig(pivot_steps=4, pivot_fine_steps=2, tune_steps=3, plateau_window=0, **FAST)
     torch.manual_seed(0)
-    cached = invert(ref_generator, target, cfg, progress=False, base_id=sha)
+    cached = invert(ref_generator, target, config=cfg, progress=False, base_id=sha)
     monkeypatch.setattr(LPIPSLoss, "against", Perceptual.against)
     torch.manual_seed(0)
-    every_step = invert(ref_generator, target, cfg, progress=False, base_id=sha)
+    every_step = invert(ref_generator, target, config=cfg, progress=False, base_id=sha)
     assert cached.losses_used == {"pivot": "lpips-vgg", "tune": "lpips-alex"}
     assert [e["loss"] for e in cached.loss_log] == [e["loss"] for e in every_step.loss_log]
     assert torch.equal(cached.w, every_step.w)
@@ -274,7 +274,7 @@ def test_bf16_pti_fits_as_fp32_does(ref_generator, sha):
     for precision in ("fp32", "bf16"):
         cfg = PTIConfig(pivot_steps=6, pivot_fine_steps=2, tune_steps=4, max_resolution=32, plateau_window=0,
                         precision=precision, **FAST)
-        runs[precision] = invert(ref_generator, target, cfg, progress=False, base_id=sha)
+        runs[precision] = invert(ref_generator, target, config=cfg, progress=False, base_id=sha)
     a, b = runs["fp32"], runs["bf16"]
     assert b.w.dtype == torch.float32 and all(p.dtype == torch.float32 for p in b.G.parameters())
     assert not torch.equal(a.w, b.w)

@@ -91,7 +91,7 @@ def load_inversion(folder: str | os.PathLike, G_base: torch.nn.Module, base_sha2
         w = load_file(str(folder / PIVOT))["w"]
         delta = load_file(str(folder / DELTA))
     except (OSError, SafetensorError) as exc:
-        raise UserError(f"{folder} holds no complete inversion ({exc}); run `dragedit invert` again") from None
+        raise UserError(f"{folder} holds no complete inversion ({exc}); invert again") from None
     if base_sha256 and meta.get("base_sha256") != base_sha256:
         raise UserError(f"the inversion in {folder} was made with another generator "
                         f"(sha256 {meta.get('base_sha256', '?')[:12]}...); use that generator or invert again")

@@ -132,8 +132,8 @@ def checkpoint_threads(work_dir: str | os.PathLike) -> int | None:
         return None
 
 
-def invert(G: torch.nn.Module, target: torch.Tensor, config: PTIConfig | None = None,
-           work_dir: str | os.PathLike | None = None, *, progress: bool = True, base_id: str = "",
+def invert(G: torch.nn.Module, target: torch.Tensor, *, config: PTIConfig | None = None,
+           work_dir: str | os.PathLike | None = None, progress: bool = True, base_id: str = "",
            warn: Callable[[str], None] | None = None,
            step_hook: Callable[[str, int], None] | None = None) -> InversionResult:
     """Invert `target` ([1, 3, R, R] in [-1, 1]) into G. `G` itself is not modified.

@@ -1,5 +1,5 @@
-"""The library's entry points, re-exported (also as `from dragedit import ...`); nothing in dragedit
-imports this module. Options are keyword-only and every default lives in the config dataclasses
+"""The library's entry points, re-exported (also as `from dragedit import ...`, which loads this module
+lazily); no module of dragedit's rooms imports it. Options are keyword-only and every default lives in the config dataclasses
 (`EditSettings` holds them all). Drags may be anchored on the face: `edit_request("@mouth_left:-4%,-8%")`.
 """
 from __future__ import annotations

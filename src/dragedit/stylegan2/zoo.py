@@ -107,7 +107,7 @@ def download(entry: ModelEntry, cache_dir: Path | None = None, sha256: str | Non
             raise DownloadError(f"download of {entry.name} failed: HTTP {exc.code} from {entry.url}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise DownloadError(f"download of {entry.name} failed: {exc} ({entry.url}); "
-                            "check the network, or download the file yourself and pass --generator") from None
+                            "check the network, or download the file yourself and use it as the generator") from None
     if resp is not None:
         with resp:
             if have and resp.status != 206:

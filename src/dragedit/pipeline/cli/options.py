@@ -177,7 +177,8 @@ def _pti(args: argparse.Namespace):
 
 
 def _config(what: str, module: str, name: str, **values: Any):
-    """A stage config from the flags given; its own checks name the field, worded here as the flag."""
+    """A stage config from the flags given (defaults for the rest); its own checks name the field, worded here
+    as the flag."""
     import importlib
 
     cls = getattr(importlib.import_module(f"dragedit.{module}"), name)

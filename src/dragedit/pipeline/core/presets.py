@@ -19,6 +19,7 @@ from dragedit.pipeline.imaging.anchors import AnchoredDrag, parse_anchored
 from .errors import RequestError
 
 MAX_STRENGTH = 2.0
+DEFAULT_STRENGTH = 1.0  # the offsets as shipped
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def preset(name: str) -> Preset:
     return found
 
 
-def check_strength(strength: float) -> float:
+def check_strength(strength: float = DEFAULT_STRENGTH) -> float:
     if (isinstance(strength, bool) or not isinstance(strength, (int, float)) or not math.isfinite(strength)
             or not 0 <= strength <= MAX_STRENGTH):
         raise RequestError("strength", strength, f"use a number from 0 (no edit) to {MAX_STRENGTH:g} (1 = as shipped)")

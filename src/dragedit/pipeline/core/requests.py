@@ -20,7 +20,7 @@ from dragedit.pipeline.imaging.geometry import map_points
 from dragedit.pipeline.imaging.regions import REGIONS, check_region
 
 from .errors import RequestError
-from .presets import check_strength, preset
+from .presets import DEFAULT_STRENGTH, check_strength, preset
 
 _NUM = r"\s*(-?\d+(?:\.\d+)?)\s*"
 _DRAG_RE = re.compile(rf"^{_NUM},{_NUM}:{_NUM},{_NUM}$")
@@ -84,7 +84,7 @@ class EditRequest:
             if drags is not None or mask is not None:
                 raise RequestError("preset", preset, "a preset comes without drags or a mask file (it has its own "
                                    "region; a mask region changes it)")
-            return cls.from_preset(preset, 1.0 if strength is None else strength, mask_region)
+            return cls.from_preset(preset, DEFAULT_STRENGTH if strength is None else strength, mask_region)
         if strength is not None:
             raise RequestError("strength", strength, "goes with a preset")
         if isinstance(drags, (str, bytes)) or not isinstance(drags, (list, tuple)) or not drags:
@@ -114,7 +114,7 @@ class EditRequest:
             raise UserError(f"{where}: {exc.worded(chr(34) + exc.field + chr(34))}") from None
 
     @classmethod
-    def from_preset(cls, name: str, strength: float = 1.0, mask_region: str | None = None) -> "EditRequest":
+    def from_preset(cls, name: str, strength: float = DEFAULT_STRENGTH, mask_region: str | None = None) -> "EditRequest":
         """A named edit (`presets.py`), its offsets scaled by `strength`; `mask_region` replaces its region."""
         p = preset(name)
         drags = p.drags_at(strength)

@@ -74,7 +74,7 @@ def resolve_generator(path: str | Path | None) -> Path:
         default = default_generator_path()
         if default is None:
             raise SettingError("generator", None, "no embedded default generator is installed; give a checkpoint "
-                                                  "(see `dragedit models list`)")
+                                                  "(the model registry lists the known ones)")
         return default
     p = Path(path)
     if not p.is_file():
@@ -92,7 +92,8 @@ def note_if_default(path: str | Path) -> None:
 @functools.lru_cache(maxsize=1)
 def _note_once() -> None:
     log.warning("note: using the embedded demo generator (trained on drawn faces); photo-quality results need a "
-                "real FFHQ checkpoint: `dragedit models download draggan-ffhq-512`, then use it as the generator")
+                "real FFHQ checkpoint: download the model draggan-ffhq-512 (on the command line: `dragedit models download "
+                "draggan-ffhq-512`), then use it as the generator")
 
 
 _LOADED: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}

@@ -200,7 +200,7 @@ def read_alignment(folder: str | Path) -> Alignment:
         crop = np.asarray(Image.open(folder / ALIGNED_NAME).convert("RGB"))
         inside = np.asarray(Image.open(folder / INSIDE_NAME), dtype=np.float32) / 255.0
     except (OSError, ValueError) as exc:
-        raise UserError(f"{folder} holds no complete alignment ({exc}); run `dragedit align` again") from None
+        raise UserError(f"{folder} holds no complete alignment ({exc}); align again") from None
     return Alignment(crop, inside, np.array(meta["photo_to_crop"]), int(meta["crop_size"]), np.array(meta["landmarks"]),
                      meta["face_box"], meta["faces"], int(meta["face_index"]), np.array(meta["quad"]),
                      tuple(meta["photo_size"]))

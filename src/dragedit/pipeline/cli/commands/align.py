@@ -16,8 +16,10 @@ def add_parser(sub) -> None:
     where.add_argument("--session", help="a session folder: the session's align stage (then `dragedit invert "
                                          "--session`, `dragedit drag`)")
     where.add_argument("-o", "--output", help="a plain output folder: aligned.png, alignment.json, inside_mask.png")
-    p.add_argument("--size", type=int, help="crop size, = the generator's resolution (with -o; default 512; a "
-                                            "session takes its generator's)")
+    from dragedit.pipeline.imaging.align import AlignConfig
+
+    p.add_argument("--size", type=int, help="crop size, = the generator's resolution (with -o; default "
+                                            f"{O.default(AlignConfig, 'size')}; a session takes its generator's)")
     O.add_face(p)
     O.add_compute(p)
     O.add_json(p)

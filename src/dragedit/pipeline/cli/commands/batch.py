@@ -8,18 +8,23 @@ from .. import options as O
 
 
 def add_parser(sub) -> None:
-    from dragedit.pipeline.batch.photo import BACKENDS
+    from dragedit.pipeline.batch.photo import BACKENDS, BatchConfig
+
+    def d(name: str):
+        return O.default(BatchConfig, name)
 
     p = sub.add_parser("batch", help="apply an edit file to many photos: one resumable session per photo")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, folders or globs")
     p.add_argument("--edits", required=True, help="JSON edit file; anchored drags (@mouth_left:-4%%,-8%%) fit any face")
     O.add_output(p, "output folder: sessions, edited photos, batch.json/.csv")
     g = p.add_argument_group("batch")
-    g.add_argument("--face", help="face number (0 = largest) or 'all': one session per face (default 0)")
-    g.add_argument("--workers", type=int, help="photos at once, each with cores/workers threads (default 1)")
-    g.add_argument("--backend", choices=BACKENDS, help="local processes (default) or a Ray cluster")
+    g.add_argument("--face", help=f"face number (0 = largest) or 'all': one session and output per face (default "
+                                  f"{d('face')})")
+    g.add_argument("--workers", type=int, help=f"photos at once, each with cores/workers threads (default {d('workers')})")
+    g.add_argument("--backend", choices=BACKENDS, help=f"local processes or a Ray cluster (default {d('backend')})")
     g.add_argument("--address", help="Ray cluster address (default: a running or new local instance)")
-    g.add_argument("--gpus-per-photo", type=float, help="Ray: GPUs each photo's task asks for (default 0)")
+    g.add_argument("--gpus-per-photo", type=float, help=f"Ray: GPUs each photo's task asks for (default "
+                                                         f"{d('gpus_per_photo'):g})")
     O.add_paste(p)
     O.add_compute(p)
     O.add_drag(p)

@@ -38,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from dragedit.common.threads import fair_share_threads, use_threads
     from dragedit.pipeline.core.runtime import resolve_device
-    from dragedit.pipeline.core.stages.invert import run_invert_stage
+    from dragedit.pipeline.core.stages.invert import invert_folder
 
     from dragedit.inversion.pti import checkpoint_threads
 
     use_threads(settings.threads or checkpoint_threads(args.output) or fair_share_threads())  # a resume: its count
-    metrics = run_invert_stage(args.input, settings.generator, args.output, settings.with_pti_of(None).pti,
+    metrics = invert_folder(args.input, settings.generator, args.output, settings.with_pti_of(None).pti,
                                resolve_device(settings.device), progress=not args.json)
     t, p = metrics["tuned"], metrics["pivot"]
     O.report(args, metrics, f"pivot PSNR {p['psnr']:.2f} dB, tuned PSNR {t['psnr']:.2f} dB "

@@ -9,7 +9,9 @@ from .. import options as O
 def add_parser(sub) -> None:
     p = sub.add_parser("presets", help="list the named edits (--preset NAME); with --photo, draw them on a face")
     p.add_argument("--photo", help="draw every preset's arrows (x3) and region on this photo's face (-o)")
-    p.add_argument("--strength", type=float, help="the strength drawn (default 1)")
+    from dragedit.pipeline.core.presets import DEFAULT_STRENGTH
+
+    p.add_argument("--strength", type=float, help=f"the strength drawn (default {DEFAULT_STRENGTH:g})")
     O.add_output(p, "with --photo: the picture to write", required=False)
 
 
@@ -45,7 +47,7 @@ def _picture(args: argparse.Namespace) -> None:
     lm = np.asarray(face["landmarks"])
     panels = []
     for p in presets().values():
-        req = EditRequest.from_preset(p.name, 1.0 if args.strength is None else args.strength).resolved(lm)
+        req = EditRequest.build(preset=p.name, strength=args.strength).resolved(lm)
         mask = region_mask(req.mask_region, lm, photo.pixels.shape[:2]) if req.mask_region else None
         panels.append(drags_panel(photo.color, [list(d) for d in req.drags], face["box"], p.name, mask))
     side = max(p.shape[0] for p in panels)

@@ -86,7 +86,7 @@ def _paste(s: Session, name: str, photo: Photo, cfg: CompositeConfig, out_png: P
     rendered = Image.open(s.path(name, L.EDIT_CROP)).convert("RGB")
     if cfg.paste == "generated" and rendered.size[0] < al.crop_size:
         s.warn(f"note: this session's generator was tuned at {rendered.size[0]} px for the warp paste; the generated "
-               f"paste brings its renders up to {al.crop_size} px (edit with --paste generated for full-size renders)")
+               f"paste brings its renders up to {al.crop_size} px (an edit made with the generated paste renders at full size)")
     edited = _at_size(rendered, al.crop_size)
     recon = _at_size(Image.open(s.path(L.INVERT_RECON)).convert("RGB"), al.crop_size)
     lm_crop = map_points(al.photo_to_crop, al.landmarks)

@@ -1,7 +1,7 @@
 """The invert stage: PTI of the aligned crop (a W pivot, then tuning of the generator around it).
 
 `invert_crop` is the one PTI path: the session's stage (`run_invert`) and the standalone
-`dragedit invert DIR -o OUT` (`run_invert_stage`, for photo tools that keep their own folders) both run it."""
+`dragedit invert DIR -o OUT` (`invert_folder`, for photo tools that keep their own folders) both run it."""
 from __future__ import annotations
 
 import os
@@ -33,12 +33,12 @@ def load_target_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
     p = Path(path)
     if p.is_dir():
         if not (p / ALIGNED_NAME).is_file():
-            raise UserError(f"{p} has no {ALIGNED_NAME}; run `dragedit align PHOTO -o {p}` first")
+            raise UserError(f"{p} has no {ALIGNED_NAME}; align the photo into it first")
         p = p / ALIGNED_NAME
     pixels = load_photo(p).pixels
     h, w = pixels.shape[:2]
     if h != w:
-        raise UserError(f"{p} is {w}x{h}, not square; align the photo first (`dragedit align`)")
+        raise UserError(f"{p} is {w}x{h}, not square; align the photo first")
     if h != resolution:
         pixels = np.asarray(Image.fromarray(pixels).resize((resolution, resolution), Image.Resampling.LANCZOS))
     return pixels
@@ -60,21 +60,22 @@ def invert_crop(G: torch.nn.Module, info: dict[str, Any], pixels: np.ndarray, ou
         raise write_error(out_dir, exc) from None
     note_if_default(info["path"])
     target = uint8_to_tensor(pixels, device)
-    result = invert(G, target, config, work_dir=out_dir, progress=progress, base_id=info["sha256"], warn=warn,
+    result = invert(G, target, config=config, work_dir=out_dir, progress=progress, base_id=info["sha256"], warn=warn,
                     step_hook=step_hook)
     save_inversion(result, out_dir, G, info["sha256"], target, extra={"config": config.to_dict(), **(extra or {})})
     return [out_dir / n for n in ARTIFACTS]
 
 
-def run_invert_stage(target: str | os.PathLike | np.ndarray, generator: str | None, out_dir: str | os.PathLike,
-                     config=None, device: torch.device | str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Align-output (or image) -> PTI artifacts in `out_dir`; resumes a checkpoint left there."""
+def invert_folder(target: str | os.PathLike, generator: str | None, out_dir: str | os.PathLike, config=None,
+                  device: torch.device | str = "cpu", progress: bool = True) -> dict[str, Any]:
+    """Sessionless PTI: an align output folder (or an aligned image) -> PTI artifacts in `out_dir`, for photo
+    tools that keep their own folders; resumes a checkpoint left there."""
     import json
 
     from dragedit.inversion import PTIConfig
     from dragedit.inversion.artifacts import METRICS
     G, info = load_base_generator(resolve_generator(generator), device)
-    pixels = target if isinstance(target, np.ndarray) else load_target_image(target, G.img_resolution)
+    pixels = load_target_image(target, G.img_resolution)
     device = torch.device(device)
     cfg = native_precision((config or PTIConfig()).for_generator(G.img_resolution), device, "PTI")
     out = Path(out_dir)
