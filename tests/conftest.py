@@ -86,11 +86,49 @@ def tree_hash(folder: Path) -> str:
     return h.hexdigest()
 
 
-def assert_user_error(proc: subprocess.CompletedProcess, needle: str | None = None) -> None:
-    """A user error: exit status 2, one `dragedit: error:` line, no traceback."""
+def sha(path: str | os.PathLike) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, needle: str | None = None, *, notes: bool = False) -> None:
+    """A user error: exit status 2, no traceback, and one line on stderr, `dragedit: error: ...` (with `notes`,
+    the notes a run printed before it failed may stand above that line)."""
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert lines and lines[-1].startswith("dragedit: error:"), proc.stderr
+    assert notes or len(lines) == 1, proc.stderr
     if needle:
         assert needle.lower() in proc.stderr.lower(), proc.stderr
+
+
+# ---- the server in process, as the browser on this machine addresses it -----------------------------------
+SERVER_BASE = "http://127.0.0.1:7860"  # the Host and origin of a server on its default port
+
+
+def serve_config(root: Path, *, max_steps: int = 6, **extra):
+    """A server config with the few steps tests edit with."""
+    from dragedit.draggan.config import DragConfig
+    from dragedit.inversion.config import PTIConfig
+    from dragedit.pipeline.core.settings import EditSettings
+    from dragedit.pipeline.server.app import ServeConfig
+
+    settings = EditSettings(device="cpu", pti=PTIConfig(pivot_steps=10, tune_steps=5, allow_download=False),
+                            drag=DragConfig(max_steps=max_steps))
+    return ServeConfig(root=root, settings=settings, preview_every=2, **extra)
+
+
+def serve_client(config):
+    """The app in process; a 500 is an answer to check, not an exception."""
+    from fastapi.testclient import TestClient
+
+    from dragedit.pipeline.server.app import create_app
+
+    return TestClient(create_app(config), base_url=SERVER_BASE, raise_server_exceptions=False)
+
+
+def upload(client, path: Path = ASTRONAUT, name: str = "astronaut.png", headers: dict | None = None):
+    with open(path, "rb") as f:
+        return client.post("/api/sessions", files={"photo": (name, f, "image/png")}, headers=headers or {})

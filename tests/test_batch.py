@@ -2,7 +2,6 @@
 kill -9, workers) and its Ray backend on a local instance."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,14 +18,11 @@ from dragedit.pipeline.imaging.faces import FaceChoiceError, choose_face, order_
 from dragedit.pipeline.imaging.anchors import LANDMARK_NAMES, inter_ocular
 from dragedit.pipeline.core.requests import EditRequest, load_edit_file, parse_drag
 from dragedit.common.errors import UserError
-from tests.conftest import ASTRONAUT, REPO, assert_user_error, run_cli
+from tests.conftest import ASTRONAUT, QUICK, REPO, assert_user_error, run_cli, sha
 
-QUICK = ["--pivot-steps", "10", "--tune-steps", "5", "--steps", "3", "--offline", "--device", "cpu"]
 ANCHORED = {"edits": [{"drags": ["@mouth_left:-3%,-6%", "@mouth_right:3%,-6%", "@chin:0,4%"]}]}
 
 
-def sha(path) -> str:
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
 # ---- anchored drags --------------------------------------------------------------------------------------

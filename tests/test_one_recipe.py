@@ -3,7 +3,6 @@ the step-by-step `align --session` / `invert --session`, the preview showing the
 a waiting edit can lose, and a batch giving the bytes `dragedit edit` gives."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -11,13 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import ASTRONAUT, QUICK, assert_user_error, run_main
+from tests.conftest import ASTRONAUT, QUICK, assert_user_error, run_main, sha
 
 DRAG = "201,139:199,133"
 
 
-def sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def two_faces(tmp_path: Path) -> Path:

@@ -6,13 +6,13 @@ import json
 import shutil
 import urllib.error
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from tests.conftest import ASTRONAUT, QUICK, run_cli, run_main
 
 
+@pytest.mark.slow
 def test_json_is_one_document_when_a_download_prints(tmp_path, monkeypatch):
     """Downloads enabled against a fake hub that prints its progress on stdout, as torch's does, then fails."""
     import torch.hub
@@ -49,6 +49,7 @@ def test_json_is_one_document_when_a_download_prints(tmp_path, monkeypatch):
     assert "dragedit models download lpips" in again.stderr
 
 
+@pytest.mark.slow
 def test_each_warning_once_over_a_two_edit_run(tmp_path):
     (tmp_path / "edits.json").write_text(json.dumps({"edits": [{"drags": ["201,139:199,133"]},
                                                                {"drags": ["246,141:249,135"]}]}))
@@ -89,14 +90,27 @@ def test_an_unreadable_photo_says_permission_denied(tmp_path, monkeypatch):
         photo_module.load_photo(tmp_path / "p.png")
 
 
-def test_repaint_counts_are_recorded(tmp_path):
-    """The composite record says how much repaint it left out (the field is in session.json)."""
+@pytest.mark.slow
+def test_repaint_counts_are_recorded(tmp_path, monkeypatch):
+    """The composite record says how much repaint it left out: session.json holds what the paste measured."""
+    from dragedit.pipeline.core.stages import composite
+
+    measured = []
+
+    def measuring(*args, **kwargs):
+        res = real(*args, **kwargs)
+        measured.append(dict(res.stats))
+        return res
+
+    real = composite.warp_paste
+    monkeypatch.setattr(composite, "warp_paste", measuring)
     proc = run_main("edit", ASTRONAUT, "--drag", "201,139:199,133", "-o", tmp_path / "o.png", "--session",
                     tmp_path / "s", *QUICK)
     assert proc.returncode == 0, proc.stderr
     entry = json.loads((tmp_path / "s" / "session.json").read_text())["stages"]["composite/001"]
-    assert isinstance(entry["repaint_ignored_crop_px"], int) and entry["repaint_ignored_crop_px"] >= 0
-    assert np.isfinite(entry["generated_fraction"])
+    assert len(measured) == 1
+    for key in ("repaint_ignored_crop_px", "generated_fraction", "changed_pixels"):
+        assert entry[key] == measured[0][key], key
 
 
 def test_bf16_falls_back_to_fp32_on_a_cpu_without_it(tmp_path, monkeypatch, caplog):

@@ -1,7 +1,6 @@
 """Sessions end to end: cached stages, multi-edit, compositing, kill -9, tampering, locking, bad input."""
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from PIL import Image
 
 from dragedit.pipeline.imaging.align import map_points
 from dragedit.pipeline.core.manifest import SessionLock
-from tests.conftest import ASTRONAUT, REF_PKL, REPO, assert_user_error, run_cli
+from tests.conftest import ASTRONAUT, QUICK, REF_PKL, REPO, assert_user_error, run_cli, sha
 
 # The reference network has random weights: its drags change texture, not shape, so there is no motion for the
 # warp paste to move; these tests check sessions with the generated paste (warp: test_default_generator.py).
@@ -32,8 +31,6 @@ def edit_cmd(session, out, *drags, extra=()):
     return args
 
 
-def sha(path):
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -232,18 +229,17 @@ def test_edit_file_batch_branching_and_library(reference, tmp_path):
     assert Image.open(tmp_path / "c.jpg").format == "JPEG"
 
 
-def test_output_keeps_exif_and_icc(tmp_path):
-    from dragedit.common.images import save_image
-    from dragedit.pipeline.imaging.photo import load_photo
-
+@pytest.mark.slow
+def test_edited_photo_keeps_exif_and_icc(tmp_path):
+    """Through a whole edit: the output carries the photo's EXIF (orientation applied, so reset to 1) and ICC."""
     exif = Image.Exif()
     exif[0x010F] = "TestCam"
     exif[0x0112] = 3  # upside down
     src = tmp_path / "p.jpg"
-    Image.open(ASTRONAUT).convert("RGB").rotate(180).save(src, exif=exif.tobytes(), icc_profile=b"icc-bytes")
-    photo = load_photo(src)
-    out = tmp_path / "out.jpg"
-    save_image(photo.pixels, out, exif=photo.exif, icc_profile=photo.icc_profile)
-    img = Image.open(out)
+    Image.open(ASTRONAUT).convert("RGB").rotate(180).save(src, exif=exif.tobytes(), icc_profile=b"icc-bytes",
+                                                           quality=95)
+    proc = run_cli("edit", src, "--drag", "201,139:199,133", "-o", tmp_path / "out.jpg", *QUICK)
+    assert proc.returncode == 0, proc.stderr
+    img = Image.open(tmp_path / "out.jpg")
     assert img.info.get("icc_profile") == b"icc-bytes"
     assert img.getexif().get(0x010F) == "TestCam" and img.getexif().get(0x0112, 1) == 1

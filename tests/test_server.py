@@ -12,44 +12,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import ASTRONAUT, run_cli
+from tests.conftest import ASTRONAUT, SERVER_BASE, run_cli, serve_client, serve_config, upload
 
 pytest.importorskip("fastapi", reason="the web extra is not installed (pip install 'dragedit[web]'); CI installs it")
-from fastapi.testclient import TestClient  # noqa: E402
 
 HANDLE, TARGET = (201.0, 139.0), (199.0, 131.0)
-BASE = "http://127.0.0.1:7860"  # the Host and origin of a server on its default port
-
-
-def _client(app) -> TestClient:
-    """The app in process, addressed as the browser on this machine addresses it; a 500 is an answer to check,
-    not an exception."""
-    return TestClient(app, base_url=BASE, raise_server_exceptions=False)
-
-
-def _config(root, **extra):
-    from dragedit.draggan import DragConfig
-    from dragedit.inversion import PTIConfig
-    from dragedit.pipeline.core.settings import EditSettings
-    from dragedit.pipeline.server.app import ServeConfig
-
-    settings = EditSettings(pti=PTIConfig(pivot_steps=10, tune_steps=5, allow_download=False),
-                            drag=DragConfig(max_steps=6))
-    return ServeConfig(root=root, settings=settings, preview_every=2, **extra)
+BASE = SERVER_BASE
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from dragedit.pipeline.server.app import create_app
 
     root = tmp_path_factory.mktemp("serve")
-    with _client(create_app(_config(root))) as client:
+    with serve_client(serve_config(root)) as client:
         yield client, root
-
-
-def _upload(client, path=ASTRONAUT, name="astronaut.png"):
-    with open(path, "rb") as f:
-        return client.post("/api/sessions", files={"photo": (name, f, "image/png")})
 
 
 def _events(client, sid):
@@ -67,7 +43,7 @@ def _events(client, sid):
 def edited(server):
     """A session with edit 1 made through the API, and the events it sent."""
     client, root = server
-    res = _upload(client)
+    res = upload(client)
     assert res.status_code == 201, res.text
     sid = res.json()["id"]
     res = client.post(f"/api/sessions/{sid}/edits", json={"drags": [[*HANDLE, *TARGET]]})
@@ -80,7 +56,7 @@ def edited(server):
 
 def test_upload_answers_the_contract(server):
     client, root = server
-    res = _upload(client)
+    res = upload(client)
     assert res.status_code == 201
     body = res.json()
     assert set(body) == {"id", "width", "height", "faces"}
@@ -135,13 +111,12 @@ def test_branch_from_pivot_and_continue_with_the_cli(server, edited):
 
 @pytest.mark.slow
 def test_a_cli_session_opens_in_the_server(tmp_path):
-    from dragedit.pipeline.server.app import create_app
 
     proc = run_cli("edit", ASTRONAUT, "--drag", "201,139:199,133", "-o", tmp_path / "out.png", "--session",
                    tmp_path / "root" / "mine", "--pivot-steps", "5", "--tune-steps", "2", "--steps", "2",
                    "--offline", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
-    with _client(create_app(_config(tmp_path / "root"))) as client:
+    with serve_client(serve_config(tmp_path / "root")) as client:
         state = client.get("/api/sessions/mine").json()
         assert [h["edit"] for h in state["history"]] == [1] and state["width"] == 512
         assert client.get("/api/sessions").json()["sessions"] == ["mine"]
@@ -179,10 +154,9 @@ def test_no_face_upload_is_refused(server):
 
 
 def test_upload_size_limit_and_missing_field(tmp_path):
-    from dragedit.pipeline.server.app import create_app
 
-    with _client(create_app(_config(tmp_path, max_upload_mb=0.01))) as client:
-        res = _upload(client)
+    with serve_client(serve_config(tmp_path, max_upload_mb=0.01)) as client:
+        res = upload(client)
         assert res.status_code == 413 and "limit" in res.json()["error"]
         res = client.post("/api/sessions", files={"picture": ("a.png", b"123", "image/png")})
         assert res.status_code == 400 and "photo" in res.json()["error"]
@@ -191,7 +165,7 @@ def test_upload_size_limit_and_missing_field(tmp_path):
 
 def test_bad_edit_requests(server):
     client, _ = server
-    sid = _upload(client).json()["id"]
+    sid = upload(client).json()["id"]
     for body, needle in [({"drags": []}, "non-empty"), ({"drags": [[1, 2, 3]]}, "4 finite numbers"),
                          ({"drags": ["@nose_tipp:1,1"]}, "unknown landmark"),
                          ({"drags": [[1, 2, 3, 4]], "face": 7}, "face"),
@@ -215,12 +189,12 @@ def test_the_page_is_served_without_a_build_step(server):
 
 
 def test_token_is_required_off_localhost(tmp_path):
-    from dragedit.pipeline.server.app import ServeConfig, create_app
+    from dragedit.pipeline.server.app import ServeConfig
 
-    cfg = _config(tmp_path, host="0.0.0.0")
+    cfg = serve_config(tmp_path, host="0.0.0.0")
     assert cfg.token and len(cfg.token) >= 24 and cfg.url().endswith(f"?token={cfg.token}")
     assert ServeConfig(root=tmp_path).token is None  # localhost: no token
-    with _client(create_app(cfg)) as client:
+    with serve_client(cfg) as client:
         assert client.get("/api/sessions").status_code == 401
         assert client.get("/api/sessions", headers={"x-dragedit-token": "wrong"}).status_code == 401
         res = client.get(f"/?token={cfg.token}")
@@ -242,7 +216,7 @@ def _png_data_url(size, value) -> str:
 
 def test_invalid_edit_bodies_are_400s_before_any_job(server):
     client, root = server
-    sid = _upload(client).json()["id"]
+    sid = upload(client).json()["id"]
     ok = [*HANDLE, *TARGET]
     bodies = [{"drags": [[HANDLE[0], HANDLE[1], 2000, 139]]}, {"drags": [[-5, 139, 196, 128]]},
               {"drags": [ok], "from": 99}, {"drags": [ok], "from": True},
@@ -259,7 +233,7 @@ def test_invalid_edit_bodies_are_400s_before_any_job(server):
 @pytest.mark.slow
 def test_every_202_names_an_edit_that_exists(server):
     client, _ = server
-    sid = _upload(client).json()["id"]
+    sid = upload(client).json()["id"]
     body = {"drags": [[*HANDLE, *TARGET]]}
     assert client.post(f"/api/sessions/{sid}/edits", json=body).json() == {"edit": 1, "reused": False}
     assert _events(client, sid)[-1]["status"] == "done"
@@ -275,7 +249,7 @@ def test_every_202_names_an_edit_that_exists(server):
 
 def test_another_photo_is_a_409(server):
     client, root = server
-    sid = _upload(client).json()["id"]
+    sid = upload(client).json()["id"]
     (root / sid).mkdir()
     (root / sid / "session.json").write_text(json.dumps({"format": "dragedit-session", "version": 1, "stages": {},
                                                           "identity": {"photo": "0" * 64, "face": 0,
@@ -289,7 +263,7 @@ def test_cli_library_and_server_make_the_same_photo(tmp_path):
     from dragedit.draggan.config import DragConfig
     from dragedit.inversion.config import PTIConfig
     from dragedit.pipeline.api import EditSettings, edit_photo, edit_request
-    from dragedit.pipeline.server.app import ServeConfig, create_app
+    from dragedit.pipeline.server.app import ServeConfig
     from tests.conftest import run_main
 
     settings = EditSettings(device="cpu", threads=1, pti=PTIConfig(pivot_steps=10, tune_steps=5, allow_download=False),
@@ -301,8 +275,8 @@ def test_cli_library_and_server_make_the_same_photo(tmp_path):
     assert cli.returncode == 0, cli.stderr
     edit_photo(ASTRONAUT, [edit_request(drag)], tmp_path / "lib.png", tmp_path / "b", settings=settings)
     assert (tmp_path / "lib.png").read_bytes() == (tmp_path / "cli.png").read_bytes()
-    with _client(create_app(ServeConfig(root=tmp_path / "root", settings=settings))) as client:
-        sid = _upload(client).json()["id"]
+    with serve_client(ServeConfig(root=tmp_path / "root", settings=settings)) as client:
+        sid = upload(client).json()["id"]
         assert client.post(f"/api/sessions/{sid}/edits", json={"drags": [[*HANDLE, *TARGET]]}).status_code == 202
         assert _events(client, sid)[-1]["status"] == "done"
         served = client.get(f"/api/sessions/{sid}/edits/1/photo").content

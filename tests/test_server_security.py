@@ -12,44 +12,22 @@ import socket
 import pytest
 from PIL import Image
 
-from tests.conftest import ASTRONAUT, assert_user_error, run_main
+from tests.conftest import (ASTRONAUT, SERVER_BASE, assert_user_error, run_main, serve_client, serve_config,
+                            upload)
 
 pytest.importorskip("fastapi", reason="the web extra is not installed (pip install 'dragedit[web]')")
-from fastapi.testclient import TestClient  # noqa: E402
 
-BASE = "http://127.0.0.1:7860"
+BASE = SERVER_BASE
 OK_DRAG = [201.0, 139.0, 199.0, 131.0]
-
-
-def _config(root, **extra):
-    from dragedit.draggan.config import DragConfig
-    from dragedit.inversion.config import PTIConfig
-    from dragedit.pipeline.core.settings import EditSettings
-    from dragedit.pipeline.server.app import ServeConfig
-
-    settings = EditSettings(device="cpu", pti=PTIConfig(pivot_steps=10, tune_steps=5, allow_download=False),
-                            drag=DragConfig(max_steps=4))
-    return ServeConfig(root=root, settings=settings, preview_every=2, **extra)
-
-
-def _client(cfg) -> TestClient:
-    from dragedit.pipeline.server.app import create_app
-
-    return TestClient(create_app(cfg), base_url=BASE, raise_server_exceptions=False)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("secure")
-    with _client(_config(root)) as client:
+    with serve_client(serve_config(root, max_steps=4)) as client:
         with open(ASTRONAUT, "rb") as f:
             sid = client.post("/api/sessions", files={"photo": ("a.png", f, "image/png")}).json()["id"]
         yield client, root, sid
-
-
-def _upload(client, headers=None):
-    with open(ASTRONAUT, "rb") as f:
-        return client.post("/api/sessions", files={"photo": ("a.png", f, "image/png")}, headers=headers or {})
 
 
 # ---- 1. Host and Origin ---------------------------------------------------------------------------------------
@@ -65,7 +43,7 @@ def test_attack_table(served):
         (lambda: client.post(edits, content=json.dumps({"drags": [OK_DRAG]}),
                              headers={**evil, "content-type": "text/plain"}), 403),
         (lambda: client.post(edits, json={"drags": [OK_DRAG]}, headers=evil), 403),
-        (lambda: _upload(client, evil), 403),
+        (lambda: upload(client, headers=evil), 403),
         (lambda: client.post(edits, json={"drags": []}, headers={"origin": "null"}), 403),
         (lambda: client.post(edits, json={"drags": []}, headers={"origin": "http://127.0.0.1:9999"}), 403),
         (lambda: client.post(edits, content=json.dumps({"drags": []}), headers={"content-type": "text/plain"}), 415),
@@ -88,15 +66,15 @@ def test_attack_table(served):
 
 
 def test_allow_host_adds_a_name(tmp_path):
-    with _client(_config(tmp_path, allow_hosts=("editor.lan",))) as client:
+    with serve_client(serve_config(tmp_path, allow_hosts=("editor.lan",), max_steps=4)) as client:
         assert client.get("/api/sessions", headers={"host": "editor.lan:7860"}).status_code == 200
         assert client.get("/api/sessions", headers={"host": "other.lan"}).status_code == 403
 
 
 # ---- 2 and 3. tokens, options, 500s -----------------------------------------------------------------------------
 def test_tokens_are_compared_as_bytes(tmp_path):
-    cfg = _config(tmp_path, host="0.0.0.0")
-    with _client(cfg) as client:
+    cfg = serve_config(tmp_path, host="0.0.0.0", max_steps=4)
+    with serve_client(cfg) as client:
         assert client.get("/api/sessions?token=%C3%A9t%C3%A9").status_code == 401
         assert client.get("/api/sessions", headers={"x-dragedit-token": "caf\xe9".encode("latin-1")}).status_code == 401
         assert client.get("/api/sessions", headers={"cookie": "dragedit_token=\xe9t\xe9".encode("latin-1")}).status_code == 401
@@ -130,8 +108,8 @@ def test_bind_failures_are_one_line_and_print_no_url(tmp_path):
 
 
 def test_a_deleted_photo_is_a_404(tmp_path):
-    with _client(_config(tmp_path)) as client:
-        sid = _upload(client).json()["id"]
+    with serve_client(serve_config(tmp_path, max_steps=4)) as client:
+        sid = upload(client).json()["id"]
         for p in (tmp_path / "uploads").glob(f"{sid}.png"):
             p.unlink()
         res = client.get(f"/api/sessions/{sid}/photo")
@@ -145,8 +123,8 @@ def test_the_list_holds_exactly_what_opens(tmp_path):
     from dragedit.pipeline.core.session import Session
 
     root = tmp_path / "root"
-    with _client(_config(root)) as client:
-        upload_only = _upload(client).json()["id"]
+    with serve_client(serve_config(root, max_steps=4)) as client:
+        upload_only = upload(client).json()["id"]
         with Session(root / "me.dragedit"):  # a CLI-made session under the root, with its default name
             pass
         (root / "me.dragedit" / "session.json").write_text(json.dumps(
@@ -163,13 +141,14 @@ def test_the_list_holds_exactly_what_opens(tmp_path):
 
 
 # ---- 6. cancel and restart --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cancel_stops_the_job_and_commits_nothing(tmp_path):
     from dragedit.inversion.config import PTIConfig
 
-    cfg = _config(tmp_path)
+    cfg = serve_config(tmp_path, max_steps=4)
     cfg.settings.pti = PTIConfig(pivot_steps=400, tune_steps=400, allow_download=False)
-    with _client(cfg) as client:
-        sid = _upload(client).json()["id"]
+    with serve_client(cfg) as client:
+        sid = upload(client).json()["id"]
         assert client.post(f"/api/sessions/{sid}/edits", json={"drags": [OK_DRAG]}).status_code == 202
         assert client.delete(f"/api/sessions/{sid}/job").json() == {"cancelled": True}
         final = None
@@ -184,10 +163,10 @@ def test_cancel_stops_the_job_and_commits_nothing(tmp_path):
 
 
 def test_a_job_cut_by_a_restart_is_reported_interrupted(tmp_path):
-    with _client(_config(tmp_path)) as client:
-        sid = _upload(client).json()["id"]
+    with serve_client(serve_config(tmp_path, max_steps=4)) as client:
+        sid = upload(client).json()["id"]
         client.app.state.store.job_started(sid, 1)  # what a running job leaves if the server is killed
-    with _client(_config(tmp_path)) as client:  # the restarted server
+    with serve_client(serve_config(tmp_path, max_steps=4)) as client:  # the restarted server
         job = client.get(f"/api/sessions/{sid}").json()["job"]
         assert job["status"] == "interrupted" and job["edit"] == 1
 
@@ -244,3 +223,55 @@ def test_fuzzed_upload_headers_never_500(served):
             raise
         assert res.status_code < 500, (headers, res.text[:200])
         assert str(root) not in res.text
+
+
+# ---- the answers a busy server gives ------------------------------------------------------------------------------
+def _hold(runner, sid: str):
+    """A job that holds the runner's one worker (and `sid`'s state) until the returned event is set."""
+    import threading
+
+    release = threading.Event()
+    runner.submit(sid, 1, lambda update: release.wait(60))
+    return release
+
+
+def test_a_full_queue_is_a_503_that_names_the_wait(tmp_path):
+    with serve_client(serve_config(tmp_path, max_steps=4, max_queued=1)) as client:
+        busy, other = upload(client).json()["id"], upload(client).json()["id"]
+        release = _hold(client.app.state.runner, busy)
+        try:
+            res = client.post(f"/api/sessions/{other}/edits", json={"drags": [OK_DRAG]})
+            assert res.status_code == 503 and "try again" in res.json()["error"], res.text
+            res = client.post(f"/api/sessions/{busy}/edits", json={"drags": [OK_DRAG]})
+            assert res.status_code == 409 and "busy" in res.json()["error"], res.text
+        finally:
+            release.set()
+
+
+@pytest.mark.slow
+def test_an_edit_photo_asked_for_while_a_job_runs_is_a_409_then_made(tmp_path):
+    """A CLI session under the server's root with an edit not yet composited (`dragedit drag`): while the
+    session has a job, its photo is not made under it (409); after the job, the same request makes it."""
+    from tests.conftest import QUICK
+
+    session = tmp_path / "mine"
+    proc = run_main("edit", ASTRONAUT, "--session", session, "--drag", "201,139:199,133", "-o", tmp_path / "o.png",
+                    *QUICK)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_main("drag", session, "--drag", "246,141:249,135", "--steps", "3")
+    assert proc.returncode == 0, proc.stderr
+    with serve_client(serve_config(tmp_path, max_steps=4)) as client:
+        release = _hold(client.app.state.runner, "mine")
+        try:
+            res = client.get("/api/sessions/mine/edits/2/photo")
+            assert res.status_code == 409 and "made after the job" in res.json()["error"], res.text
+        finally:
+            release.set()
+        for _ in range(100):
+            if not client.app.state.runner.state("mine").active:
+                break
+            import time
+
+            time.sleep(0.05)
+        res = client.get("/api/sessions/mine/edits/2/photo")
+        assert res.status_code == 200 and res.headers["content-type"] == "image/png"

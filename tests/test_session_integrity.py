@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.conftest import ASTRONAUT, QUICK, assert_user_error, run_main, tree_hash
@@ -29,6 +30,7 @@ def _hold_a_core_share(runtime: str) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.slow
 def test_same_command_twice_with_another_dragedit_process_between(tmp_path, monkeypatch):
     runtime = str(tmp_path / "runtime")
     monkeypatch.setenv("DRAGEDIT_RUNTIME_DIR", runtime)
@@ -52,6 +54,7 @@ def test_same_command_twice_with_another_dragedit_process_between(tmp_path, monk
     assert (tmp_path / "out.png").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_replaced_photo_or_another_face_changes_nothing(tmp_path):
     photo = tmp_path / "me.png"
     Image.open(ASTRONAUT).save(photo)

@@ -212,47 +212,59 @@ def run_edit(plan: EditPlan, on_progress: ProgressHook = ignore) -> EditResult:
     seconds: dict[str, float] = {}
     timer = _stage_timer(seconds)
     with Session(job.session) as s:
-        s.check_photo(plan.photo_sha, Path(plan.photo.path).name)  # again, under the lock
+        # 0. the plan still holds, under the lock
+        s.check_photo(plan.photo_sha, Path(plan.photo.path).name)
         if plan.face is not None:
             s.check_face(plan.face)
         if plan.edits and _plan_edits(s, job, plan.request_id)[0] != plan.edits:
             raise SessionBusy(f"session {s.folder.name} changed while this edit waited; send it again")
-        threads = plan.threads
         if plan.device.type == "cpu":
-            s.record_threads(threads)  # the session's later stages compute with the same count
+            s.record_threads(plan.threads)  # the session's later stages compute with the same count
+
+        # 1. the generator: its resolution sets the crop
         G = info = None
         if plan.generator is not None:
-            use_threads(threads)
+            use_threads(plan.threads)
             with timer("load"):
                 on_progress(Progress("load"))
-                G, info = load_base_generator(plan.generator, plan.device)  # 1. its resolution sets the crop
+                G, info = load_base_generator(plan.generator, plan.device)
+
+        # 2. align
         with timer("align"):
             on_progress(Progress("align"))
             size = G.img_resolution if G is not None else s.stages[L.ALIGN]["params"]["size"]
             al = run_align(s, plan.photo, plan.photo_sha, align_config(cfg.align, size, plan.face_spec.get("face"),
-                                                                        plan.face_spec.get("face_at")))  # 2.
-        requests = [r.resolved(al.landmarks) for r in job.requests]  # anchors -> this face's photo pixels
-        for req in requests:  # 3. points and masks fit the face, before PTI
+                                                                        plan.face_spec.get("face_at")))
+
+        # 3. points and masks fit the face, before PTI (anchors resolve to this face's photo pixels)
+        requests = [r.resolved(al.landmarks) for r in job.requests]
+        for req in requests:
             points_to_crop(req.drags, al.photo_size, al.photo_to_crop, al.crop_size)
             if req.mask:
                 mask_to_crop(req.mask, al.photo_size, al.crop_to_photo, al.crop_size)
+
+        # 4. invert (PTI)
         if job.until != "align" and G is not None:
             note_if_default(info["path"])
             with timer("invert"):
-                run_invert(s, G, info, cfg.pti, plan.device, on_progress)  # 4. PTI
+                run_invert(s, G, info, cfg.pti, plan.device, on_progress)
+
+        # 5. the drags
         if plan.edits:
             _, Gt = tuned(s, G, info, plan.device)
             parent = (s.stages[plan.edits[0]]["inputs"]["parent"] if plan.reused or plan.edits[0] in s.stages
                       else s.resolve_edit(job.from_spec))
             with timer("drag"):
                 run_drags(s, requests, plan.edits, parent, Gt, cfg.drag, plan.device, plan.request_id,
-                          on_progress, image_cap(s, Gt))  # 5. the drags
+                          on_progress, image_cap(s, Gt))
+
+        # 6. composite into the photo
         comp = None
         if job.until == "composite":
             with timer("composite"):
                 name = plan.edits[-1] if plan.edits else plan.composited
                 on_progress(Progress("composite", edit=L.edit_number(name) if name != L.PIVOT else None))
-                pixels, entry = run_composite(s, name, plan.photo, cfg.composite)  # 6. into the photo
+                pixels, entry = run_composite(s, name, plan.photo, cfg.composite)
                 if job.output is not None:
                     comp = write_output(s, name, pixels, entry, plan.photo, job.output, cfg.composite, job.overwrite)
                 else:
