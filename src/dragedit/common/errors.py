@@ -33,3 +33,8 @@ def check_finite(config: Any) -> None:
             check_finite(value)
         elif isinstance(value, float) and not math.isfinite(value):
             raise FieldError(f.name, value, "use a finite number")
+
+
+def one_line(message: str) -> str:
+    """A message as one line: what a library (a decoder, the OS) says may hold newlines and runs of spaces."""
+    return " ".join(str(message).split())

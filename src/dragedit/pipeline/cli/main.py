@@ -16,8 +16,19 @@ from .commands import COMMANDS
 from .options import worded
 
 
+class UsageError(UserError):
+    """The command line itself is malformed (argparse's errors), said in one line like any user error."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors raised as one-line `UsageError`s (no usage block; `--help` still prints it)."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dragedit", description="Edit portrait photos by dragging points (DragGAN + PTI).")
+    p = _Parser(prog="dragedit", description="Edit portrait photos by dragging points (DragGAN + PTI).")
     sub = p.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f".commands.{name}", __package__)
@@ -62,27 +73,72 @@ def _only_the_result_on_stdout(args: argparse.Namespace):
         yield
 
 
+def _glue_negative_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`--drag -5,10:-3,8` as people type it: argparse reads a value that starts with '-' as an option, so an
+    option that takes a value is joined to a following value that starts with a minus and a digit."""
+    takes_value = set()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        for a in p._actions:
+            if a.option_strings and a.nargs is None and not isinstance(a, argparse._StoreConstAction):
+                takes_value |= set(a.option_strings)
+            if isinstance(a, argparse._SubParsersAction):
+                stack.extend(a.choices.values())
+    out: list[str] = []
+    for tok in argv:
+        if out and out[-1] in takes_value and len(tok) > 1 and tok[0] == "-" and (tok[1].isdigit() or tok[1] == "."):
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
+def _say(exc: UserError, args: argparse.Namespace | None, json_wanted: bool) -> None:
+    """A user error: `dragedit: error: ...` on stderr, and with --json also one JSON document on stdout."""
+    import json
+
+    from dragedit.common.errors import FieldError, one_line
+    from dragedit.pipeline.core.errors import SessionMismatch, WouldOverwrite
+
+    message = one_line(worded(exc))
+    if isinstance(exc, SessionMismatch) and getattr(args, "command", None) == "edit":
+        message += " (--session DIR)"
+    elif isinstance(exc, WouldOverwrite):
+        message = message.replace("(or allow replacing it,", "(or pass --overwrite to replace it,")
+    print(f"dragedit: error: {message}", file=sys.stderr)
+    if json_wanted:
+        field = exc.field if isinstance(exc, FieldError) else None
+        doc = {"error": {"kind": type(exc).__name__, "field": field, "message": message}}
+        print(json.dumps(doc), file=getattr(args, "stdout", None) or sys.stdout)
+
+
 def main(argv: list[str] | None = None) -> int:
     from dragedit.common.threads import CoreShare
 
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    json_wanted = "--json" in argv
+    try:
+        args = parser.parse_args(_glue_negative_values(parser, argv))
+    except UserError as exc:
+        _say(exc, None, json_wanted)
+        return 2
     _log_to_stderr()
     try:
         with CoreShare(), _only_the_result_on_stdout(args):
             return args.func(args)
     except UserError as exc:
-        from dragedit.pipeline.core.errors import SessionMismatch, WouldOverwrite
-
-        message = worded(exc)
-        if isinstance(exc, SessionMismatch) and getattr(args, "command", None) == "edit":
-            message += " (--session DIR)"
-        elif isinstance(exc, WouldOverwrite):
-            message = message.replace("(or allow replacing it,", "(or pass --overwrite to replace it,")
-        print(f"dragedit: error: {message}", file=sys.stderr)
+        _say(exc, args, getattr(args, "json", False))
         return 2
     except KeyboardInterrupt:
         print("dragedit: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`dragedit models list | head`): nothing left to say to it
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

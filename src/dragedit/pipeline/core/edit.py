@@ -9,6 +9,7 @@ reuse), so a server can answer with them before the work starts.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from dragedit.pipeline.imaging.faces import choose_face, face_number, find_faces
 from dragedit.pipeline.imaging.photo import Photo, load_photo
 
 from . import layout as L
-from .errors import RequestError, SessionBusy
+from .errors import RequestError, SessionBusy, SettingError
 from .manifest import stable_hash
 from .originals import guard_original
 from .progress import Progress, ProgressHook, ignore
@@ -56,6 +57,36 @@ class EditJob:
     output: str | os.PathLike | None = None
     composite_edit: str | int | None = None
     overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        """The types a library caller may get wrong, as typed errors naming the field, before anything runs."""
+        for name in ("session", "photo", "output"):
+            value = getattr(self, name)
+            if not (isinstance(value, (str, os.PathLike)) or (value is None and name != "session")):
+                raise RequestError(name, repr(value), "give a file or folder path (a str or a Path)")
+        if isinstance(self.requests, (str, bytes, EditRequest)) or not isinstance(self.requests, (list, tuple)):
+            raise RequestError("requests", repr(self.requests)[:60], "give a list of edit requests "
+                               "(edit_request(...) or EditRequest.build(...))")
+        if not all(isinstance(r, EditRequest) for r in self.requests):
+            raise RequestError("requests", None, "every item must be an EditRequest (edit_request(...) makes one)")
+        self.requests = list(self.requests)
+        self.face = face_number(self.face, self.face_at)
+        if self.face_at is not None:
+            at = self.face_at
+            if (isinstance(at, (str, bytes)) or not isinstance(at, (list, tuple)) or len(at) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                               for v in at)):
+                raise RequestError("face_at", repr(at), "give a photo point as two finite numbers, (x, y)")
+            self.face_at = (float(at[0]), float(at[1]))
+        for name in ("from_spec", "composite_edit"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+                raise RequestError("from" if name == "from_spec" else "edit", repr(value),
+                                   "give an edit number, 'pivot' or 'latest'")
+        if not isinstance(self.until, str):
+            raise RequestError("until", repr(self.until), f"use one of {', '.join(UNTIL)}")
+        if not isinstance(self.overwrite, bool):
+            raise RequestError("overwrite", repr(self.overwrite), "use True or False")
 
 
 @dataclass(kw_only=True)
@@ -108,7 +139,11 @@ class EditResult:
 def check_edit(job: EditJob, settings: EditSettings | None = None) -> EditPlan:
     """Everything that can be checked without aligning or inverting; raises a typed `UserError` and writes
     nothing. The edit numbers it reserves are valid until someone else commits to the session."""
-    settings = settings or EditSettings()
+    settings = EditSettings() if settings is None else settings
+    if not isinstance(settings, EditSettings):
+        raise SettingError("settings", type(settings).__name__, "give an EditSettings (or None for the defaults)")
+    if not isinstance(job, EditJob):
+        raise RequestError("job", type(job).__name__, "give an EditJob")
     if job.until not in UNTIL:
         raise RequestError("until", job.until, f"use one of {', '.join(UNTIL)}")
     drags = job.until in ("drag", "composite") and job.composite_edit is None

@@ -28,12 +28,48 @@ def stable_hash(obj: Any) -> str:
 
 
 _ENTRY_FIELDS = {"key": str, "inputs": dict, "params": dict, "outputs": dict}
+_INT, _STR, _LIST, _OPT_STR = "int", "str", "list", "str|None"
+# what the code reads from each kind of stage, and its type (a field may be missing; if present, it has this type)
+_STAGE_FIELDS: dict[str, dict[str, str]] = {
+    "align": {"inputs.photo": _STR, "params.size": _INT, "params.face": _INT, "params.face_at": _LIST,
+              "photo_path": _STR},
+    "invert": {"generator_path": _STR},
+    "edits": {"inputs.parent": _STR, "params.drags_photo": _LIST, "request": _STR, "request_index": _INT},
+    "composite": {"changed_pixels": _INT, "bbox": "list|None"},
+}
+_TOP_FIELDS = {"threads": _INT, "identity": "dict|None"}
+_IDENTITY_FIELDS = {"photo": _STR, "photo_path": _OPT_STR, "face": "int|None", "face_spec": "dict"}
+_REQUIRED = {"align": ("inputs.photo", "params.size"), "edits": ("inputs.parent", "params.drags_photo")}
+
+
+def _is(value: Any, kinds: str) -> bool:
+    types = {"int": int, "str": str, "list": list, "dict": dict, "None": type(None)}
+    return any(isinstance(value, types[k]) and not (k == "int" and isinstance(value, bool)) for k in kinds.split("|"))
+
+
+def _get(entry: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    node: Any = entry
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
 
 
 def schema_problem(data: Any) -> str | None:
-    """What is wrong with a manifest's shape, or None: a manifest that parses but is not one is not trusted."""
+    """What is wrong with a manifest's shape, or None: a manifest that parses but is not one (a hand-edited
+    field of the wrong type included) is not trusted, so every stage is recomputed rather than misread."""
     if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
         return "not a dragedit session manifest"
+    for field, kinds in _TOP_FIELDS.items():
+        if field in data and not _is(data[field], kinds):
+            return f"malformed ({field!r} is not {kinds.replace('|None', '')})"
+    if isinstance(data.get("identity"), dict):
+        for field, kinds in _IDENTITY_FIELDS.items():
+            if not _is(data["identity"].get(field), kinds):
+                return f"malformed (identity has no valid {field!r})"
+    if isinstance(data.get("threads"), int) and data["threads"] < 1:
+        return "malformed ('threads' is below 1)"
     for name, entry in data["stages"].items():
         if not isinstance(entry, dict):
             return f"malformed (stage {name!r} is not an object)"
@@ -42,7 +78,15 @@ def schema_problem(data: Any) -> str | None:
                 return f"malformed (stage {name!r} has no valid {field!r})"
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in entry["outputs"].items()):
             return f"malformed (stage {name!r} has invalid output hashes)"
+        kind = str(name).split("/")[0]
+        for field, kinds in _STAGE_FIELDS.get(kind, {}).items():
+            present, value = _get(entry, field)
+            if (present and not _is(value, kinds)) or (not present and field in _REQUIRED.get(kind, ())):
+                return f"malformed (stage {name!r} has no valid {field!r})"
     return None
+
+
+_WARNED: set[tuple[str, int, int]] = set()
 
 
 class Manifest:
@@ -58,10 +102,22 @@ class Manifest:
             except (OSError, ValueError) as exc:
                 problem = f"unreadable ({exc.__class__.__name__})"
             if problem:
-                self.warn(f"warning: {self.path} is {problem}; every stage will be recomputed")
+                self._warn_once(f"warning: {self.path} is {problem}; every stage will be recomputed")
             else:
                 self.data = data
         self.report: dict[str, str] = {}
+
+    def _warn_once(self, message: str) -> None:
+        """A command reads a manifest more than once (its checks, then its work): one warning per version of
+        the file and process."""
+        try:
+            st = self.path.stat()
+            version = (str(self.path.resolve()), st.st_mtime_ns, st.st_size)
+        except OSError:
+            version = (str(self.path), 0, 0)
+        if version not in _WARNED:
+            _WARNED.add(version)
+            self.warn(message)
 
     @property
     def stages(self) -> dict[str, dict[str, Any]]:

@@ -41,6 +41,15 @@ class EditRequest:
     mask_region: str | None = None  # a face region (regions.REGIONS) as the movable mask, instead of a file
 
     def __post_init__(self) -> None:
+        if isinstance(self.drags, (str, bytes)) or not isinstance(self.drags, (list, tuple)) or not all(
+                isinstance(d, AnchoredDrag) or (isinstance(d, tuple) and len(d) == 4) for d in self.drags):
+            raise RequestError("drags", None, "give a list of (x1, y1, x2, y2) tuples or anchored drags; "
+                               "EditRequest.build(drags=[\"X1,Y1:X2,Y2\", ...]) parses strings")
+        self.drags = list(self.drags)
+        if self.mask is not None and not isinstance(self.mask, str):
+            raise RequestError("mask", repr(self.mask), "give the mask file's path as a str")
+        if not isinstance(self.extra, dict):
+            raise RequestError("extra", repr(self.extra), "give a dict")
         if self.mask_region is not None:
             check_region(self.mask_region)
             if self.mask:

@@ -6,7 +6,7 @@ dataclasses below and in the stage configs they hold.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,18 @@ class EditSettings:
     composite: CompositeConfig | None = None  # None: as the edit's composite was made, else the defaults
 
     def __post_init__(self) -> None:
-        if self.device not in DEVICES:
+        if self.generator is not None and not isinstance(self.generator, (str, Path)):
+            raise SettingError("generator", repr(self.generator), "give a checkpoint path, or None for the session's "
+                               "or the embedded one")
+        for name, cls, optional in (("align", AlignConfig, False), ("pti", PTIConfig, True),
+                                    ("drag", DragConfig, False), ("composite", CompositeConfig, True)):
+            value = getattr(self, name)
+            if not (isinstance(value, cls) or (optional and value is None)):
+                raise SettingError(name, type(value).__name__, f"give a {cls.__name__}" + (" or None" if optional
+                                                                                          else ""))
+        if not isinstance(self.offline, bool):
+            raise SettingError("offline", repr(self.offline), "use True or False")
+        if not isinstance(self.device, str) or self.device not in DEVICES:
             raise SettingError("device", self.device, f"use one of {', '.join(DEVICES)}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
@@ -48,11 +59,10 @@ class EditSettings:
         else the defaults."""
         pti = self.pti
         if pti is None:
-            names = {f.name for f in fields(PTIConfig)}
-            values = {k: v for k, v in (recorded or {}).items() if k in names}
-            if recorded:  # a key left out of the record is at its 'off' value (`PTIConfig.result_dict`)
-                values.setdefault("max_resolution", None)
-            pti = PTIConfig(**values)
+            values = _recorded_fields(PTIConfig, recorded)
+            if recorded and values is not None:  # a key left out of the record is at its 'off' value
+                values.setdefault("max_resolution", None)  # (`PTIConfig.result_dict`)
+            pti = _config_or_default(PTIConfig, values)
         if self.offline:
             pti = replace(pti, allow_download=False)
         return replace(self, pti=pti)
@@ -62,11 +72,7 @@ class EditSettings:
         preview shows the picture the user wrote, `--paste generated` included), else the defaults."""
         if self.composite is not None:
             return self
-        names = {f.name for f in fields(CompositeConfig)}
-        try:
-            config = CompositeConfig(**{k: v for k, v in (recorded or {}).items() if k in names})
-        except (TypeError, ValueError):  # a record this version cannot read: the defaults
-            config = CompositeConfig()
+        config = _config_or_default(CompositeConfig, _recorded_fields(CompositeConfig, recorded))
         return replace(self, composite=config)
 
     def for_generator(self, resolution: int) -> "EditSettings":
@@ -81,3 +87,33 @@ class EditSettings:
         """Settings that depend on the generator's architecture (its blocks), before any work."""
         self.drag.feature_block_for(block_resolutions)  # a FieldError naming feature_block
 
+
+
+def _recorded_fields(cls: type, recorded: Any) -> dict[str, Any] | None:
+    """A config's fields as a session recorded them, or None where the record is not one this version can
+    trust (a hand-edited manifest: a field of another type than its default's)."""
+    if recorded is None:
+        return {}
+    if not isinstance(recorded, dict):
+        return None
+    values = {}
+    for f in fields(cls):
+        if f.name not in recorded:
+            continue
+        value, default = recorded[f.name], f.default
+        if default is not None and default is not MISSING and not isinstance(default, (dict, list)):
+            want = float if isinstance(default, float) else type(default)
+            ok = isinstance(value, want) or (want is float and isinstance(value, int))
+            if not ok or (want is not bool and isinstance(value, bool)):
+                return None
+        values[f.name] = value
+    return values
+
+
+def _config_or_default(cls: type, values: dict[str, Any] | None):
+    if values is None:
+        return cls()
+    try:
+        return cls(**values)
+    except (TypeError, ValueError):  # FieldError is a ValueError: a record this version cannot use
+        return cls()

@@ -251,8 +251,10 @@ def _edit_job(body: Any, meta: dict[str, Any], store, folder: Path):
             face = choose_face(meta["faces"], face_number(face))
         except FieldError as exc:
             raise ApiError(400, exc.worded('"face"')) from None
-    # "from" is the core's to check (check_edit: a 400 naming it)
-    return EditJob(folder, requests=[req], photo=Path(meta["photo_path"]), face=face, from_spec=body.get("from"))
+    try:  # "from" is the core's to check (here its type, in check_edit whether it names an edit): a 400 naming it
+        return EditJob(folder, requests=[req], photo=Path(meta["photo_path"]), face=face, from_spec=body.get("from"))
+    except FieldError as exc:
+        raise ApiError(400, exc.worded(f'"{exc.field}"')) from None
 
 
 # ---- the work ----------------------------------------------------------------------------------------------

@@ -16,11 +16,14 @@ def add_parser(sub) -> None:
                                        "~/.cache/dragedit/models)")
     O.add_json(p)
     msub = p.add_subparsers(dest="models_cmd", required=True)
-    msub.add_parser("list")
-    msub.add_parser("path").add_argument("name")
+    lst = msub.add_parser("list")
+    path = msub.add_parser("path")
+    path.add_argument("name")
     d = msub.add_parser("download", help="a checkpoint by name, or 'lpips': PTI's perceptual-loss weights")
     d.add_argument("name")
     d.add_argument("--sha256", help="expected SHA-256 of the file")
+    for each in (lst, path, d):  # `models list --json` as well as `models --json list`, as every other command
+        each.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document")
     p.set_defaults(sha256=None)
 
 
