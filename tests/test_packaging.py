@@ -14,9 +14,12 @@ import pytest
 from tests.conftest import REPO
 
 
+CLEAN = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel alone, never a checkout's src/
+
+
 def _pip(python: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", *args], capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=CLEAN)
 
 
 def _their_draggan(tmp_path: Path) -> str:
@@ -52,9 +55,8 @@ def test_wheel_installs_beside_the_index_draggan(tmp_path):
     assert ours.returncode == 0, ours.stderr[-2000:]
     code = ("import draggan, dragedit.draggan, dragedit.pipeline.cli.main\n"
             "print(draggan.__file__)\nprint(dragedit.draggan.__file__)\nprint(hasattr(draggan, 'home'))")
-    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel alone, never a checkout's src/
     proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                          env=clean)
+                          env=CLEAN)
     assert proc.returncode == 0, proc.stderr[-2000:]
     theirs_file, ours_file, theirs_api = proc.stdout.split()
     assert Path(theirs_file).parent == site / "draggan" and theirs_api == "True"  # OpenGVLab's, untouched

@@ -179,7 +179,7 @@ def test_bad_inputs_leave_session_intact(reference, tmp_path):
         (["edit", ASTRONAUT, "--generator", tmp_path / "none.pkl", "--session", s, "-o", tmp_path / "o.png",
           "--drag", DRAG1], "not found"),
         (edit_cmd(s, tmp_path / "o.png"), "no points"),
-        (edit_cmd(s, tmp_path / "o.png", DRAG1, extra=["--feature-block", "9"]), "feature_block 9 out of range"),
+        (edit_cmd(s, tmp_path / "o.png", DRAG1, extra=["--feature-block", "9"]), "--feature-block 9: out of range"),
         (["drag", s, "--drag", DRAG1, "--from", "7"], "no such edit"),
         (["history", tmp_path], "not a dragedit session"),
     ]

@@ -115,6 +115,16 @@ def _worker_init(threads: int) -> None:
         pass
 
 
+def _not_inside_a_session(out: Path) -> None:
+    """A batch writes sessions and photos of its own: never into a session folder, where they would nest."""
+    from dragedit.pipeline.core.session import has_session_manifest
+
+    for folder in (out.resolve(), *out.resolve().parents):
+        if has_session_manifest(folder):
+            raise UserError(f"the output folder {out} is inside the dragedit session {folder}; give a folder of "
+                            "its own for the batch")
+
+
 def run_batch(inputs: list[str], edits: list, out_dir: str | os.PathLike, *, config: BatchConfig | None = None,
               settings: EditSettings | None = None, progress: bool = True,
               on_row: Callable[[PhotoRow], None] | None = None) -> BatchResult:
@@ -124,6 +134,7 @@ def run_batch(inputs: list[str], edits: list, out_dir: str | os.PathLike, *, con
 
     cfg = config or BatchConfig()
     out = Path(out_dir)
+    _not_inside_a_session(out)
     photos = without_outputs(collect_photos([str(i) for i in inputs]), out)
     try:
         out.mkdir(parents=True, exist_ok=True)

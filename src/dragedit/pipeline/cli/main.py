@@ -10,7 +10,7 @@ import importlib
 import logging
 import sys
 
-from dragedit.common.errors import UserError
+from dragedit.common.errors import UserError, one_line
 
 from .commands import COMMANDS
 from .options import worded
@@ -24,6 +24,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse with its errors raised as one-line `UsageError`s (no usage block; `--help` still prints it)."""
 
     def error(self, message: str):
+        import re
+
+        # "argument --strength/-s: 1e309 is not ..." -> "--strength 1e309 is not ...": the flag as typed
+        message = re.sub(r"^argument ([^:/ ]+)(?:/\S+)?: (?=\S+ is not)", r"\1 ", one_line(message))
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -98,7 +102,7 @@ def _say(exc: UserError, args: argparse.Namespace | None, json_wanted: bool) -> 
     """A user error: `dragedit: error: ...` on stderr, and with --json also one JSON document on stdout."""
     import json
 
-    from dragedit.common.errors import FieldError, one_line
+    from dragedit.common.errors import FieldError
     from dragedit.pipeline.core.errors import SessionMismatch, WouldOverwrite
 
     message = one_line(worded(exc))

@@ -18,6 +18,25 @@ FLAGS = {"seed": "--pti-seed", "max_steps": "--steps", "drags": "--drag", "from"
          "session": "--session", "until": "the command", "max_resolution": "--invert-resolution"}
 
 
+def whole(text: str) -> int:
+    """An argparse type: a whole number in ASCII digits (int() would take '١' as 1)."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not (body.isascii() and body.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number")
+    return int(text)
+
+
+def number(text: str) -> float:
+    """An argparse type: a finite number in ASCII (1e309 is not taken as inf, nor 'nan' as a number)."""
+    try:
+        value = float(text) if text.isascii() else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
+
+
 def flag(field: str) -> str:
     return FLAGS.get(field, "--" + field.replace("_", "-"))
 
@@ -44,7 +63,8 @@ def add_output(p: argparse.ArgumentParser, what: str, *, overwrite: bool = False
     g.add_argument("-o", "--output", required=required, help=what)
     if overwrite:
         g.add_argument("--overwrite", action="store_true",
-                       help="allow -o to be the input photo (the original is kept as PHOTO.orig)")
+                       help="allow -o to be the input photo (the original is kept as PHOTO.orig), and, "
+                            "with -o left out, replace an existing PHOTO_edited")
     add_json(g)
 
 
@@ -60,7 +80,7 @@ def add_compute(p: argparse.ArgumentParser, generator_help: str = "checkpoint (.
     g = p.add_argument_group("compute")
     g.add_argument("--generator", help=generator_help)
     g.add_argument("--device", choices=DEVICES, help=f"default {default(EditSettings, 'device')}")
-    g.add_argument("--threads", type=int, help="CPU threads for torch and OpenCV; default: the count the session "
+    g.add_argument("--threads", type=whole, help="CPU threads for torch and OpenCV; default: the count the session "
                                                "first computed with, else this process's share of the cores "
                                                "($DRAGEDIT_THREADS fixes it). Results depend on it")
 
@@ -82,7 +102,7 @@ def add_points(p: argparse.ArgumentParser, presets: bool = True) -> None:
     g.add_argument("--edits", help="JSON edit file for several edits in a row (masks go in the file)")
     if presets:
         g.add_argument("--preset", help="a named edit (`dragedit presets` lists them), instead of --drag")
-        g.add_argument("--strength", type=float, help="with --preset: how far, 0 = no edit, 1 = as shipped (default), "
+        g.add_argument("--strength", type=number, help="with --preset: how far, 0 = no edit, 1 = as shipped (default), "
                                                       "up to 2")
         g.add_argument("--mask-region", help="the movable region by face region: mouth, eyes, brows, nose, jaw or "
                                              "face (instead of --mask; a preset has its own)")
@@ -93,16 +113,16 @@ def add_drag(p: argparse.ArgumentParser) -> None:
     from dragedit.draggan.config import DragConfig as D
 
     g = p.add_argument_group("drag")
-    g.add_argument("--steps", type=int, help=f"maximum drag steps (default {default(D, 'max_steps')})")
-    g.add_argument("--lr", type=float, help=f"Adam step size (default {default(D, 'lr')})")
-    g.add_argument("--lambda-mask", type=float,
+    g.add_argument("--steps", type=whole, help=f"maximum drag steps (default {default(D, 'max_steps')})")
+    g.add_argument("--lr", type=number, help=f"Adam step size (default {default(D, 'lr')})")
+    g.add_argument("--lambda-mask", type=number,
                    help=f"weight keeping the unmasked region (default {default(D, 'lambda_mask')})")
-    g.add_argument("--r1", type=float, help=f"motion supervision radius, pixels at 512 (default {default(D, 'r1')})")
-    g.add_argument("--r2", type=float, help=f"tracking radius, pixels at 512 (default {default(D, 'r2')})")
-    g.add_argument("--feature-block", type=int,
+    g.add_argument("--r1", type=number, help=f"motion supervision radius, pixels at 512 (default {default(D, 'r1')})")
+    g.add_argument("--r2", type=number, help=f"tracking radius, pixels at 512 (default {default(D, 'r2')})")
+    g.add_argument("--feature-block", type=whole,
                    help="generator block whose features drive the drag (default: the one at min(128, R/2) px)")
     g.add_argument("--tracking", choices=["l1", "l2"], help=f"tracking distance (default {default(D, 'tracking')})")
-    g.add_argument("--stop-distance", type=float, help="stop within this many pixels (default: the paper's rule)")
+    g.add_argument("--stop-distance", type=number, help="stop within this many pixels (default: the paper's rule)")
     g.add_argument("--precision", choices=["fp32", "bf16"],
                    help="bf16: the drag's generator forward under bf16 autocast, faster on CPUs with AVX512-BF16 "
                         f"or AMX (elsewhere it runs fp32, said in a note); results differ slightly (default "
@@ -113,13 +133,13 @@ def add_pti(p: argparse.ArgumentParser) -> None:
     from dragedit.inversion.config import PTIConfig as P
 
     g = p.add_argument_group("inversion (PTI)")
-    g.add_argument("--pivot-steps", type=int, help=f"W pivot steps at most (default: the session's, else "
+    g.add_argument("--pivot-steps", type=whole, help=f"W pivot steps at most (default: the session's, else "
                                                    f"{default(P, 'pivot_steps')}; likewise below)")
-    g.add_argument("--tune-steps", type=int, help=f"pivotal tuning steps at most (default {default(P, 'tune_steps')})")
+    g.add_argument("--tune-steps", type=whole, help=f"pivotal tuning steps at most (default {default(P, 'tune_steps')})")
     g.add_argument("--w-plus", action="store_true", default=None, help="W+ pivot instead of PTI's W pivot")
     g.add_argument("--locality", action="store_true", default=None, help="PTI's locality regulariser")
-    g.add_argument("--pti-seed", type=int, help=f"PTI's random seed (default {default(P, 'seed')})")
-    g.add_argument("--invert-resolution", type=int, metavar="PX",
+    g.add_argument("--pti-seed", type=whole, help=f"PTI's random seed (default {default(P, 'seed')})")
+    g.add_argument("--invert-resolution", type=whole, metavar="PX",
                    help="invert and tune a larger generator only up to this many pixels: the warp paste needs only "
                         "its motion (0: its full resolution, as --paste generated always uses; default "
                         f"{default(P, 'max_resolution')})")
@@ -127,7 +147,7 @@ def add_pti(p: argparse.ArgumentParser) -> None:
                    help="bf16: PTI's generator forward under bf16 autocast, about 1.5x faster on CPUs with "
                         "AVX512-BF16 or AMX (elsewhere it runs fp32, said in a note); results differ slightly "
                         f"(default {default(P, 'precision')})")
-    g.add_argument("--checkpoint-every", type=int,
+    g.add_argument("--checkpoint-every", type=whole,
                    help=f"steps between checkpoints (default {default(P, 'checkpoint_every')})")
     g.add_argument("--offline", action="store_true", help="never download LPIPS weights (also: DRAGEDIT_OFFLINE=1)")
 

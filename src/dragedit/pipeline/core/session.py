@@ -36,8 +36,14 @@ def is_session_folder(folder: Path) -> bool:
         return False
     if names & SESSION_MARKERS:
         return True
+    return has_session_manifest(Path(folder))
+
+
+def has_session_manifest(folder: Path) -> bool:
+    """The folder holds a manifest that says it is a dragedit session (the strict test, for folders that
+    merely contain an `edits` folder or a lock file)."""
     try:
-        return json.loads((Path(folder) / MANIFEST_NAME).read_text()).get("format") == "dragedit-session"
+        return json.loads((folder / MANIFEST_NAME).read_text()).get("format") == "dragedit-session"
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from dragedit.common.errors import UserError
+from dragedit.common.errors import UserError, one_line
 
 MIN_SIDE = 16
 
@@ -28,6 +28,19 @@ class Photo:
     alpha: np.ndarray | None = None  # H x W uint8 when the source has transparency; kept bit for bit
     straight: np.ndarray | None = None  # the RGB under the alpha, before flattening onto white
     bits: int = 8  # bits per channel in the source (the output has 8)
+    frames: int = 1  # an animated GIF or WebP has more; only the first is edited
+    source_mode: str = "RGB"  # Pillow's mode of the source ("CMYK" for a print JPEG: the output is RGB)
+
+    def conversion_notes(self, output_name: str) -> list[str]:
+        """What writing this photo's edit as `output_name` leaves out, each said in one note."""
+        name = Path(self.path).name if self.path else "the photo"
+        notes = []
+        if self.frames > 1:
+            notes.append(f"note: {name} is animated ({self.frames} frames); only its first frame is edited, and "
+                         f"{output_name} holds that frame")
+        if self.source_mode == "CMYK":
+            notes.append(f"note: {name} is CMYK; {output_name} is written as RGB")
+        return notes
 
     def output_pixels(self, rgb: np.ndarray | None = None) -> np.ndarray:
         """What an output holds: `rgb` (default: the photo's own colours) plus the source's alpha, if any."""
@@ -69,6 +82,9 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+FORMATS = "a JPEG, PNG, WebP, TIFF, HEIC or AVIF photo"
+
+
 @functools.lru_cache(maxsize=1)
 def register_plugins() -> bool:
     """HEIC/HEIF, as iPhones save them, through pillow-heif (AVIF is Pillow's own); False without it."""
@@ -84,16 +100,19 @@ def load_photo(path: str | os.PathLike) -> Photo:
     """Open, fully decode and normalise a photo; every failure is a one-line UserError."""
     path = Path(path)
     heif = register_plugins()
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a photo; pass {FORMATS}")
     if not path.is_file():
         raise UserError(f"photo not found: {path}")
     if path.stat().st_size == 0:
-        raise UserError(f"{path} is empty (0 bytes); pass a JPEG, PNG, WebP or TIFF photo")
+        raise UserError(f"{path} is empty (0 bytes); pass {FORMATS}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.load()
                 fmt = img.format
+                frames, mode = getattr(img, "n_frames", 1), img.mode
                 icc = img.info.get("icc_profile")
                 jpeg = _jpeg_settings(img) if fmt == "JPEG" else None
                 img = ImageOps.exif_transpose(img)
@@ -107,16 +126,15 @@ def load_photo(path: str | os.PathLike) -> Photo:
     except UnidentifiedImageError:
         if not heif and path.suffix.lower() in (".heic", ".heif"):
             raise UserError(f"{path} is HEIC, which needs pillow-heif: pip install pillow-heif") from None
-        raise UserError(f"{path} is not an image Pillow can read; pass a JPEG, PNG, WebP, TIFF, HEIC or AVIF "
-                        "photo") from None
+        raise UserError(f"{path} is not an image Pillow can read; pass {FORMATS}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UserError(f"{path} is too large to process safely (decompression bomb check)") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise UserError(f"{path} could not be decoded ({exc}); the file may be truncated or corrupt") from None
+        raise UserError(f"{path} could not be decoded ({one_line(exc)}); the file may be truncated or corrupt") from None
     h, w = pixels.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise UserError(f"{path} is only {w}x{h} pixels; a photo with a visible face is needed")
-    return Photo(np.ascontiguousarray(pixels), exif_bytes, icc, fmt, path, jpeg, alpha, straight, bits)
+    return Photo(np.ascontiguousarray(pixels), exif_bytes, icc, fmt, path, jpeg, alpha, straight, bits, frames, mode)
 
 
 def _has_alpha(img: Image.Image) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dragedit.common.environment import log
-from dragedit.common.errors import UserError
+from dragedit.common.errors import UserError, one_line
 from dragedit.pipeline.core.errors import SettingError
 from dragedit.pipeline.core.settings import EditSettings
 
@@ -55,7 +55,15 @@ class ServeConfig:
             self.token = secrets.token_urlsafe(24)
 
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """The address to open: for a server bound to every address (0.0.0.0, ::), this machine's own
+        address or name, which it answers to, never the wildcard, which no browser can open."""
+        from .security import WILDCARDS, machine_names
+
+        host = self.host
+        if host.strip("[]") in WILDCARDS:
+            found = machine_names()
+            host = next((n for n in found if n.replace(".", "").isdigit()), found[0] if found else "localhost")
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
 
 
@@ -104,7 +112,7 @@ def _errors(app) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return JSONResponse({"error": one_line(exc.message)}, status_code=exc.status)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException):

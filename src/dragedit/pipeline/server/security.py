@@ -24,10 +24,35 @@ def host_name(value: str) -> str:
         return ""
 
 
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def machine_names() -> list[str]:
+    """This machine's own name and addresses (from its hosts file and resolver, no traffic to them), the
+    names a browser elsewhere on the network uses for a server bound to every address; loopback left out."""
+    import socket
+
+    names: list[str] = []
+    try:
+        host = socket.gethostname()
+        names.append(host.lower())
+        for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP):
+            addr = str(info[4][0]).lower()
+            if addr not in names and not addr.startswith(("127.", "::1")):
+                names.append(addr)
+    except OSError:
+        pass
+    return names
+
+
 def allowed_names(bound_host: str, extra: tuple[str, ...] = ()) -> set[str]:
-    """The names this server answers to: localhost's, the address it is bound to, and `--allow-host`."""
-    names = {*LOCAL_HOSTS, bound_host.lower().strip("[]"), *(h.lower().strip("[]") for h in extra)}
-    return names - {"0.0.0.0", "::", ""}  # a wildcard bind is not a name anyone should send
+    """The names this server answers to: localhost's, the address it is bound to (for a wildcard bind, this
+    machine's name and addresses), and `--allow-host`."""
+    bound = bound_host.lower().strip("[]")
+    names = {*LOCAL_HOSTS, bound, *(h.lower().strip("[]") for h in extra)}
+    if bound in WILDCARDS:
+        names |= set(machine_names())
+    return names - set(WILDCARDS)  # a wildcard is not a name anyone should send
 
 
 def token_matches(given: str, token: str) -> bool:
@@ -43,8 +68,8 @@ def refusal(method: str, headers, names: set[str], port: int) -> tuple[int, str]
     if method in UNSAFE_METHODS and origin is not None:
         try:
             parts = urlsplit(origin)
-            same = (parts.scheme in ("http", "https") and (parts.hostname or "").lower() in names
-                    and (parts.port or (443 if parts.scheme == "https" else 80)) == port)
+            same = (parts.scheme == "http" and (parts.hostname or "").lower() in names  # it serves plain http
+                    and (parts.port or 80) == port)
         except ValueError:
             same = False
         if not same:

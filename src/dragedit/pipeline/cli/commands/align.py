@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     where.add_argument("-o", "--output", help="a plain output folder: aligned.png, alignment.json, inside_mask.png")
     from dragedit.pipeline.imaging.align import AlignConfig
 
-    p.add_argument("--size", type=int, help="crop size, = the generator's resolution (with -o; default "
+    p.add_argument("--size", type=O.whole, help="crop size, = the generator's resolution (with -o; default "
                                             f"{O.default(AlignConfig, 'size')}; a session takes its generator's)")
     O.add_face(p)
     O.add_compute(p)

@@ -20,10 +20,10 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("batch")
     g.add_argument("--face", help=f"face number (0 = largest) or 'all': one session and output per face (default "
                                   f"{d('face')})")
-    g.add_argument("--workers", type=int, help=f"photos at once, each with cores/workers threads (default {d('workers')})")
+    g.add_argument("--workers", type=O.whole, help=f"photos at once, each with cores/workers threads (default {d('workers')})")
     g.add_argument("--backend", choices=BACKENDS, help=f"local processes or a Ray cluster (default {d('backend')})")
     g.add_argument("--address", help="Ray cluster address (default: a running or new local instance)")
-    g.add_argument("--gpus-per-photo", type=float, help=f"Ray: GPUs each photo's task asks for (default "
+    g.add_argument("--gpus-per-photo", type=O.number, help=f"Ray: GPUs each photo's task asks for (default "
                                                          f"{d('gpus_per_photo'):g})")
     O.add_paste(p)
     O.add_compute(p)

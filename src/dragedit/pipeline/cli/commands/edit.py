@@ -35,6 +35,9 @@ def default_output(args: argparse.Namespace) -> None:
 
     photo = Path(args.photo)
     args.output = str(photo.with_name(f"{photo.stem}_edited{edited_suffix(photo.suffix)}"))
+    if Path(args.output).exists() and not args.overwrite:
+        raise UserError(f"{args.output} exists (the default output, -o left out); pass --overwrite to replace it, "
+                        "or -o to name another file")
     if Path(args.output).suffix != photo.suffix.lower():
         log.warning(f"note: {photo.name} is written as {Path(args.output).name} (dragedit writes JPEG, PNG, WebP, "
                     "TIFF or AVIF; -o names another)")

@@ -31,8 +31,8 @@ class GenerateConfig:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("generate", help="render one image from a generator")
-    p.add_argument("--seed", type=int, help=f"the sampling seed (default {O.default(GenerateConfig, 'seed')})")
-    p.add_argument("--psi", type=float, help=f"truncation psi (default {O.default(GenerateConfig, 'psi')}; 1 = no "
+    p.add_argument("--seed", type=O.whole, help=f"the sampling seed (default {O.default(GenerateConfig, 'seed')})")
+    p.add_argument("--psi", type=O.number, help=f"truncation psi (default {O.default(GenerateConfig, 'psi')}; 1 = no "
                                              "truncation)")
     p.add_argument("--noise-mode", choices=NOISE_MODES, help=f"default {O.default(GenerateConfig, 'noise_mode')}")
     O.add_output(p, "the image to write")

@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
     p.add_argument("--photo", help="draw every preset's arrows (x3) and region on this photo's face (-o)")
     from dragedit.pipeline.core.presets import DEFAULT_STRENGTH
 
-    p.add_argument("--strength", type=float, help=f"the strength drawn (default {DEFAULT_STRENGTH:g})")
+    p.add_argument("--strength", type=O.number, help=f"the strength drawn (default {DEFAULT_STRENGTH:g})")
     O.add_output(p, "with --photo: the picture to write", required=False)
 
 

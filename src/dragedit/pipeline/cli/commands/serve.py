@@ -12,12 +12,12 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("server")
     g.add_argument("--host", help=f"address to listen on (default {O.default(W, 'host')}; any other host requires "
                                   "the token printed in the start URL)")
-    g.add_argument("--port", type=int, help=f"port (default {O.default(W, 'port')})")
+    g.add_argument("--port", type=O.whole, help=f"port (default {O.default(W, 'port')})")
     g.add_argument("--root", help=f"folder holding the sessions (default ./{O.default(W, 'root')})")
     g.add_argument("--token", help="the access token (default: random on a non-local host, none on localhost)")
     g.add_argument("--allow-host", action="append", metavar="NAME",
                    help="another Host name to answer to (a reverse proxy's, a LAN name); repeat for several")
-    g.add_argument("--max-upload-mb", type=float,
+    g.add_argument("--max-upload-mb", type=O.number,
                    help=f"largest photo upload (default {O.default(W, 'max_upload_mb'):g} MB)")
     O.add_paste(p)
     O.add_compute(p)

@@ -71,6 +71,8 @@ def save_edited_photo(pixels: np.ndarray, photo: Photo, output: str | os.PathLik
     backup = guard_original(output, photo.path, overwrite)
     if photo.bits > 8:
         warn(f"note: {Path(photo.path).name} has 16 bits per channel; {Path(output).name} is written with 8")
+    for note in photo.conversion_notes(Path(output).name):
+        warn(note)
     if photo.alpha is not None and output_format(output) == "JPEG":
         warn(f"note: JPEG has no transparency; {Path(output).name} is flattened onto white (use .png to keep it)")
     save_image(pixels, output, exif=photo.exif, icc_profile=photo.icc_profile, **photo.jpeg_settings(output))
