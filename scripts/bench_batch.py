@@ -6,10 +6,14 @@
    a person or a script would), with the default threads (each takes its share of the cores, CoreShare)
    and, for comparison, with both forced to every core (`--threads` = cores, the old behaviour).
 
+3. A one-worker batch beside an idle `dragedit serve` and a running `dragedit edit` (three dragedit processes
+   sharing the cores): the threads the batch's edit took and its seconds per photo (`--only-beside` runs this
+   alone).
+
 Every run is a fresh process on a fresh output folder. Run it on a quiet machine: it measures the cores.
 
     python scripts/bench_batch.py [--photo tests/fixtures/photos/astronaut.png] [--copies 4]
-        [--pivot-steps 150 --tune-steps 100 --steps 40] [--skip-forced]
+        [--pivot-steps 150 --tune-steps 100 --steps 40] [--skip-forced] [--only-beside [--beside-threads N]]
 """
 from __future__ import annotations
 
@@ -75,6 +79,45 @@ def bench_concurrent(a: argparse.Namespace, work: Path, threads: int | None, lab
             "slowdown_vs_alone": round(both / alone, 2)}
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_beside(a: argparse.Namespace, work: Path) -> dict:
+    """A one-worker batch of one photo while an idle server and a long edit run beside it."""
+    serve = subprocess.Popen(_cli("serve", "--root", work / "serve", "--port", _free_port()), cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    serve.stdout.readline()  # "dragedit serve: open ...": it is up and holds its share
+    long_steps = ["--pivot-steps", "100000", "--tune-steps", "5", "--steps", "3", "--offline", "--device", "cpu"]
+    edit = subprocess.Popen(_cli("edit", a.photo, "--drag", a.drag, "-o", work / "beside.png", "--session",
+                                 work / "beside.dragedit", *long_steps), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(5.0)  # the edit is in its PTI
+        photos = work / "beside-photos"
+        photos.mkdir()
+        shutil.copy(a.photo, photos / f"one{Path(a.photo).suffix}")
+        edits = work / "beside-edits.json"
+        edits.write_text(json.dumps({"edits": [{"drags": ["@mouth_left:-3%,-6%"]}]}))
+        t0 = time.perf_counter()
+        forced = ["--threads", str(a.beside_threads)] if a.beside_threads else []
+        proc = subprocess.run(_cli("batch", photos, "--edits", edits, "-o", work / "beside-out", "--workers", 1,
+                                   "--json", *_steps(a), *forced), cwd=REPO, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+    finally:
+        for p in (edit, serve):
+            p.kill()
+            p.wait()
+    if proc.returncode != 0:
+        raise SystemExit(f"batch failed: {proc.stderr.strip().splitlines()[-1]}")
+    row = json.loads(proc.stdout)["rows"][0]
+    return {"threads": row.get("threads"), "seconds": round(seconds, 1), "invert_s": row["seconds"].get("invert")}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--photo", default=str(REPO / "tests" / "fixtures" / "photos" / "astronaut.png"))
@@ -84,11 +127,22 @@ def main() -> None:
     p.add_argument("--tune-steps", type=int, default=100)
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--skip-forced", action="store_true", help="skip the slow 'every process takes every core' case")
+    p.add_argument("--only-beside", action="store_true", help="only the batch beside a server and an edit")
+    p.add_argument("--beside-threads", type=int, help="force the batch's threads there (2 on 2 cores: what the "
+                                                       "batch took before it counted the other processes)")
     a = p.parse_args()
     cores = available_cores()
-    print(f"{cores} cores; embedded generator; PTI {a.pivot_steps} + {a.tune_steps} steps, {a.steps} drag steps")
+    flags = sorted({f for f in Path("/proc/cpuinfo").read_text().split() if f.startswith(("avx", "amx"))}) \
+        if Path("/proc/cpuinfo").exists() else []
+    print(f"{cores} cores ({' '.join(flags)}); embedded generator; PTI {a.pivot_steps} + {a.tune_steps} steps, "
+          f"{a.steps} drag steps")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        r = bench_beside(a, work)
+        print("\n| one-worker batch beside an idle server and a running edit | threads | seconds | of which PTI |\n"
+              f"| --- | --- | --- | --- |\n| one photo | {r['threads']} | {r['seconds']} | {r['invert_s']} |", flush=True)
+        if a.only_beside:
+            return
         print("\n| workers | photos | seconds | photos / minute |\n| --- | --- | --- | --- |")
         for workers in (1, 2):
             r = bench_batch(a, work, workers)

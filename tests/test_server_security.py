@@ -57,6 +57,13 @@ def test_attack_table(served):
                              headers={"content-type": "application/json"}), 400),
         (lambda: client.post(edits, content=b" " * (25 * 2 ** 20), headers={"content-type": "application/json"}),
          413),
+        # the sweep: the Origin's scheme counts (it serves http), and drags off the face crop are a 400 at once
+        (lambda: client.post(edits, json={"drags": [OK_DRAG]}, headers={"origin": BASE.replace("http:", "https:")}),
+         403),
+        (lambda: client.post(edits, json={"drags": [[2.0, 2.0, 4.0, 4.0]]}), 400),
+        (lambda: client.post(edits, json={"drags": ["@chin:0,900%"]}), 400),
+        (lambda: client.post(edits, json={"drags": [OK_DRAG], "face": "²"}), 400),
+        (lambda: client.post(edits, json={"drags": [OK_DRAG], "from": True}), 400),
     ]
     for n, (request, status) in enumerate(table):
         res = request()
@@ -150,7 +157,9 @@ def test_cancel_stops_the_job_and_commits_nothing(tmp_path):
     with serve_client(cfg) as client:
         sid = upload(client).json()["id"]
         assert client.post(f"/api/sessions/{sid}/edits", json={"drags": [OK_DRAG]}).status_code == 202
-        assert client.delete(f"/api/sessions/{sid}/job").json() == {"cancelled": True}
+        assert client.delete(f"/api/sessions/{sid}/job").json() == {"cancelled": True, "job": "cancelling"}
+        again = client.delete(f"/api/sessions/{sid}/job")  # before the job reached its next step, or after it
+        assert again.json() == {"cancelled": True, "job": "already cancelling"} or again.status_code == 409
         final = None
         with client.stream("GET", f"/api/sessions/{sid}/events") as res:
             for line in res.iter_lines():
@@ -275,3 +284,39 @@ def test_an_edit_photo_asked_for_while_a_job_runs_is_a_409_then_made(tmp_path):
             time.sleep(0.05)
         res = client.get("/api/sessions/mine/edits/2/photo")
         assert res.status_code == 200 and res.headers["content-type"] == "image/png"
+
+
+# ---- the sweep's server cases -------------------------------------------------------------------------------------
+def test_a_gif_or_bmp_upload_is_kept_and_served_as_what_it_is(tmp_path):
+    with serve_client(serve_config(tmp_path, max_steps=4)) as client:
+        for fmt, mime in (("GIF", "image/gif"), ("BMP", "image/bmp")):
+            buf = io.BytesIO()
+            Image.open(ASTRONAUT).convert("RGB").save(buf, fmt)
+            res = client.post("/api/sessions", files={"photo": (f"a.{fmt.lower()}", buf.getvalue(), mime)})
+            assert res.status_code == 201, res.text
+            photo = client.get(f"/api/sessions/{res.json()['id']}/photo")
+            assert photo.status_code == 200 and photo.headers["content-type"] == mime
+
+
+def test_serve_on_every_address_prints_a_url_it_answers_to(tmp_path):
+    from urllib.parse import urlsplit
+
+    cfg = serve_config(tmp_path, host="0.0.0.0", max_steps=4)
+    url = urlsplit(cfg.url())
+    assert url.hostname not in ("0.0.0.0", "::")
+    with serve_client(cfg) as client:
+        res = client.get(f"/api/sessions?{url.query}", headers={"host": url.netloc})
+        assert res.status_code == 200, res.text
+
+
+@pytest.mark.slow
+def test_preset_arrows_for_a_session_the_cli_made(tmp_path):
+    from tests.conftest import QUICK
+
+    proc = run_main("edit", ASTRONAUT, "--session", tmp_path / "cli", "--drag", "201,139:199,133",
+                    "-o", tmp_path / "o.png", *QUICK)
+    assert proc.returncode == 0, proc.stderr
+    with serve_client(serve_config(tmp_path, max_steps=4)) as client:
+        res = client.get("/api/sessions/cli/presets/smile")
+        assert res.status_code == 200, res.text
+        assert len(res.json()["drags"]) == 2

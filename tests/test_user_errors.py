@@ -248,3 +248,116 @@ def test_session_folder_write_failure_is_named(tmp_path, monkeypatch):
         with Session(tmp_path / "new"):
             pass
     assert str(info.value).count("\n") == 0 and "new" in str(info.value)  # one line, naming the folder
+
+
+# ---- 12. the sweep: every door answers in one line, and nothing is half done ---------------------------------
+def _photo(tmp_path, name="p.png"):
+    shutil.copy(ASTRONAUT, tmp_path / name)
+    return tmp_path / name
+
+
+def _sweep_cases(tmp_path):
+    """(argv, needle) pairs, each a user error that must be one line, exit 2, no traceback, nothing written."""
+    photo = _photo(tmp_path)
+    (tmp_path / "photo.jpg").mkdir()
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    heic = tmp_path / "cut.heic"
+    from PIL import Image
+
+    Image.open(ASTRONAUT).convert("RGB").save(tmp_path / "whole.png")
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    Image.open(ASTRONAUT).convert("RGB").save(heic, "HEIF")
+    heic.write_bytes(heic.read_bytes()[:600])  # truncated
+    out = tmp_path / "o.png"
+    return [
+        (["edit", photo, "--drag", DRAG, "-o", out, "--from=²"], "--from"),
+        (["edit", photo, "--drag", DRAG, "-o", out, "--from=١"], "--from"),
+        (["edit", photo, "--drag", DRAG, "-o", out, "--face", "²"], "numbered from 0"),
+        (["edit", photo, "--drag", DRAG, "-o", out, "--threads", "١"], "--threads ١ is not a whole number"),
+        (["edit", photo, "--preset", "smile", "--strength", "1e309", "-o", out], "--strength 1e309 is not"),
+        (["edit", tmp_path / "photo.jpg", "--drag", DRAG, "-o", out], "is a folder, not a photo"),
+        (["edit", tmp_path / "empty.jpg", "--drag", DRAG, "-o", out], "HEIC or AVIF"),
+        (["edit", heic, "--drag", DRAG, "-o", out], "could not be decoded"),
+        (["drag", tmp_path / "nowhere", "--drag", DRAG], "does not exist"),
+        (["edit", photo, "--bogus"], "unrecognized arguments"),
+        (["edit"], "required: photo"),
+    ]
+
+
+def test_sweep_user_errors_are_one_line(tmp_path):
+    for argv, needle in _sweep_cases(tmp_path):
+        before = sorted(p.name for p in tmp_path.iterdir())
+        assert_user_error(run_cli(*argv), needle)
+        assert sorted(p.name for p in tmp_path.iterdir()) == before, argv  # nothing written
+
+
+def test_sweep_user_errors_with_json_are_one_json_document(tmp_path):
+    for argv, needle in _sweep_cases(tmp_path):
+        proc = run_cli(*argv, "--json")
+        assert_user_error(proc, None)
+        doc = json.loads(proc.stdout)  # exactly one document
+        assert set(doc) == {"error"} and set(doc["error"]) == {"kind", "field", "message"}, doc
+        assert doc["error"]["message"] and "\n" not in doc["error"]["message"]
+
+
+def test_negative_numbers_are_taken_as_the_option_s_value(tmp_path):
+    proc = run_cli("edit", _photo(tmp_path), "--drag", "-5,10:-3,8", "-o", tmp_path / "o.png")
+    assert_user_error(proc, "point (-5, 10) is outside")  # read as a drag, not as an unknown option
+
+
+def test_models_list_takes_json_after_the_verb_too():
+    for argv in (["models", "list", "--json"], ["models", "--json", "list"]):
+        proc = run_cli(*argv)
+        assert proc.returncode == 0, proc.stderr
+        assert isinstance(json.loads(proc.stdout), list)
+
+
+def test_the_default_output_is_never_replaced_silently(tmp_path):
+    photo = _photo(tmp_path)
+    (tmp_path / "p_edited.png").write_bytes(b"made by the user")
+    assert_user_error(run_cli("edit", photo, "--drag", DRAG), "p_edited.png exists")
+    assert (tmp_path / "p_edited.png").read_bytes() == b"made by the user"
+
+
+def test_batch_output_inside_a_session_is_refused(done, tmp_path):
+    (tmp_path / "e.json").write_text(json.dumps({"edits": [{"drags": [DRAG]}]}))
+    before = tree_hash(done["session"])
+    proc = run_cli("batch", done["photo"], "--edits", tmp_path / "e.json", "-o", done["session"] / "more")
+    assert_user_error(proc, "inside the dragedit session")
+    assert tree_hash(done["session"]) == before
+
+
+@pytest.mark.slow
+def test_drag_with_the_photo_gone_names_what_works(done, tmp_path):
+    s = tmp_path / "s"
+    shutil.copytree(done["session"], s)
+    moved = tmp_path / "elsewhere.png"
+    shutil.copy(done["photo"], moved)
+    manifest = json.loads((s / "session.json").read_text())
+    manifest["identity"]["photo_path"] = str(tmp_path / "gone.png")
+    (s / "session.json").write_text(json.dumps(manifest))
+    assert_user_error(run_cli("drag", s, "--drag", DRAG), "dragedit edit NEWPATH --session SESSION")
+
+
+@pytest.mark.slow
+def test_animated_and_cmyk_sources_are_said_in_a_note(tmp_path):
+    from PIL import Image
+
+    face = Image.open(ASTRONAUT).convert("RGB")
+    face.save(tmp_path / "anim.gif", save_all=True, append_images=[face.rotate(3)], duration=100)
+    face.convert("CMYK").save(tmp_path / "print.jpg", quality=95)
+    for name, needle in (("anim.gif", "is animated (2 frames)"), ("print.jpg", "is CMYK")):
+        proc = run_cli("edit", tmp_path / name, "--drag", DRAG, "-o", tmp_path / f"{name}.png", *QUICK)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.count(needle) == 1, proc.stderr
+
+
+@pytest.mark.slow
+def test_a_recomputed_edit_is_not_called_reused(done, tmp_path):
+    s = tmp_path / "s"
+    shutil.copytree(done["session"], s)
+    (s / "edits" / "001" / "crop.png").write_bytes(b"tampered")
+    proc = run_cli("edit", done["photo"], "--drag", DRAG, "-o", tmp_path / "o.png", "--session", s, *QUICK)
+    assert proc.returncode == 0, proc.stderr
+    assert "(reused" not in proc.stdout

@@ -110,6 +110,9 @@ def _say(exc: UserError, args: argparse.Namespace | None, json_wanted: bool) -> 
         message += " (--session DIR)"
     elif isinstance(exc, WouldOverwrite):
         message = message.replace("(or allow replacing it,", "(or pass --overwrite to replace it,")
+    elif isinstance(exc, FieldError) and exc.field == "photo" and "missing" in exc.advice:
+        message = (f"the session's photo {exc.value} is missing (moved or deleted); edit it where it is now: "
+                   "dragedit edit NEWPATH --session SESSION")
     print(f"dragedit: error: {message}", file=sys.stderr)
     if json_wanted:
         field = exc.field if isinstance(exc, FieldError) else None
@@ -130,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _log_to_stderr()
     try:
+        from dragedit.pipeline.core.manifest import new_command
+
+        new_command()
         with CoreShare(), _only_the_result_on_stdout(args):
             return args.func(args)
     except UserError as exc:

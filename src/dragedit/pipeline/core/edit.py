@@ -29,7 +29,7 @@ from .manifest import stable_hash
 from .originals import guard_original
 from .progress import Progress, ProgressHook, ignore
 from .records import HistoryEntry
-from .requests import EditRequest, check_in_photo, mask_to_crop, points_to_crop
+from .requests import EditRequest, check_in_photo, mask_to_crop, points_to_crop, request_list
 from .runtime import load_base_generator, native_precision, note_if_default, resolve_device, resolve_generator
 from .session import Session
 from .settings import EditSettings
@@ -64,12 +64,7 @@ class EditJob:
             value = getattr(self, name)
             if not (isinstance(value, (str, os.PathLike)) or (value is None and name != "session")):
                 raise RequestError(name, repr(value), "give a file or folder path (a str or a Path)")
-        if isinstance(self.requests, (str, bytes, EditRequest)) or not isinstance(self.requests, (list, tuple)):
-            raise RequestError("requests", repr(self.requests)[:60], "give a list of edit requests "
-                               "(edit_request(...) or EditRequest.build(...))")
-        if not all(isinstance(r, EditRequest) for r in self.requests):
-            raise RequestError("requests", None, "every item must be an EditRequest (edit_request(...) makes one)")
-        self.requests = list(self.requests)
+        self.requests = request_list(self.requests)
         self.face = face_number(self.face, self.face_at)
         if self.face_at is not None:
             at = self.face_at

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from . import layout as L
 from .edit import EditJob, EditResult, edit
 from .progress import ProgressHook, ignore
-from .requests import EditRequest
+from .requests import EditRequest, request_list
 from .session import Session
 from .settings import EditSettings
 
@@ -34,7 +34,7 @@ def edit_photo(photo: str | os.PathLike, edits: list[EditRequest], output: str |
     `edits` may hold drags anchored on landmarks (`@mouth_left:-4%,-8%`); they resolve on the chosen face
     (`face`, a position in `FACE_ORDER`, or `face_at`, a photo point on it). `output` may not be `photo`
     itself unless `overwrite` (the original is then kept as PHOTO.orig)."""
-    job = EditJob(session, requests=list(edits), photo=photo, face=face, face_at=face_at, from_spec=from_spec,
+    job = EditJob(session, requests=edits, photo=photo, face=face, face_at=face_at, from_spec=from_spec,
                   output=output, overwrite=overwrite)
     return edit(job, settings, on_progress)
 
@@ -114,6 +114,7 @@ def edit_every_face(photo: str | os.PathLike, edits: list[EditRequest], sessions
     from .errors import RequestError
     from .originals import guard_original
 
+    edits = request_list(edits)
     if output is None and face_outputs is None:
         raise RequestError("output", None, "give the merged output, per-face outputs, or both")
     original = load_photo(photo)

@@ -86,7 +86,13 @@ def schema_problem(data: Any) -> str | None:
     return None
 
 
-_WARNED: set[tuple[str, int, int]] = set()
+_WARNED: set[tuple[str, int, int]] = set()  # manifests (path and version) already warned about, per command
+
+
+def new_command() -> None:
+    """A new command starts (the CLI's `main`, run again in one process by tests or tools): its warnings
+    are said again."""
+    _WARNED.clear()
 
 
 class Manifest:

@@ -139,6 +139,17 @@ class EditRequest:
         return EditRequest(drags, self.mask, {**self.extra, "drag_specs": self.to_dict()["drags"]}, self.mask_region)
 
 
+def request_list(value: Any) -> list[EditRequest]:
+    """A list of edit requests as a library caller gives it, checked: a str, one request or a list holding
+    anything else is a `RequestError` naming `requests`."""
+    if isinstance(value, (str, bytes, EditRequest)) or not isinstance(value, (list, tuple)):
+        raise RequestError("requests", repr(value)[:60], "give a list of edit requests "
+                           "(edit_request(...) or EditRequest.build(...))")
+    if not all(isinstance(r, EditRequest) for r in value):
+        raise RequestError("requests", None, "every item must be an EditRequest (edit_request(...) makes one)")
+    return list(value)
+
+
 def parse_drag(spec: str) -> Drag | AnchoredDrag:
     """`X1,Y1:X2,Y2` in photo pixels, or `@NAME:DX,DY` anchored on a landmark (see anchors.py)."""
     if is_anchored(spec):
@@ -251,6 +262,18 @@ def points_to_crop(drags: list[Drag], photo_size: tuple[int, int],
         handles.append(c[0].tolist())
         targets.append(c[1].tolist())
     return handles, targets
+
+
+def check_on_face(requests: list[EditRequest], landmarks: np.ndarray, photo_size: tuple[int, int],
+                  crop_size: int = 512) -> None:
+    """Every drag of `requests` (anchors resolved on this face) inside the photo and the face's FFHQ crop, from
+    the face's landmarks alone: what the recipe checks after alignment, for a door that knows the faces before
+    (the server, at upload), so a request that cannot run is refused before a job starts."""
+    from dragedit.pipeline.imaging.align import crop_to_photo_matrix, ffhq_quad
+
+    photo_to_crop = np.linalg.inv(crop_to_photo_matrix(ffhq_quad(np.asarray(landmarks, np.float64)), crop_size))
+    for req in requests:
+        points_to_crop(req.resolved(np.asarray(landmarks, np.float64)).drags, photo_size, photo_to_crop, crop_size)
 
 
 def mask_to_crop(path: str | os.PathLike, photo_size: tuple[int, int], crop_to_photo: np.ndarray,

@@ -199,8 +199,8 @@ class Session:
             raise NotASession(f"session {self.folder.name} has no photo yet")
         path = Path(ident.get("photo_path") or "")
         if not path.is_file():
-            raise RequestError("photo", path.name or None, "the session's photo is missing; edit the photo where it "
-                               "is now, with this session")
+            raise RequestError("photo", path.name or None, "the session's photo is missing (moved or deleted); "
+                               "edit the photo where it is now, with this session")
         if file_sha256(path) != ident["photo"]:
             raise SessionMismatch(f"{path.name} is not the photo session {self.folder.name} was made for (its "
                                   "content differs); give the original photo")

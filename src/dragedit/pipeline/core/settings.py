@@ -6,7 +6,7 @@ dataclasses below and in the stage configs they hold.
 """
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ class EditSettings:
 
 def _recorded_fields(cls: type, recorded: Any) -> dict[str, Any] | None:
     """A config's fields as a session recorded them, or None where the record is not one this version can
-    trust (a hand-edited manifest: a field of another type than its default's)."""
+    trust (a hand-edited manifest: a field of another type than its default's, nested configs included)."""
     if recorded is None:
         return {}
     if not isinstance(recorded, dict):
@@ -100,8 +100,12 @@ def _recorded_fields(cls: type, recorded: Any) -> dict[str, Any] | None:
     for f in fields(cls):
         if f.name not in recorded:
             continue
-        value, default = recorded[f.name], f.default
-        if default is not None and default is not MISSING and not isinstance(default, (dict, list)):
+        value = recorded[f.name]
+        default = f.default_factory() if f.default is MISSING and f.default_factory is not MISSING else f.default
+        if is_dataclass(default):
+            if _recorded_fields(type(default), value) is None:
+                return None
+        elif default is not None and default is not MISSING:
             want = float if isinstance(default, float) else type(default)
             ok = isinstance(value, want) or (want is float and isinstance(value, int))
             if not ok or (want is not bool and isinstance(value, bool)):

@@ -85,6 +85,8 @@ class JobRunner:
         once the job is cancelled, so the work stops at its next step)."""
         with self._lock:
             st = self._states.setdefault(session_id, JobState())
+            if st.active and st.cancel.is_set():
+                raise Busy(f"session {session_id}'s job (edit {st.edit}) is being cancelled; try again in a moment")
             if st.active:
                 raise Busy(f"session {session_id} is busy with edit {st.edit}; wait for it to finish")
             if sum(s.active for s in self._states.values()) >= self.max_queued:
@@ -92,14 +94,17 @@ class JobRunner:
             self._states[session_id] = JobState(status="queued", edit=edit, version=st.version + 1)
         self._pool.submit(self._run, session_id, work)
 
-    def cancel(self, session_id: str) -> bool:
-        """Ask the session's queued or running job to stop; False if it has none."""
+    def cancel(self, session_id: str) -> str | None:
+        """Ask the session's queued or running job to stop at its next step: 'cancelling' when this asked,
+        'already cancelling' when it had been asked before and the job has not stopped yet; None: no job."""
         with self._lock:
             st = self._states.get(session_id)
             if st is None or not st.active:
-                return False
+                return None
+            if st.cancel.is_set():
+                return "already cancelling"
             st.cancel.set()
-            return True
+            return "cancelling"
 
     def _run(self, session_id: str, work: Callable[[Callable[..., None]], None]) -> None:
         cancel = self.state(session_id).cancel

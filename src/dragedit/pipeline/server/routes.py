@@ -58,6 +58,7 @@ async def start_edit(sid: str, request: Request):
     meta = store.describe(sid)
     job = _edit_job(body, meta, store, folder)
     plan = await asyncio.to_thread(_checked, job, cfg.settings, store)
+    _check_on_face(job.requests[0], meta, store, job.face)
     edit = plan.edit_numbers[-1]
     if folder.is_dir() and not runner.state(sid).active:
         _check_not_locked(folder)
@@ -98,9 +99,11 @@ def preset_drags(sid: str, name: str, request: Request, strength: float = 1.0, f
 def cancel_job(sid: str, request: Request):
     _, store, runner = _state(request)
     store.folder(sid)
-    if not runner.cancel(sid):
+    state = runner.cancel(sid)
+    if state is None:
         raise ApiError(409, f"session {sid} has no job running")
-    return {"cancelled": True}
+    # the job stops at its next step; until then the session is busy (GET the session, or its events, to see)
+    return {"cancelled": True, "job": state}
 
 
 @router.get("/api/sessions/{sid}/events", summary="Server-sent events: the job's stage, step, points, preview")
@@ -252,9 +255,25 @@ def _edit_job(body: Any, meta: dict[str, Any], store, folder: Path):
         except FieldError as exc:
             raise ApiError(400, exc.worded('"face"')) from None
     try:  # "from" is the core's to check (here its type, in check_edit whether it names an edit): a 400 naming it
-        return EditJob(folder, requests=[req], photo=Path(meta["photo_path"]), face=face, from_spec=body.get("from"))
+        job = EditJob(folder, requests=[req], photo=Path(meta["photo_path"]), face=face, from_spec=body.get("from"))
     except FieldError as exc:
         raise ApiError(400, exc.worded(f'"{exc.field}"')) from None
+    return job
+
+
+def _check_on_face(req, meta: dict[str, Any], store, face: int | None) -> None:
+    """The faces are known at upload: drags off the chosen face's crop are a 400 now, not a failed job later."""
+    from dragedit.pipeline.core.requests import check_on_face
+
+    chosen = face if face is not None else (meta["face"] if meta["face"] is not None else 0)
+    try:
+        landmarks = store.landmarks(meta["id"], chosen)
+    except ApiError:
+        return  # a session that keeps no landmarks: the recipe checks after alignment, as it always did
+    try:
+        check_on_face([req], landmarks, (meta["width"], meta["height"]))
+    except UserError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 # ---- the work ----------------------------------------------------------------------------------------------

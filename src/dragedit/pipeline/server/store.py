@@ -90,7 +90,7 @@ class SessionStore:
             except Exception:  # noqa: BLE001 - load_photo below names the problem in one line
                 fmt = ""
             suffix = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif", "heif": ".heic",
-                      "avif": ".avif"}.get(fmt, ".img")
+                      "avif": ".avif", "gif": ".gif", "bmp": ".bmp"}.get(fmt, ".img")
             photo_path = self.uploads / f"{sid}{suffix}"
             probe.rename(photo_path)
             try:

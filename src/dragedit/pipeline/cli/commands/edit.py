@@ -75,7 +75,8 @@ def edit_lines(result) -> list[str]:
         lost = sum(h.lost)
         lines.append(f"{name}: {h.steps} steps, stopped by {h.stopped_by}; handles {where or '?'} crop px from their "
                      f"targets (measured on the renders)" + (f"; {lost} handle(s) lost by the tracker" if lost else "")
-                     + (" (reused: the same request was made before)" if result.reused else ""))
+                     + (" (reused: the same request was made before)"
+                        if result.reused and result.stages.get(name) == "reused" else ""))
     return lines
 
 
