@@ -19,5 +19,6 @@ from dragedit.common.lazy import lazy_attributes
 
 __getattr__, _API = lazy_attributes(__name__, {".pipeline.api": (
     "BatchConfig BatchResult CompositeResult EditJob EditPlan EditRequest EditResult EditSettings PhotoRow Preprocessed "
-    "Progress Session check_edit edit edit_photo edit_request preprocess run_batch run_edit")})
+    "Progress Session check_edit edit edit_photo edit_request preprocess run_batch run_edit VideoConfig VideoJob "
+    "VideoResult check_video edit_video run_video")})
 __all__ = [*_API, "__version__"]

@@ -1,5 +1,5 @@
-"""The library's entry points, re-exported (also as `from dragedit import ...`, which loads this module
-lazily); no module of dragedit's rooms imports it. Options are keyword-only and every default lives in the config dataclasses
+"""The library's entry points, re-exported (also as `from dragedit import ...`, which loads this
+module lazily); no module of dragedit's rooms imports it. Options are keyword-only and every default lives in the config dataclasses
 (`EditSettings` holds them all). Drags may be anchored on the face: `edit_request("@mouth_left:-4%,-8%")`.
 """
 from __future__ import annotations
@@ -12,7 +12,9 @@ from dragedit.pipeline.core.requests import EditRequest
 from dragedit.pipeline.core.session import Session
 from dragedit.pipeline.core.settings import EditSettings
 from dragedit.pipeline.core.stages.composite import CompositeResult
+from dragedit.pipeline.core.video import VideoConfig, VideoJob, VideoResult, check_video, edit_video, run_video
 
 __all__ = ["BatchConfig", "BatchResult", "CompositeResult", "EditJob", "EditPlan", "EditRequest", "EditResult",
            "EditSettings", "PhotoRow", "Preprocessed", "Progress", "Session", "check_edit", "edit", "edit_photo",
-           "edit_request", "preprocess", "run_batch", "run_edit"]
+           "edit_request", "preprocess", "run_batch", "run_edit", "VideoConfig", "VideoJob", "VideoResult",
+           "check_video", "edit_video", "run_video"]

@@ -201,7 +201,11 @@ def _config(what: str, module: str, name: str, **values: Any):
     as the flag."""
     import importlib
 
-    cls = getattr(importlib.import_module(f"dragedit.{module}"), name)
+    return config_of(getattr(importlib.import_module(f"dragedit.{module}"), name), **values)
+
+
+def config_of(cls: type, **values: Any):
+    """A config dataclass from the options given (defaults for the rest), its errors worded as flags."""
     try:
         return cls(**given(**values))
     except FieldError as exc:

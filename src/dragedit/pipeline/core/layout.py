@@ -49,3 +49,20 @@ def composite_stage(edit: str) -> str:
 def composite_file(edit: str, kind: str, suffix: str = ".png") -> str:
     """composite/{kind}-NNN{suffix}: kind is edit (the photo), field, generated or mask."""
     return f"{COMPOSITE}/{kind}-{edit_number(edit):03d}{suffix}"
+
+
+# A clip session: the keyframe's photo session inside it, then the clip's own stages.
+KEYFRAME, VIDEO = "keyframe", "video"
+KEYFRAME_PNG = f"{VIDEO}/keyframe.png"
+VIDEO_KEYFRAME, VIDEO_TRACK = f"{VIDEO}/keyframe", f"{VIDEO}/track"
+TRACK_JSON = f"{VIDEO}/track.json"
+
+
+def video_field_stage(index: int) -> str:
+    """A frame's pivot, renders and motion field."""
+    return f"{VIDEO}/fields/{index:06d}"
+
+
+def video_frame_stage(index: int) -> str:
+    """A frame's edited patch, from its field smoothed over its neighbours'."""
+    return f"{VIDEO}/frames/{index:06d}"

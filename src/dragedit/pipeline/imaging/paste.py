@@ -220,21 +220,27 @@ class WarpPaste:
 def warp_paste(photo: np.ndarray, crop: np.ndarray, recon: np.ndarray, edited: np.ndarray, region: np.ndarray,
                photo_to_crop: np.ndarray, *, anchors: list[tuple[list[float], list[float]]] = (),
                config: CompositeConfig | None = None, lost: list[list[float]] | None = None,
-               drag_lost: bool = False, paths: list[tuple[list[float], list[float]]] | None = None) -> WarpPaste:
+               drag_lost: bool = False, paths: list[tuple[list[float], list[float]]] | None = None,
+               field: np.ndarray | None = None) -> WarpPaste:
     """Move the photo's own pixels along the generator's motion; generated pixels only where motion falls short.
 
     `crop` is the aligned photo crop, `recon` the tuned generator's render at the pivot, `edited` the
     edit's render (all R x R x 3 uint8); `lost`: crop points of handles the drag lost; `drag_lost`: the drag
     stopped because it lost a handle (no generated pixels then, see `CompositeConfig.generated_when_lost`);
     `paths`: (handle, target) crop points of the edits, near which revealed content may be generated (None:
-    anywhere in `region`). Pixels with no motion and no generated weight are copied bit for bit.
+    anywhere in `region`); `field`: the backward field to move by, when the caller has it (a clip smooths each
+    frame's over its neighbours'), else measured here. Pixels with no motion and no generated weight are copied
+    bit for bit.
     """
     cfg = config or CompositeConfig()
     size = recon.shape[0]
     if lost:  # around a lost handle the generator repainted instead of moving: its flow is not motion
         region = region * (1 - _near(lost, size, cfg.reach * size))
         region[region < 1.0 / 256] = 0.0
-    b, conf = backward_field(recon, edited, region, anchors, cfg.motion)
+    if field is None:
+        b, conf = backward_field(recon, edited, region, anchors, cfg.motion)
+    else:
+        b, conf = np.ascontiguousarray(field, np.float32), np.ones(field.shape[:2], np.float32)
     recon_w = warp_image(recon.astype(np.float32), b)
     unexplained = generated_weight(edited, recon_w, region, cfg, lost)
     revealed = reveal_weight(b, cfg)

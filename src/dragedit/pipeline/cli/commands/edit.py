@@ -10,8 +10,10 @@ from .. import options as O
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("edit", help="photo -> edited photo: every stage that is needed (cached, resumable)")
-    p.add_argument("photo")
+    p = sub.add_parser("edit", help="photo (or clip) -> edited photo (or clip): every stage that is needed (cached, "
+                                    "resumable)")
+    p.add_argument("photo", help="a photo, or a clip (recognised by its content): the drag is made on its "
+                                 "keyframe and carried to every frame")
     p.add_argument("--session", help="session folder (default: OUTPUT_DIR/PHOTO_STEM.dragedit)")
     O.add_output(p, "edited photo (.jpg, .png, .webp, .tif, .avif; default: PHOTO_edited beside the photo, in "
                     "its format where dragedit writes it, else JPEG for HEIC and PNG for others)", overwrite=True,
@@ -22,6 +24,23 @@ def add_parser(sub) -> None:
     O.add_compute(p)
     O.add_drag(p)
     O.add_pti(p)
+    _add_video(p)
+
+
+def _add_video(p) -> None:
+    from dragedit.pipeline.core.video import VideoConfig
+
+    g = p.add_argument_group("clip (when PHOTO is a video)")
+    g.add_argument("--keyframe", type=O.number, metavar="SECONDS", help="the frame the points refer to (default: "
+                   "the first frame where the face is found)")
+    g.add_argument("--start", type=O.number, metavar="SECONDS", help="edit from here (default: the start)")
+    g.add_argument("--end", type=O.number, metavar="SECONDS", help="edit up to here (default: the end); the rest "
+                   "of the clip is copied as it is")
+    g.add_argument("--crf", type=O.whole, help=f"H.264 quality for .mp4/.mov, 0-51 (default "
+                   f"{O.default(VideoConfig, 'crf')}; .mkv and frame folders are lossless)")
+
+
+VIDEO_OPTIONS = ("keyframe", "start", "end", "crf")
 
 
 def session_dir(args: argparse.Namespace) -> Path:
@@ -48,6 +67,16 @@ def run(args: argparse.Namespace) -> int:
 
     from ..progress import Bars
 
+    from dragedit.pipeline.imaging.video import is_video
+
+    if is_video(args.photo):
+        return _video(args)
+    if Path(args.photo).suffix.lower() in (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"):
+        raise UserError(f"{args.photo} is not a video FFmpeg can read (truncated, corrupt, or a codec it lacks); "
+                        "pass a whole clip")
+    given = [f"--{n}" for n in VIDEO_OPTIONS if getattr(args, n) is not None]
+    if given:
+        raise UserError(f"{' and '.join(given)} go with a clip; {Path(args.photo).name} is a photo")
     if args.output is None:
         default_output(args)
     face = O.face(args, every=True)
@@ -96,4 +125,25 @@ def _every_face(args: argparse.Namespace) -> int:
     lines = [f"face {fe.face}: " + ("; ".join(edit_lines(fe.result)) or "nothing moves") for fe in done]
     O.report(args, {"output": str(args.output), "faces": [fe.result.to_dict() for fe in done]},
              "\n".join(lines + [f"wrote {args.output} ({len(done)} faces, sessions {base}_faceN.dragedit)"]))
+    return 0
+
+
+def _video(args: argparse.Namespace) -> int:
+    """A clip: the drag on its keyframe, the same edit on every frame where the face is."""
+    from dragedit.pipeline.core.video import VideoConfig, VideoJob, check_video, run_video
+
+    from ..progress import Bars
+
+    face = O.face(args)
+    config = O.config_of(VideoConfig, crf=args.crf)
+    job = VideoJob(args.photo, requests=O.requests_from(args), output=args.output, session=args.session, face=face,
+                   face_at=O.face_at(args.face_at), keyframe=args.keyframe, start=args.start, end=args.end,
+                   overwrite=args.overwrite)
+    plan = check_video(job, O.settings_from(args), config)
+    with Bars(not args.json) as bars:
+        result = run_video(plan, bars)
+    text = (f"keyframe {result.keyframe} ({result.keyframe_seconds:.2f} s); edited {result.edited} of "
+            f"{result.frames} frames ({result.untouched} in the edited part without the face, left as they were)\n"
+            f"wrote {result.output} (session {result.session})")
+    O.report(args, result.to_dict(), text)
     return 0

@@ -96,7 +96,7 @@ def _paste(s: Session, name: str, photo: Photo, cfg: CompositeConfig, out_png: P
     if cfg.paste == "warp":
         info = s.edit_info(name)
         anchors = measured_anchors(info) if info.get("parent") == L.PIVOT else []
-        chain = _edit_chain(s, name)
+        chain = edit_chain(s, name)
         region = warp_region(lm_crop, al.inside, cfg, [(points, mask) for points, mask, _ in chain])
         paths = [path for _, _, edit_paths in chain for path in edit_paths]
         wp = warp_paste(photo.color, al.crop, recon, edited, region, al.photo_to_crop, anchors=anchors,
@@ -123,7 +123,7 @@ def _at_size(img: Image.Image, size: int) -> np.ndarray:
     return np.asarray(img if img.size == (size, size) else img.resize((size, size), Image.Resampling.BICUBIC))
 
 
-def _edit_chain(s: Session, name: str) -> list[tuple[list[list[float]], np.ndarray | None, list]]:
+def edit_chain(s: Session, name: str) -> list[tuple[list[list[float]], np.ndarray | None, list]]:
     """(handles + targets, movable mask or None, (handle, target) pairs) in crop pixels of `name` and each
     edit it was built on."""
     chain = []

@@ -1,0 +1,622 @@
+"""A clip: drag once, on a keyframe, and the same edit on every frame where the face is, each frame's own pixels
+moved along the motion the generator made for it; the clip's timing, sound and every other pixel kept.
+
+    plan = check_video(job, settings)     # 1. every check before any work; writes nothing
+    result = run_video(plan, on_progress)  # 2. keyframe edit -> follow the face -> per-frame fields -> clip
+
+The keyframe is edited by the one photo recipe (`edit.py`: align, PTI, drag) in a photo session inside the clip
+session (`keyframe/`). The edit is the latent offset it made (edited w minus the keyframe's pivot). The clip's
+own stages are cached in the clip session's manifest, so a kill anywhere resumes, the same command again
+reuses everything, and a second edit reuses the alignment, the tuning, the face track and nothing else:
+- `video/track`: the face followed over the frames, its FFHQ crop smoothed in time (no jitter);
+- `video/fields/NNNNNN`: the frame's pivot (fitted from its neighbour's), its renders at the pivot and at the
+  pivot plus the offset, and the motion between them;
+- `video/frames/NNNNNN`: the frame's edited patch, moved by its field averaged with its neighbours' (no flicker).
+Frames are decoded one at a time; only the changed patch of each frame is kept on disk.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import KW_ONLY, asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dragedit.common import atomic
+from dragedit.common.errors import FieldError, UserError
+from dragedit.common.hashing import file_sha256
+from dragedit.pipeline.imaging import video as V
+
+from . import layout as L
+from .errors import RequestError, SessionMismatch, SettingError
+from .originals import same_file
+from .progress import Progress, ProgressHook, ignore
+from .requests import EditRequest, request_list
+from .session import Session
+from .settings import EditSettings
+
+
+@dataclass
+class VideoConfig:
+    """How a clip is followed and edited (what the keyframe's edit does comes from `EditSettings`)."""
+
+    pivot_steps: int = 12  # Adam steps fitting each frame's pivot, from its neighbour's
+    pivot_lr: float = 0.01
+    crop_smoothing_s: float = 0.06  # Gaussian sigma, in seconds, over the crop's centre and axes
+    field_window: int = 1  # each frame's motion is averaged with this many neighbours on each side (1, 2, 1)
+    min_face_px: int = 40  # a face box narrower than this (photo px) is left untouched
+    follow_distance: float = 0.5  # a face in the next frame is the same one within this fraction of its box
+    keyframe_search: int = 300  # frames scanned for the face when no keyframe is given
+    crf: int = V.DEFAULT_CRF  # H.264 quality (lower: better, larger); .mkv and frame folders are lossless
+
+    def __post_init__(self) -> None:
+        for name, low in (("pivot_steps", 0), ("field_window", 0), ("min_face_px", 1), ("keyframe_search", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise FieldError(name, value, f"use a whole number, {low} or more")
+        if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
+            raise FieldError("crf", self.crf, "use a whole number from 0 (lossless) to 51; 18 is near the source")
+        for name in ("pivot_lr", "crop_smoothing_s", "follow_distance"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise FieldError(name, value, "use a finite number, 0 or more")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class VideoJob:
+    """A clip to edit (the only positional field). Times in seconds from the first frame: `keyframe` None is
+    the first frame (from `start`) where the chosen face is found; `start`/`end` None: the whole clip. Points in
+    pixels refer to the keyframe."""
+
+    clip: str | os.PathLike
+    _: KW_ONLY
+    requests: list[EditRequest] = field(default_factory=list)
+    output: str | os.PathLike | None = None
+    session: str | os.PathLike | None = None  # None: OUTPUT_DIR/CLIP_STEM.dragedit
+    face: int | None = None
+    face_at: tuple[float, float] | None = None
+    keyframe: float | None = None
+    start: float | None = None
+    end: float | None = None
+    overwrite: bool = False  # only the default output's: the clip itself is never written
+
+    def __post_init__(self) -> None:
+        from dragedit.pipeline.imaging.faces import face_number
+
+        for name in ("clip", "output", "session"):
+            value = getattr(self, name)
+            if not (isinstance(value, (str, os.PathLike)) or (value is None and name != "clip")):
+                raise RequestError(name, repr(value), "give a file or folder path (a str or a Path)")
+        self.requests = request_list(self.requests)
+        self.face = face_number(self.face, self.face_at)
+        for name in ("keyframe", "start", "end"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value < 0):
+                raise RequestError(name, value, "give a time in seconds, 0 or more")
+
+
+@dataclass(kw_only=True)
+class VideoPlan:
+    """A checked clip job: the clip's facts, the frames it edits and where everything goes."""
+
+    job: VideoJob
+    settings: EditSettings
+    config: VideoConfig
+    info: V.VideoInfo
+    clip_sha: str
+    session: Path
+    output: Path
+    first: int  # the frames edited: first..last (the rest are copied as they are)
+    last: int
+    keyframe: int  # the frame the drag is made on (the face asked for is on it)
+
+
+@dataclass
+class VideoResult:
+    session: str
+    output: str
+    keyframe: int
+    keyframe_seconds: float
+    frames: int  # in the clip
+    edited: int  # frames the edit changed
+    untouched: int  # frames of the edited range where the face was missing or too small
+    edits: list[str]
+    stages: dict[str, int]  # "kind computed" / "kind reused" -> how many of the clip's stages
+    keyframe_stages: dict[str, str]  # the keyframe's photo session: stage -> computed | reused
+    seconds: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---- 1. checks before any work ------------------------------------------------------------------------------
+def check_video(job: VideoJob, settings: EditSettings | None = None,
+                config: VideoConfig | None = None) -> VideoPlan:
+    """Everything that can be checked before any work: a one-line typed `UserError`, nothing written."""
+    settings = EditSettings() if settings is None else settings
+    config = VideoConfig() if config is None else config
+    if not isinstance(settings, EditSettings):
+        raise SettingError("settings", type(settings).__name__, "give an EditSettings (or None for the defaults)")
+    if not job.requests:
+        raise RequestError("drags", None, "no points given; give at least one drag")
+    clip = Path(job.clip)
+    if not clip.is_file():
+        raise UserError(f"clip not found: {clip}" if not clip.is_dir() else f"{clip} is a folder, not a clip")
+    if not V.is_video(clip):
+        raise UserError(f"{clip} is not a video FFmpeg can read (a photo? an unsupported codec?); pass a clip "
+                        "(.mp4, .mov, .mkv)")
+    output = Path(job.output) if job.output is not None else default_output(clip)
+    V.output_kind(output)
+    if output.exists() and same_file(output, clip) or output.resolve() == clip.resolve():
+        raise UserError(f"the output {output} is the clip itself; the original clip is never written: name "
+                        "another output")
+    if job.output is None and output.exists() and not job.overwrite:
+        raise UserError(f"{output} exists (the default output, -o left out); pass --overwrite to replace it, or -o "
+                        "to name another file")
+    if not output.parent.is_dir():
+        raise UserError(f"cannot write {output}: folder {output.parent} does not exist")
+    info = V.probe_video(clip)  # decodes every frame: a truncated clip is refused now
+    first, last = _frame_range(info, job.start, job.end)
+    keyframe = None
+    if job.keyframe is not None:
+        keyframe = _nearest(info.times, job.keyframe)
+        if job.keyframe > info.times[-1] + 1.0 / max(info.fps, 1.0) or not first <= keyframe <= last:
+            raise RequestError("keyframe", job.keyframe, f"past the edited part of the clip ({info.times[first]:.2f}"
+                               f"-{info.times[last]:.2f} s); give a time inside it")
+    keyframe = find_keyframe(info, first, last, keyframe, job.face, job.face_at, config.keyframe_search)
+    session = Path(job.session) if job.session is not None else output.parent / f"{clip.stem}.dragedit"
+    sha = file_sha256(clip)
+    with Session(session, read_only=True) as s:
+        ident = s.identity
+        if ident and ident.get("photo") != sha:
+            raise SessionMismatch(f"session {session.name} was made for another clip or photo; {clip.name} differs, "
+                                  "so nothing in the session was changed: use a new session folder for this clip")
+    _check_disk(info, session, output, first, last)
+    return VideoPlan(job=job, settings=settings, config=config, info=info, clip_sha=sha, session=session,
+                     output=output, first=first, last=last, keyframe=keyframe)
+
+
+def default_output(clip: Path) -> Path:
+    """CLIP_edited beside the clip, in its container where dragedit writes it, else .mp4."""
+    suffix = clip.suffix.lower() if clip.suffix.lower() in V.VIDEO_SUFFIXES else ".mp4"
+    return clip.with_name(f"{clip.stem}_edited{suffix}")
+
+
+def _nearest(times: list[float], t: float) -> int:
+    return int(np.argmin(np.abs(np.asarray(times) - t)))
+
+
+def _frame_range(info: V.VideoInfo, start: float | None, end: float | None) -> tuple[int, int]:
+    first = 0 if start is None else int(np.searchsorted(info.times, start - 1e-6))
+    last = len(info.times) - 1 if end is None else int(np.searchsorted(info.times, end + 1e-6)) - 1
+    if first >= len(info.times):
+        raise RequestError("start", start, f"past the end of the clip ({info.times[-1]:.2f} s)")
+    if last < first:
+        raise RequestError("end", end, "before the start; give an end after it")
+    return first, last
+
+
+def _check_disk(info: V.VideoInfo, session: Path, output: Path, first: int, last: int) -> None:
+    """Too little disk for the session and the output is refused before any work (a rough upper bound: a
+    generator crop's worth of patch, renders and field per frame, and the output at the source's bit rate
+    for H.264, uncompressed for the lossless ones)."""
+    frames = last - first + 1
+    per_frame = 3 * 512 * 512 + 2 * 256 * 256 * 3 + 256 * 256 * 8
+    kind = V.output_kind(output)
+    out_bytes = info.path.stat().st_size * 2 if kind == "h264" else info.width * info.height * 3 * info.frames
+    need = frames * per_frame + out_bytes + 64 * 2 ** 20
+    where = session if session.exists() else session.parent
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if free < need:
+        raise UserError(f"too little disk: the session and the output need about {need / 2 ** 30:.1f} GB and "
+                        f"{where} has {free / 2 ** 30:.1f} GB free; free some space or edit a part (--start/--end)")
+
+
+# ---- 2. the work --------------------------------------------------------------------------------------------
+def run_video(plan: VideoPlan, on_progress: ProgressHook = ignore) -> VideoResult:
+    """Keyframe edit, face track, per-frame fields, then the clip; every stage cached in the clip session."""
+    from .edit import EditJob, edit
+
+    job, info = plan.job, plan.info
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with Session(plan.session) as s:
+        s.check_photo(plan.clip_sha, Path(job.clip).name)
+        if s.manifest.data.get("identity") is None:
+            s.record_identity(plan.clip_sha, Path(job.clip), job.face or 0,
+                              {"kind": "video", "face": job.face or 0, **({"face_at": list(job.face_at)}
+                                                                         if job.face_at else {})})
+        # 1. the keyframe: found (or given), written as a photo, and edited by the one photo recipe
+        keyframe = _keyframe(s, plan, on_progress)
+        seconds["keyframe"] = round(time.perf_counter() - t0, 3)
+        t = time.perf_counter()
+        res = edit(EditJob(s.path(L.KEYFRAME), requests=job.requests, photo=s.path(L.KEYFRAME_PNG), face=job.face,
+                           face_at=job.face_at, from_spec="pivot", until="drag"), plan.settings, on_progress)
+        seconds["keyframe_edit"] = round(time.perf_counter() - t, 3)
+        key = _Keyframe.load(s.path(L.KEYFRAME), res.edits[-1], plan.settings)
+
+        # 2. the face followed over the frames, its crop smoothed in time
+        t = time.perf_counter()
+        track = _track(s, plan, keyframe, key, on_progress)
+        seconds["track"] = round(time.perf_counter() - t, 3)
+
+        # 3. each frame's pivot, renders and motion
+        t = time.perf_counter()
+        _fields(s, plan, track, key, on_progress)
+        seconds["fields"] = round(time.perf_counter() - t, 3)
+
+        # 4. the clip: each frame's patch (its field smoothed over its neighbours'), written with the source's
+        #    timestamps and sound
+        t = time.perf_counter()
+        edited = _write(s, plan, track, key, on_progress)
+        seconds["frames"] = round(time.perf_counter() - t, 3)
+        counts: dict[str, int] = {}
+        for name, how in s.report.items():
+            kind = name.split("/")[1] if name.startswith(L.VIDEO + "/") else name
+            counts[f"{kind} {how}"] = counts.get(f"{kind} {how}", 0) + 1
+        on_progress(Progress("done"))
+    seconds["total"] = round(time.perf_counter() - t0, 3)
+    linked = len(track["frames"])
+    return VideoResult(session=str(plan.session), output=str(plan.output), keyframe=keyframe,
+                       keyframe_seconds=info.times[keyframe], frames=info.frames, edited=edited,
+                       untouched=(plan.last - plan.first + 1) - linked, edits=res.edits, stages=counts,
+                       keyframe_stages=dict(res.stages), seconds=seconds)
+
+
+def edit_video(clip: str | os.PathLike, edits: list[EditRequest], output: str | os.PathLike | None = None, *,
+               session: str | os.PathLike | None = None, settings: EditSettings | None = None,
+               config: VideoConfig | None = None, face: int | None = None,
+               face_at: tuple[float, float] | None = None, keyframe: float | None = None,
+               start: float | None = None, end: float | None = None, overwrite: bool = False,
+               on_progress: ProgressHook = ignore) -> VideoResult:
+    """The whole clip recipe in one call: check_video, then run_video."""
+    job = VideoJob(clip, requests=edits, output=output, session=session, face=face, face_at=face_at,
+                   keyframe=keyframe, start=start, end=end, overwrite=overwrite)
+    return run_video(check_video(job, settings, config), on_progress)
+
+
+# ---- the stages ---------------------------------------------------------------------------------------------
+def find_keyframe(info: V.VideoInfo, first: int, last: int, index: int | None, face: int | None,
+                  face_at: tuple[float, float] | None, search: int) -> int:
+    """The keyframe: `index` if the face asked for is on it, else the first frame from `first` where it is (within
+    `search` frames); a one-line error otherwise. A check before any work: frames are only decoded."""
+    from dragedit.pipeline.imaging.faces import NoFaceError, choose_face, find_faces
+
+    for i, _, rgb in V.frames(info.path, info.rotation):
+        if i < first or (index is not None and i != index):
+            continue
+        if i > min(last, first + search):
+            break
+        try:
+            choose_face(find_faces(rgb), face or 0, face_at)
+            return i
+        except NoFaceError:
+            if index is not None:
+                raise UserError(f"no face on the keyframe ({info.times[i]:.2f} s); give a keyframe time where the "
+                                "face is visible") from None
+    raise UserError(f"no face found in the first {search} frames from {info.times[first]:.2f} s; give a keyframe "
+                    "time where the face is visible")
+
+
+def _keyframe(s: Session, plan: VideoPlan, on_progress: ProgressHook) -> int:
+    """The keyframe's pixels written as `video/keyframe.png` (cached)."""
+    from dragedit.common.images import save_image
+
+    def compute():
+        on_progress(Progress("keyframe"))
+        path = s.path(L.KEYFRAME_PNG)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(V.frame_at(plan.info.path, plan.keyframe, plan.info.rotation), path)
+        return [path], {"index": plan.keyframe}
+
+    s.cached(L.VIDEO_KEYFRAME, {"clip": plan.clip_sha}, {"keyframe": plan.keyframe}, compute)
+    return plan.keyframe
+
+
+@dataclass
+class _Keyframe:
+    """What every frame needs from the keyframe's edit: the tuned generator, the latent offset, its render size,
+    the crop size, and the edit's handles and targets in crop pixels (where the edit reaches)."""
+
+    Gt: Any
+    offset: Any
+    cap: int | None
+    size: int
+    chain: list
+    paths: list
+    face_box: list[float]
+    w_pivot: Any
+    delta_sha: str
+    edit_sha: str
+    settings: EditSettings
+
+    @classmethod
+    def load(cls, folder: Path, edit_name: str, settings: EditSettings) -> "_Keyframe":
+        from safetensors.torch import load_file
+
+        from .edit import _generator
+        from .runtime import load_base_generator, resolve_device
+        from .stages.align import alignment
+        from .stages.composite import edit_chain
+        from .stages.invert import image_cap, tuned
+
+        device = resolve_device(settings.device)
+        with Session(folder, read_only=True) as ks:
+            G, info = load_base_generator(_generator(ks, settings), device)
+            w_pivot, Gt = tuned(ks, G, info, device)
+            ws = load_file(str(ks.path(edit_name, L.EDIT_WS)))["w"].to(device)
+            chain = edit_chain(ks, edit_name)
+            al = alignment(ks)
+            return cls(Gt=Gt, offset=(ws - w_pivot).detach(), cap=image_cap(ks, Gt), size=al.crop_size,
+                       chain=[(points, mask) for points, mask, _ in chain],
+                       paths=[p for _, _, ps in chain for p in ps], face_box=list(al.face_box),
+                       w_pivot=w_pivot.detach(), delta_sha=ks.stages[L.INVERT]["outputs"][L.INVERT_DELTA],
+                       edit_sha=file_sha256(ks.path(edit_name, L.EDIT_WS)), settings=settings)
+
+
+def _track(s: Session, plan: VideoPlan, keyframe: int, key: _Keyframe, on_progress: ProgressHook) -> dict:
+    """The keyframe's face followed frame to frame (by position and size), its FFHQ quad smoothed in time:
+    {"frames": {index: {"c2p": 3x3, "landmarks": 68x2}}} for the frames where it is found and large enough."""
+    from dragedit.pipeline.imaging.faces import NoFaceError, find_faces
+
+    cfg, info = plan.config, plan.info
+    params = {"first": plan.first, "last": plan.last, "keyframe": keyframe, "size": key.size,
+              "min_face_px": cfg.min_face_px, "smoothing": cfg.crop_smoothing_s,
+              "follow": cfg.follow_distance, "face_box": [round(v, 3) for v in key.face_box]}
+
+    def compute():
+        found: dict[int, list[dict[str, Any]]] = {}
+        total = plan.last - plan.first + 1
+        for i, _, rgb in V.frames(info.path, info.rotation):
+            if plan.first <= i <= plan.last:
+                try:
+                    found[i] = find_faces(rgb)
+                except NoFaceError:
+                    found[i] = []
+                on_progress(Progress("track", i - plan.first + 1, total))
+        linked = follow_face(found, keyframe, key.face_box, cfg.follow_distance, cfg.min_face_px)
+        frames = smooth_crops(linked, key.size, cfg.crop_smoothing_s * max(info.fps, 1.0))
+        path = s.path(L.TRACK_JSON)
+        atomic.write_json(path, {"frames": {str(i): f for i, f in frames.items()}})
+        return [path], {"linked": len(frames)}
+
+    s.cached(L.VIDEO_TRACK, {"clip": plan.clip_sha}, params, compute)
+    data = json.loads(s.path(L.TRACK_JSON).read_text())
+    return {"frames": {int(i): f for i, f in data["frames"].items()}}
+
+
+def follow_face(found: dict[int, list[dict[str, Any]]], keyframe: int, box: list[float], reach: float,
+                min_px: int) -> dict[int, np.ndarray]:
+    """index -> 68 landmarks of the face followed from `box` on the keyframe, outwards frame by frame: the face
+    whose box centre is nearest the last one found, within `reach` of its size and of a like size."""
+    linked: dict[int, np.ndarray] = {}
+    for step in (1, -1):
+        last = list(box)
+        i = keyframe
+        while i in found:
+            cx, cy = (last[0] + last[2]) / 2, (last[1] + last[3]) / 2
+            side = max(last[2] - last[0], last[3] - last[1])
+            best, dist = None, reach * side
+            for f in found[i]:
+                b = f["box"]
+                d = math.hypot((b[0] + b[2]) / 2 - cx, (b[1] + b[3]) / 2 - cy)
+                ratio = max(b[2] - b[0], 1e-6) / max(last[2] - last[0], 1e-6)
+                if d <= dist and 0.6 <= ratio <= 1.6:
+                    best, dist = f, d
+            if best is not None:
+                last = list(best["box"])
+                if best["box"][2] - best["box"][0] >= min_px:
+                    linked[i] = np.asarray(best["landmarks"], np.float64)
+            i += step
+    return linked
+
+
+def smooth_crops(linked: dict[int, np.ndarray], size: int, sigma_frames: float) -> dict[int, dict[str, Any]]:
+    """Each frame's FFHQ crop from its landmarks, its quad's centre and axes smoothed by a Gaussian over time
+    within each run of consecutive frames (a run breaks where the face is missing)."""
+    from dragedit.pipeline.imaging.align import crop_to_photo_matrix, ffhq_quad
+
+    out: dict[int, dict[str, Any]] = {}
+    runs: list[list[int]] = []
+    for i in sorted(linked):
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    for run in runs:
+        quads = np.stack([ffhq_quad(linked[i]) for i in run])  # T x 4 x 2 (tl, bl, br, tr)
+        centre = quads.mean(axis=1)
+        x_axis = (quads[:, 3] - quads[:, 0] + quads[:, 2] - quads[:, 1]) / 4
+        y_axis = (quads[:, 1] - quads[:, 0] + quads[:, 2] - quads[:, 3]) / 4
+        centre, x_axis, y_axis = (_gaussian(a, sigma_frames) for a in (centre, x_axis, y_axis))
+        for t, i in enumerate(run):
+            c, x, y = centre[t], x_axis[t], y_axis[t]
+            quad = np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+            out[i] = {"c2p": crop_to_photo_matrix(quad, size).tolist(), "landmarks": linked[i].tolist()}
+    return out
+
+
+def _gaussian(a: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian over the first axis (edges reflected); sigma 0 leaves it as it is."""
+    if sigma <= 0 or len(a) < 2:
+        return a
+    r = max(1, int(math.ceil(3 * sigma)))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    padded = np.concatenate([a[r:0:-1], a, a[-2:-r - 2:-1]]) if len(a) > r else np.pad(a, [(r, r)] + [(0, 0)] *
+                                                                                           (a.ndim - 1), mode="edge")
+    return np.stack([np.tensordot(k, padded[t:t + 2 * r + 1], axes=(0, 0)) for t in range(len(a))])
+
+
+def _frame_inputs(s: Session, plan: VideoPlan, key: _Keyframe) -> dict[str, Any]:
+    return {"clip": plan.clip_sha, "track": s.stages[L.VIDEO_TRACK]["outputs"][L.TRACK_JSON],
+            "delta": key.delta_sha, "edit": key.edit_sha}
+
+
+def _crop(rgb: np.ndarray, frame: dict[str, Any], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(crop, inside, photo_to_crop) of a frame."""
+    from dragedit.pipeline.imaging.align import warp_crop
+
+    c2p = np.asarray(frame["c2p"], np.float64)
+    crop, inside = warp_crop(rgb, c2p, size)
+    return crop, inside, np.linalg.inv(c2p)
+
+
+def _region(frame: dict[str, Any], p2c: np.ndarray, inside: np.ndarray, key: _Keyframe, cfg) -> np.ndarray:
+    from dragedit.pipeline.imaging.geometry import map_points
+    from dragedit.pipeline.imaging.paste import warp_region
+
+    return warp_region(map_points(p2c, np.asarray(frame["landmarks"])), inside, cfg, key.chain)
+
+
+def _fields(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progress: ProgressHook) -> None:
+    """Each tracked frame, in order: its pivot (from the previous frame's, or the keyframe's for the first),
+    renders at the pivot and at pivot + offset, and the backward field between them (cached per frame)."""
+    import torch
+    from safetensors.numpy import save_file as save_numpy
+    from safetensors.torch import load_file
+
+    from dragedit.common.images import save_image, tensor_to_uint8, uint8_to_tensor
+    from dragedit.inversion.follow import follow_pivot
+    from dragedit.inversion.losses import perceptual_loss
+    from dragedit.pipeline.imaging.motion import backward_field
+
+    settings, cfg, info = plan.settings.with_composite_of(None), plan.config, plan.info
+    composite = settings.composite
+    pti = settings.with_pti_of(None).pti
+    device = key.offset.device
+    frames = track["frames"]
+    todo = sorted(frames)
+    base = _frame_inputs(s, plan, key)
+    params = {"pivot_steps": cfg.pivot_steps, "pivot_lr": cfg.pivot_lr, "motion": composite.motion.to_dict(),
+              "composite": composite.to_dict()}
+    loss = None
+    w_prev, prev_sha = key.w_pivot, "keyframe"
+    render_size = key.cap or key.Gt.img_resolution
+    done = 0
+    for i, _, rgb in V.frames(info.path, info.rotation):
+        if i not in frames:
+            continue
+        name = L.video_field_stage(i)
+        out = s.path(name)
+
+        def compute(i=i, rgb=rgb, w_start=w_prev):
+            nonlocal loss
+            if loss is None:
+                loss = perceptual_loss("vgg", pti.allow_download and not settings.offline).to(device)
+            crop, inside, p2c = _crop(rgb, frames[i], key.size)
+            small = np.asarray(_resize(crop, render_size))
+            target = uint8_to_tensor(small, device)
+            w = follow_pivot(key.Gt, target, w_start, steps=cfg.pivot_steps, lr=cfg.pivot_lr,
+                             distance=loss.against(target), max_resolution=key.cap)
+            with torch.no_grad():
+                recon = tensor_to_uint8(key.Gt.synthesis(w, noise_mode="const", max_resolution=key.cap))
+                edited = tensor_to_uint8(key.Gt.synthesis(w + key.offset, noise_mode="const",
+                                                          max_resolution=key.cap))
+            recon, edited = _resize(recon, key.size), _resize(edited, key.size)
+            region = _region(frames[i], p2c, inside, key, composite)
+            b, _ = backward_field(recon, edited, region, [], composite.motion)
+            out.mkdir(parents=True, exist_ok=True)
+            paths = [out / "field.safetensors", out / "recon.png", out / "edited.png", out / "w.safetensors"]
+            atomic.write_with(paths[0], lambda tmp: save_numpy({"field": np.ascontiguousarray(b, np.float32),
+                                                                "region": region}, str(tmp)))
+            save_image(recon, paths[1])
+            save_image(edited, paths[2])
+            from safetensors.torch import save_file
+
+            atomic.write_with(paths[3], lambda tmp: save_file({"w": w.detach().cpu().contiguous()}, str(tmp)))
+            return paths, {}
+
+        entry = s.cached(name, {**base, "frame": i, "start": prev_sha}, params, compute)
+        prev_sha = entry["outputs"][f"{name}/w.safetensors"]
+        w_prev = load_file(str(out / "w.safetensors"))["w"].to(device)
+        done += 1
+        on_progress(Progress("fields", done, len(todo)))
+
+
+def _resize(img: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    if img.shape[0] == size:
+        return img
+    interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_CUBIC
+    return cv2.resize(img, (size, size), interpolation=interp)
+
+
+def _field(s: Session, i: int) -> tuple[np.ndarray, np.ndarray] | None:
+    from safetensors.numpy import load_file
+
+    path = s.path(L.video_field_stage(i), "field.safetensors")
+    if not path.is_file():
+        return None
+    data = load_file(str(path))
+    return data["field"], data["region"]
+
+
+def _write(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progress: ProgressHook) -> int:
+    """The output clip: every frame of the source, the tracked ones of the edited range with their patch (cached
+    per frame), with the source's timestamps and sound. Returns how many frames changed."""
+    from PIL import Image
+
+    from dragedit.common.images import save_image
+    from dragedit.pipeline.imaging.paste import warp_paste
+
+    settings, cfg, info = plan.settings.with_composite_of(None), plan.config, plan.info
+    frames = track["frames"]
+    base = _frame_inputs(s, plan, key)
+    changed = 0
+
+    def edited(i: int, rgb: np.ndarray) -> np.ndarray:
+        nonlocal changed
+        on_progress(Progress("frames", i + 1, info.frames))
+        if i not in frames:
+            return rgb
+        name = L.video_frame_stage(i)
+        window = [j for j in range(i - cfg.field_window, i + cfg.field_window + 1) if j in frames]
+        inputs = {**base, "frame": i, "fields": {str(j): s.stages[L.video_field_stage(j)]["key"] for j in window}}
+
+        def compute():
+            weights = [2.0 ** -abs(j - i) for j in window]  # 1, 2, 1 for a window of one each side
+            fields = [_field(s, j)[0] for j in window]
+            b = sum(w * f for w, f in zip(weights, fields)) / sum(weights)
+            field_dir = s.path(L.video_field_stage(i))
+            region = _field(s, i)[1]
+            b = b * (region > 0)[..., None]  # the smoothing never moves pixels outside this frame's region
+            crop, inside, p2c = _crop(rgb, frames[i], key.size)
+            recon = np.asarray(Image.open(field_dir / "recon.png").convert("RGB"))
+            edited_px = np.asarray(Image.open(field_dir / "edited.png").convert("RGB"))
+            wp = warp_paste(rgb, crop, recon, edited_px, region, p2c, config=settings.composite, paths=key.paths,
+                            field=b.astype(np.float32))
+            out = s.path(name)
+            out.mkdir(parents=True, exist_ok=True)
+            bbox = wp.stats["bbox"]
+            if bbox is None or not wp.stats["changed_pixels"]:
+                return [], {"bbox": None, "changed_pixels": 0}
+            x0, y0, x1, y1 = bbox
+            save_image(wp.photo[y0:y1, x0:x1], out / "patch.png")
+            return [out / "patch.png"], {"bbox": bbox, "changed_pixels": wp.stats["changed_pixels"]}
+
+        entry = s.cached(name, inputs, {"composite": settings.composite.to_dict(), "window": cfg.field_window},
+                         compute)
+        if not entry.get("bbox"):
+            return rgb
+        x0, y0, x1, y1 = entry["bbox"]
+        patch = np.asarray(Image.open(s.path(name, "patch.png")).convert("RGB"))
+        out = rgb.copy()
+        out[y0:y1, x0:x1] = patch
+        changed += 1
+        return out
+
+    V.write_video(info, plan.output, edited, crf=cfg.crf)
+    return changed

@@ -1,0 +1,228 @@
+"""A clip through the whole path: a clip made here (the test photo moving, a sine-wave sound, two frames without
+the face), edited once on its keyframe; its frames, timestamps and sound kept, the pixels outside the face and
+the faceless frames untouched, a kill mid-clip resumed to the same bytes, the same command reusing everything,
+and every bad input refused in one line before any work."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import ASTRONAUT, QUICK, assert_user_error, run_main, sha
+
+av = pytest.importorskip("av", reason="PyAV is a dependency (pip install -e .)")
+
+FRAMES, FACELESS, RATE = 10, 2, 10
+SMILE = ["--drag", "@mouth_left:-4%,-8%", "--drag", "@mouth_right:4%,-8%"]
+FAST = [*QUICK, "--steps", "6"]
+
+
+def make_clip(path: Path, frames: int = FRAMES, faceless: int = FACELESS, sound: bool = True) -> Path:
+    """H.264 at RATE fps: the test photo drifting a few pixels a frame, then `faceless` grey frames; an AAC sine."""
+    face = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+    import cv2
+
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=RATE)
+        v.width, v.height, v.pix_fmt = 512, 512, "yuv420p"
+        v.options = {"crf": "12"}
+        a = None
+        if sound:
+            a = out.add_stream("aac", rate=16000)
+            a.layout = "mono"
+        for i in range(frames + faceless):
+            if i < frames:
+                m = np.float32([[1, 0, 1.5 * i], [0, 1, 0.5 * i]])
+                rgb = cv2.warpAffine(face, m, (512, 512), borderMode=cv2.BORDER_REFLECT)
+            else:
+                rgb = np.full((512, 512, 3), 90, np.uint8)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            frame.time_base = v.codec_context.time_base = __import__("fractions").Fraction(1, RATE)
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+        if a is not None:
+            t = np.arange(int(16000 * (frames + faceless) / RATE)) / 16000
+            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for k in range(0, len(samples), 1024):
+                chunk = samples[k:k + 1024][None]
+                af = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+                af.sample_rate, af.pts = 16000, k
+                out.mux(a.encode(af))
+            out.mux(a.encode(None))
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4")
+
+
+@pytest.fixture(scope="module")
+def edited(clip, tmp_path_factory):
+    root = tmp_path_factory.mktemp("edited")
+    proc = run_main("edit", clip, *SMILE, "-o", root / "out.mkv", "--session", root / "s", *FAST, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return root, json.loads(proc.stdout)
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    from dragedit.pipeline.imaging.video import frames
+
+    return [rgb for _, _, rgb in frames(path)]
+
+
+@pytest.mark.slow
+def test_a_clip_keeps_its_frames_timing_sound_and_every_pixel_outside_the_face(clip, edited):
+    from dragedit.pipeline.imaging.video import timestamps
+
+    root, res = edited
+    out = root / "out.mkv"
+    assert res["frames"] == FRAMES + FACELESS and res["edited"] >= FRAMES - 2 and res["untouched"] == FACELESS
+    src_t, src_a = timestamps(clip)
+    out_t, out_a = timestamps(out)
+    assert len(out_t) == len(src_t) and max(abs(a - b) for a, b in zip(src_t, out_t)) < 0.001
+    assert out_a == src_a and src_a[0][0] == "aac"  # the sound's packets, all of them, unchanged codec
+    before, after = _frames(clip), _frames(out)
+    track = json.loads((root / "s" / "video" / "track.json").read_text())["frames"]
+    changed_any = False
+    for i, (a, b) in enumerate(zip(before, after)):
+        diff = (a != b).any(axis=2)
+        if str(i) not in track:
+            assert not diff.any(), f"frame {i} has no face but changed"
+            continue
+        lm = np.asarray(track[str(i)]["landmarks"])
+        x0, y0 = lm.min(0) - 0.5 * (lm.max(0) - lm.min(0))
+        x1, y1 = lm.max(0) + 0.5 * (lm.max(0) - lm.min(0))
+        ys, xs = np.nonzero(diff)
+        changed_any |= bool(len(xs))
+        assert len(xs) == 0 or (xs.min() >= x0 and xs.max() <= x1 and ys.min() >= y0 and ys.max() <= y1), i
+    assert changed_any  # the edit is there
+
+
+@pytest.mark.slow
+def test_the_same_command_again_reuses_everything(clip, edited):
+    root, first = edited
+    proc = run_main("edit", clip, *SMILE, "-o", root / "again.mkv", "--session", root / "s", *FAST, "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert not any(k.endswith("computed") for k in res["stages"]), res["stages"]
+    assert set(res["keyframe_stages"].values()) == {"reused"}
+    assert sha(root / "again.mkv") == sha(root / "out.mkv")
+
+
+@pytest.mark.slow
+def test_a_second_edit_reuses_the_keyframe_inversion_and_the_track(clip, edited, tmp_path):
+    import shutil
+
+    root, _ = edited
+    s = tmp_path / "s"
+    shutil.copytree(root / "s", s)
+    proc = run_main("edit", clip, "--drag", "@brow_left:0,-6%", "-o", tmp_path / "brows.mkv", "--session", s, *FAST,
+                    "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["keyframe_stages"]["align"] == res["keyframe_stages"]["invert"] == "reused"
+    assert res["stages"].get("track reused") == 1 and res["stages"].get("fields computed")
+
+
+@pytest.mark.slow
+def test_kill_mid_clip_then_resume_gives_the_same_bytes(clip, edited, tmp_path):
+    root, _ = edited
+    cmd = [sys.executable, "-m", "dragedit", "edit", str(clip), *SMILE, "-o", str(tmp_path / "k.mkv"), "--session",
+           str(tmp_path / "s"), *FAST]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fields = tmp_path / "s" / "video" / "fields"
+    deadline = time.time() + 600
+    while time.time() < deadline and (not fields.is_dir() or len(os.listdir(fields)) < 3):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "k.mkv").exists()
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr
+    assert sha(tmp_path / "k.mkv") == sha(root / "out.mkv")
+
+
+@pytest.mark.slow
+def test_frames_folder_and_mp4_outputs(clip, edited, tmp_path):
+    root, _ = edited
+    proc = run_main("edit", clip, *SMILE, "-o", tmp_path / "frames", "--session", root / "s", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    pngs = sorted((tmp_path / "frames").glob("frame-*.png"))
+    assert len(pngs) == FRAMES + FACELESS
+    times = json.loads((tmp_path / "frames" / "frames.json").read_text())["frames"]
+    assert [t["frame"] for t in times] == list(range(FRAMES + FACELESS))
+    mkv = _frames(root / "out.mkv")
+    assert all(np.array_equal(np.asarray(Image.open(p)), f) for p, f in zip(pngs, mkv))
+    proc = run_main("edit", clip, *SMILE, "-o", tmp_path / "o.mp4", "--session", root / "s", *FAST, "--crf", "20")
+    assert proc.returncode == 0, proc.stderr
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        assert c.streams.video[0].codec_context.name == "h264" and c.streams.audio
+
+
+def test_bad_clip_inputs_are_one_line_before_any_work(clip, tmp_path):
+    import shutil
+
+    local = tmp_path / "clip.mp4"
+    shutil.copy(clip, local)
+    (tmp_path / "cut.mp4").write_bytes(local.read_bytes()[: local.stat().st_size // 3])
+    (tmp_path / "text.mp4").write_text("not a video")
+    out = tmp_path / "o.mkv"
+    cases = [
+        (["edit", tmp_path / "text.mp4", *SMILE, "-o", out], "not a video"),
+        (["edit", tmp_path / "cut.mp4", *SMILE, "-o", out], "not a video"),
+        (["edit", local, *SMILE, "-o", out, "--keyframe", "99"], "--keyframe 99"),
+        (["edit", local, *SMILE, "-o", out, "--keyframe", str((FRAMES + 0.5) / RATE)], "no face on the keyframe"),
+        (["edit", local, *SMILE, "-o", local], "is the clip itself"),
+        (["edit", local, *SMILE, "-o", tmp_path / "o.avi"], "a clip is written as"),
+        (["edit", local, *SMILE, "-o", out, "--start", "5"], "--start 5"),
+        (["edit", local, *SMILE, "-o", out, "--crf", "99"], "--crf 99"),
+        (["edit", ASTRONAUT, *SMILE, "-o", out.with_suffix(".png"), "--keyframe", "1"], "go with a clip"),
+    ]
+    for argv, needle in cases:
+        before = sorted(p.name for p in tmp_path.iterdir())
+        assert_user_error(run_main(*argv, *QUICK), needle)
+        assert sorted(p.name for p in tmp_path.iterdir()) == before, argv
+    assert sha(local) == sha(clip)  # the clip is never written
+
+
+def test_too_little_disk_is_refused_before_any_work(clip, tmp_path, monkeypatch):
+    import shutil
+
+    from dragedit.pipeline.core import video
+
+    monkeypatch.setattr(video.shutil, "disk_usage", lambda _p: shutil._ntuple_diskusage(10, 9, 1))
+    assert_user_error(run_main("edit", clip, *SMILE, "-o", tmp_path / "o.mkv", *QUICK), "too little disk")
+    assert not list(tmp_path.iterdir())
+
+
+def test_without_o_the_output_is_never_over_an_existing_file(clip, tmp_path):
+    import shutil
+
+    local = tmp_path / "c.mp4"
+    shutil.copy(clip, local)
+    (tmp_path / "c_edited.mp4").write_bytes(b"mine")
+    assert_user_error(run_main("edit", local, *SMILE, *QUICK), "c_edited.mp4 exists")
+    assert (tmp_path / "c_edited.mp4").read_bytes() == b"mine"
+
+
+def test_a_clip_is_recognised_by_content_not_suffix(clip, tmp_path):
+    import shutil
+
+    from dragedit.pipeline.imaging.video import is_video
+
+    shutil.copy(clip, tmp_path / "clip.jpg")
+    assert is_video(tmp_path / "clip.jpg") and not is_video(ASTRONAUT)
+    gif = tmp_path / "a.gif"
+    face = Image.open(ASTRONAUT).convert("RGB")
+    face.save(gif, save_all=True, append_images=[face.rotate(2)])
+    assert not is_video(gif)  # an animated GIF stays a photo (its first frame, said in a note)
