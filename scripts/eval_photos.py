@@ -32,51 +32,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchlib import photos_in  # a sibling module (the script's folder is on the path)
+from benchlib import Dlib, photos_in  # a sibling module (the script's folder is on the path)
 
 KINDS = {  # landmark -> (out, up) in units of the inter-ocular distance; "out" is away from the face centre
     "smile": {48: (0.04, 0.08), 54: (0.04, 0.08)},
     "jaw": {7: (0.0, -0.09), 8: (0.0, -0.09), 9: (0.0, -0.09)},
     "brows": {19: (0.0, 0.08), 24: (0.0, 0.08)},
 }
-
-
-class Dlib:
-    """dlib's own detector, landmark predictor and face-recognition ResNet (face_recognition_models)."""
-
-    def __init__(self) -> None:
-        import dlib
-
-        from dragedit.pipeline.imaging.faces import face_model_path
-
-        self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(str(face_model_path("shape_predictor_68_face_landmarks.dat")))
-        self.recognizer = dlib.face_recognition_model_v1(str(face_model_path("dlib_face_recognition_resnet_model_v1.dat")))
-        self.dlib = dlib
-
-    def faces(self, rgb: np.ndarray) -> list:
-        return sorted(self.detector(rgb, 1), key=lambda r: -r.area())
-
-    def shape(self, rgb: np.ndarray, rect):
-        return self.predictor(rgb, rect)
-
-    def landmarks(self, shape) -> np.ndarray:
-        return np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], np.float64)
-
-    def descriptor(self, rgb: np.ndarray, shape) -> np.ndarray:
-        return np.array(self.recognizer.compute_face_descriptor(rgb, shape))
-
-    def match(self, rgb: np.ndarray, box) -> object | None:
-        """The detection in `rgb` that overlaps `box` most (IoU > 0.3)."""
-        best, best_iou = None, 0.3
-        for r in self.detector(rgb, 1):
-            ix = max(0, min(r.right(), box.right()) - max(r.left(), box.left()))
-            iy = max(0, min(r.bottom(), box.bottom()) - max(r.top(), box.top()))
-            inter = ix * iy
-            iou = inter / (r.area() + box.area() - inter)
-            if iou > best_iou:
-                best, best_iou = r, iou
-        return best
 
 
 def drags_for(lm: np.ndarray, kind: str) -> tuple[list[int], np.ndarray, float]:

@@ -340,6 +340,22 @@ class _Keyframe:
     delta_sha: str
     edit_sha: str
     settings: EditSettings
+    handles: list[tuple[int | None, list[float], list[float]]]  # (landmark or None, start, LK-measured end), crop
+    lost: list[tuple[int | None, list[float]]]  # where the generator repainted instead of moving (crop points)
+    drag_lost: bool  # the drag stopped because it lost a handle: no generated pixels (as for the photo)
+
+    def at_frame(self, landmarks_crop: np.ndarray) -> tuple[list, list]:
+        """(anchors, lost points) in a frame's crop: each handle where its landmark is in this frame (a handle
+        given in pixels stays where it was in the keyframe's crop), carrying the motion LK measured on the
+        keyframe, so every frame's edit is pinned to the same motion the photo edit has."""
+        def at(landmark: int | None, point: list[float]) -> np.ndarray:
+            return landmarks_crop[landmark] if landmark is not None else np.asarray(point, np.float64)
+
+        anchors = []
+        for landmark, start, end in self.handles:
+            p = at(landmark, start)
+            anchors.append((p.tolist(), (p + np.subtract(end, start)).tolist()))
+        return anchors, [at(landmark, point).tolist() for landmark, point in self.lost]
 
     @classmethod
     def load(cls, folder: Path, edit_name: str, settings: EditSettings) -> "_Keyframe":
@@ -358,11 +374,34 @@ class _Keyframe:
             ws = load_file(str(ks.path(edit_name, L.EDIT_WS)))["w"].to(device)
             chain = edit_chain(ks, edit_name)
             al = alignment(ks)
+            info = ks.edit_info(edit_name)
+            handles, lost = _measured(ks, edit_name)
             return cls(Gt=Gt, offset=(ws - w_pivot).detach(), cap=image_cap(ks, Gt), size=al.crop_size,
                        chain=[(points, mask) for points, mask, _ in chain],
                        paths=[p for _, _, ps in chain for p in ps], face_box=list(al.face_box),
                        w_pivot=w_pivot.detach(), delta_sha=ks.stages[L.INVERT]["outputs"][L.INVERT_DELTA],
-                       edit_sha=file_sha256(ks.path(edit_name, L.EDIT_WS)), settings=settings)
+                       edit_sha=file_sha256(ks.path(edit_name, L.EDIT_WS)), settings=settings, handles=handles,
+                       lost=lost, drag_lost=info.get("stopped_by") == "lost")
+
+
+def _measured(ks: Session, edit_name: str) -> tuple[list, list]:
+    """The keyframe edit's handles as LK measured them, each with the landmark it is anchored on (None for a
+    handle in pixels), and the points where it repainted: from every edit of the chain made from the pivot."""
+    from dragedit.pipeline.imaging.anchors import is_anchored, parse_anchored
+
+    handles, lost = [], []
+    name = edit_name
+    while name != L.PIVOT:
+        info = ks.edit_info(name)
+        specs = info.get("drag_specs") or [None] * len(info.get("handles", []))
+        for spec, h in zip(specs, info.get("handles", [])):
+            landmark = parse_anchored(spec).index if isinstance(spec, str) and is_anchored(spec) else None
+            if h.get("measured_ok"):
+                handles.append((landmark, h["start"], h["measured"]))
+            elif h.get("lost"):
+                lost += [(landmark, h["start"]), (None, h["tracker"])]
+        name = info.get("parent", L.PIVOT)
+    return handles, lost
 
 
 def _track(s: Session, plan: VideoPlan, keyframe: int, key: _Keyframe, on_progress: ProgressHook) -> dict:
@@ -473,11 +512,16 @@ def _crop(rgb: np.ndarray, frame: dict[str, Any], size: int) -> tuple[np.ndarray
     return crop, inside, np.linalg.inv(c2p)
 
 
-def _region(frame: dict[str, Any], p2c: np.ndarray, inside: np.ndarray, key: _Keyframe, cfg) -> np.ndarray:
+def _landmarks_crop(frame: dict[str, Any], p2c: np.ndarray) -> np.ndarray:
     from dragedit.pipeline.imaging.geometry import map_points
+
+    return map_points(p2c, np.asarray(frame["landmarks"]))
+
+
+def _region(frame: dict[str, Any], p2c: np.ndarray, inside: np.ndarray, key: _Keyframe, cfg) -> np.ndarray:
     from dragedit.pipeline.imaging.paste import warp_region
 
-    return warp_region(map_points(p2c, np.asarray(frame["landmarks"])), inside, cfg, key.chain)
+    return warp_region(_landmarks_crop(frame, p2c), inside, cfg, key.chain)
 
 
 def _fields(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progress: ProgressHook) -> None:
@@ -491,6 +535,7 @@ def _fields(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progres
     from dragedit.inversion.follow import follow_pivot
     from dragedit.inversion.losses import perceptual_loss
     from dragedit.pipeline.imaging.motion import backward_field
+    from dragedit.pipeline.imaging.paste import without_lost
 
     settings, cfg, info = plan.settings.with_composite_of(None), plan.config, plan.info
     composite = settings.composite
@@ -525,8 +570,9 @@ def _fields(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progres
                 edited = tensor_to_uint8(key.Gt.synthesis(w + key.offset, noise_mode="const",
                                                           max_resolution=key.cap))
             recon, edited = _resize(recon, key.size), _resize(edited, key.size)
-            region = _region(frames[i], p2c, inside, key, composite)
-            b, _ = backward_field(recon, edited, region, [], composite.motion)
+            anchors, lost = key.at_frame(_landmarks_crop(frames[i], p2c))
+            region = without_lost(_region(frames[i], p2c, inside, key, composite), lost, composite)
+            b, _ = backward_field(recon, edited, region, anchors, composite.motion)
             out.mkdir(parents=True, exist_ok=True)
             paths = [out / "field.safetensors", out / "recon.png", out / "edited.png", out / "w.safetensors"]
             atomic.write_with(paths[0], lambda tmp: save_numpy({"field": np.ascontiguousarray(b, np.float32),
@@ -596,8 +642,9 @@ def _write(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progress
             crop, inside, p2c = _crop(rgb, frames[i], key.size)
             recon = np.asarray(Image.open(field_dir / "recon.png").convert("RGB"))
             edited_px = np.asarray(Image.open(field_dir / "edited.png").convert("RGB"))
+            _, lost = key.at_frame(_landmarks_crop(frames[i], p2c))
             wp = warp_paste(rgb, crop, recon, edited_px, region, p2c, config=settings.composite, paths=key.paths,
-                            field=b.astype(np.float32))
+                            field=b.astype(np.float32), lost=lost, drag_lost=key.drag_lost)
             out = s.path(name)
             out.mkdir(parents=True, exist_ok=True)
             bbox = wp.stats["bbox"]

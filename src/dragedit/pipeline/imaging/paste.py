@@ -206,6 +206,17 @@ def _near(points: list[list[float]], size: int, sigma: float) -> np.ndarray:
     return out
 
 
+def without_lost(region: np.ndarray, lost: list[list[float]] | None, cfg: CompositeConfig) -> np.ndarray:
+    """`region` less the surroundings of lost handles: there the generator repainted instead of moving, so its
+    flow is not motion."""
+    if not lost:
+        return region
+    size = region.shape[0]
+    region = region * (1 - _near(lost, size, cfg.reach * size))
+    region[region < 1.0 / 256] = 0.0
+    return region
+
+
 @dataclass
 class WarpPaste:
     """The result of `warp_paste` and what the session keeps of it."""
@@ -234,9 +245,7 @@ def warp_paste(photo: np.ndarray, crop: np.ndarray, recon: np.ndarray, edited: n
     """
     cfg = config or CompositeConfig()
     size = recon.shape[0]
-    if lost:  # around a lost handle the generator repainted instead of moving: its flow is not motion
-        region = region * (1 - _near(lost, size, cfg.reach * size))
-        region[region < 1.0 / 256] = 0.0
+    region = without_lost(region, lost, cfg)
     if field is None:
         b, conf = backward_field(recon, edited, region, anchors, cfg.motion)
     else:

@@ -1,0 +1,280 @@
+"""Clips end to end, measured on the output clip with tools that are not dragedit's.
+
+For each clip in a folder: a smile (both mouth corners out 4 % and up 8 % of the eye distance, anchored on the
+keyframe's face) through `edit_video` into a lossless .mkv, and the same drag made on the keyframe as a photo
+(the keyframe session's own composite). Then, on every frame of the edited part where dlib finds the face
+(followed from the keyframe by box overlap):
+
+  identity   dlib face-recognition ResNet distance, edited frame vs source frame (0.6 = another person); the
+             photo edit's on the keyframe beside it
+  TL-ID      STIT's temporal identity consistency over adjacent frames: mean similarity (1 - distance) of the
+             edited clip's consecutive descriptors / the source's (1 = as consistent as the source)
+  TG-ID      the same over every pair of frames (sampled)
+  motion     OpenCV's pyramidal Lucas-Kanade from the source frame's mouth corners (dlib 48, 54) to the
+             edited frame: the edit's size in px, median over frames, / the photo edit's on the keyframe
+  visible    share of face frames whose corner motion is at least 0.5 px and 30 % of the photo edit's
+  flicker    median frame-to-frame change of the corner motion vectors / median motion (0 = steady)
+  outside    share of frames whose changed pixels all lie in the dlib face box grown by half its size
+  timing     largest difference of the frames' timestamps (from the first frame's), and whether every audio
+             packet is there, through PyAV
+  s/frame    the whole clip edit's wall time per frame of the edited part
+
+    python scripts/eval_video.py CLIPS_DIR [--seconds 3] [--work DIR] [--json out.json] [--figure out.jpg]
+                                 [--gif out.gif] [--figure-clip NAME] [--pivot-steps N --tune-steps N --steps N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from benchlib import Dlib  # a sibling module (the script's folder is on the path)
+
+SMILE = ["@mouth_left:-4%,-8%", "@mouth_right:4%,-8%"]
+CORNERS = (48, 54)
+
+
+def clips_in(folder: str) -> list[Path]:
+    from dragedit.pipeline.imaging.video import is_video
+
+    p = Path(folder)
+    if not p.is_dir():
+        raise SystemExit(f"eval_video.py: {folder} is not a folder; give a folder of clips")
+    found = sorted(f for f in p.iterdir() if f.is_file() and is_video(f))
+    if not found:
+        raise SystemExit(f"eval_video.py: {folder} holds no clip")
+    return found
+
+
+def _rect(dlib, box):
+    return dlib.rectangle(int(box[0]), int(box[1]), int(box[2]), int(box[3]))
+
+
+def _box(r) -> tuple[int, int, int, int]:
+    return r.left(), r.top(), r.right(), r.bottom()
+
+
+def corner_motion(src: np.ndarray, out: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """LK displacement of each corner from `src` to `out` (px), NaN where LK loses it."""
+    a, b = cv2.cvtColor(src, cv2.COLOR_RGB2GRAY), cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
+    p0 = corners.astype(np.float32).reshape(-1, 1, 2)
+    p1, status, _ = cv2.calcOpticalFlowPyrLK(a, b, p0, None, winSize=(21, 21), maxLevel=3,
+                                             criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 0.01))
+    d = (p1 - p0).reshape(-1, 2).astype(np.float64)
+    d[status.ravel() == 0] = np.nan
+    return d
+
+
+def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo_edit: np.ndarray,
+                 first: int, last: int) -> dict:
+    from dragedit.pipeline.imaging.video import frames, timestamps
+
+    rows, prev = [], None
+    # the keyframe first, to pick the face dlib sees where the pipeline's is
+    src_frames = frames(clip)
+    out_frames = frames(out)
+    key_src = None
+    for (i, _, s), (_, _, e) in zip(src_frames, out_frames):
+        if not first <= i <= last:
+            continue
+        if i == keyframe:
+            key_src = s
+        rows.append((i, s, e))
+    rects = {}
+    for direction in (1, -1):
+        prev = key_box
+        order = [r for r in rows if (r[0] - keyframe) * direction >= 0]
+        order.sort(key=lambda r: direction * r[0])
+        for i, s, _ in order:
+            best = det.match(s, _rect(det.dlib, prev))
+            if best is not None:
+                rects[i] = best
+                prev = _box(best)
+    per_frame = []
+    for i, s, e in rows:
+        if i not in rects:
+            continue
+        r = rects[i]
+        shape_s = det.shape(s, r)
+        lm = det.landmarks(shape_s)
+        d_s = det.descriptor(s, shape_s)
+        d_e = det.descriptor(e, det.shape(e, r))
+        motion = corner_motion(s, e, lm[list(CORNERS)])
+        x0, y0, x1, y1 = _box(r)
+        w, h = x1 - x0, y1 - y0
+        changed = (s != e).any(axis=2)
+        grown = np.zeros_like(changed)
+        grown[max(0, y0 - h // 2):y1 + h // 2, max(0, x0 - w // 2):x1 + w // 2] = True
+        per_frame.append({"frame": i, "identity": float(np.linalg.norm(d_e - d_s)), "d_s": d_s, "d_e": d_e,
+                          "motion": motion, "outside_ok": not (changed & ~grown).any()})
+    # the photo edit on the keyframe, measured the same way
+    rk = rects[keyframe]
+    shape_k = det.shape(key_src, rk)
+    photo_id = float(np.linalg.norm(det.descriptor(photo_edit, det.shape(photo_edit, rk)) -
+                                    det.descriptor(key_src, shape_k)))
+    photo_motion = corner_motion(key_src, photo_edit, det.landmarks(shape_k)[list(CORNERS)])
+    photo_size = float(np.nanmean(np.linalg.norm(photo_motion, axis=1)))
+
+    size = np.array([np.nanmean(np.linalg.norm(f["motion"], axis=1)) for f in per_frame])
+    vecs = np.stack([f["motion"] for f in per_frame])  # T x 2 x 2
+    change = np.nanmean(np.linalg.norm(np.diff(vecs, axis=0), axis=2), axis=1) if len(vecs) > 1 else np.array([0.0])
+    ds, de = np.stack([f["d_s"] for f in per_frame]), np.stack([f["d_e"] for f in per_frame])
+
+    def sim(a, b):
+        return 1 - np.linalg.norm(a - b, axis=-1)
+
+    tl = float(sim(de[1:], de[:-1]).mean() / sim(ds[1:], ds[:-1]).mean()) if len(ds) > 1 else 1.0
+    pick = np.linspace(0, len(ds) - 1, min(len(ds), 60)).astype(int)
+    ii, jj = np.triu_indices(len(pick), 1)
+    tg = float(sim(de[pick][ii], de[pick][jj]).mean() / sim(ds[pick][ii], ds[pick][jj]).mean()) if len(ii) else 1.0
+    src_t, src_a = timestamps(clip)
+    out_t, out_a = timestamps(out)
+    return {
+        "face_frames": len(per_frame), "frames": len(rows),
+        "identity": float(np.mean([f["identity"] for f in per_frame])), "identity_photo": photo_id,
+        "tl_id": tl, "tg_id": tg,
+        "motion_px": float(np.nanmedian(size)), "motion_photo_px": photo_size,
+        "motion_ratio": float(np.nanmedian(size) / photo_size) if photo_size > 0 else float("nan"),
+        "visible": float(np.mean((size >= 0.5) & (size >= 0.3 * photo_size))),
+        "flicker": float(np.nanmedian(change) / max(np.nanmedian(size), 1e-6)),
+        "outside": float(np.mean([f["outside_ok"] for f in per_frame])),
+        "timestamps_ms": 1000 * max((abs(a - b) for a, b in zip(src_t, out_t)), default=0.0) if len(src_t) ==
+        len(out_t) else float("inf"),
+        "sound_kept": src_a == out_a,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("clips")
+    ap.add_argument("--seconds", type=float, help="edit the first this many seconds of each clip (default: all)")
+    ap.add_argument("--work", help="keep sessions and outputs here (default: a temporary folder)")
+    ap.add_argument("--json", help="write the rows here")
+    ap.add_argument("--figure", help="a before | after strip of four frames of the first clip (JPEG)")
+    ap.add_argument("--gif", help="a short animated before | after preview of the first clip")
+    ap.add_argument("--figure-clip", help="the clip (file name) --figure and --gif show (default: the first)")
+    ap.add_argument("--generator")
+    ap.add_argument("--pivot-steps", type=int)
+    ap.add_argument("--tune-steps", type=int)
+    ap.add_argument("--steps", type=int)
+    a = ap.parse_args()
+
+    from dragedit.draggan.config import DragConfig
+    from dragedit.inversion.config import PTIConfig
+    from dragedit.pipeline.core.edit import EditJob, edit
+    from dragedit.pipeline.core.library import edit_request
+    from dragedit.pipeline.core.settings import EditSettings
+    from dragedit.pipeline.core.video import VideoJob, check_video, run_video
+
+    clips = clips_in(a.clips)
+    pti = PTIConfig(**{k: v for k, v in (("pivot_steps", a.pivot_steps), ("tune_steps", a.tune_steps)) if v})
+    settings = EditSettings(generator=a.generator, device="cpu", offline=True, pti=pti,
+                            drag=DragConfig(**({"max_steps": a.steps} if a.steps else {})))
+    det = Dlib()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(a.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for clip in clips:
+            out, session = work / f"{clip.stem}.mkv", work / f"{clip.stem}.dragedit"
+            job = VideoJob(clip, requests=[edit_request(*SMILE)], output=out, session=session, end=a.seconds,
+                           overwrite=True)
+            t0 = time.perf_counter()
+            try:
+                plan = check_video(job, settings)
+                res = run_video(plan)
+            except Exception as exc:  # noqa: BLE001 - one clip's failure is a row, the others go on
+                rows.append({"clip": clip.name, "error": str(exc).splitlines()[0]})
+                print(f"{clip.name}: {rows[-1]['error']}", flush=True)
+                continue
+            seconds = time.perf_counter() - t0
+            photo = work / f"{clip.stem}_keyframe_photo.png"
+            edit(EditJob(session / "keyframe", output=photo, composite_edit="latest", overwrite=True))
+            from PIL import Image
+
+            photo_edit = np.asarray(Image.open(photo).convert("RGB"))
+            from dragedit.pipeline.core.session import Session
+
+            with Session(session / "keyframe", read_only=True) as ks:
+                key_box = ks.faces()[ks.face]["box"]
+            m = measure_clip(det, clip, out, res.keyframe, key_box, photo_edit, plan.first, plan.last)
+            row = {"clip": clip.name, "s_per_frame": seconds / (plan.last - plan.first + 1),
+                   "edited_frames": res.edited, "untouched": res.untouched, **m}
+            rows.append(row)
+            print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+            shown = clip.name == a.figure_clip if a.figure_clip else len(rows) == 1
+            if a.figure and shown:
+                strip(clip, out, plan.first, plan.last, a.figure, key_box)
+            if a.gif and shown:
+                preview_gif(clip, out, plan.first, min(plan.last, plan.first + 60), a.gif, key_box)
+    _table(rows)
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=2))
+
+
+def _face_window(box, shape, scale: float = 1.0):
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = max(w, h) * scale
+    return (int(max(0, cx - half)), int(max(0, cy - half)), int(min(shape[1], cx + half)),
+            int(min(shape[0], cy + half)))
+
+
+def strip(clip: Path, out: Path, first: int, last: int, path: str, box) -> None:
+    """Four frames across the edited part: source above, edited below, the face window of the keyframe."""
+    from PIL import Image
+
+    from dragedit.pipeline.imaging.video import frames
+
+    picks = set(np.linspace(first, last, 4).astype(int).tolist())
+    tiles = {}
+    for (i, _, s), (_, _, e) in zip(frames(clip), frames(out)):
+        if i in picks:
+            x0, y0, x1, y1 = _face_window(box, s.shape)
+            tiles[i] = [Image.fromarray(t[y0:y1, x0:x1]).resize((256, 256), Image.Resampling.LANCZOS) for t in (s, e)]
+    img = Image.new("RGB", (256 * len(tiles) + 4 * (len(tiles) - 1), 516), "white")
+    for k, i in enumerate(sorted(tiles)):
+        img.paste(tiles[i][0], (k * 260, 0))
+        img.paste(tiles[i][1], (k * 260, 260))
+    img.save(path, quality=90)
+
+
+def preview_gif(clip: Path, out: Path, first: int, last: int, path: str, box) -> None:
+    """Source | edited face windows side by side, every second frame, as an animated GIF."""
+    from PIL import Image
+
+    from dragedit.pipeline.imaging.video import frames
+
+    shots = []
+    for (i, _, s), (_, _, e) in zip(frames(clip), frames(out)):
+        if first <= i <= last and (i - first) % 2 == 0:
+            x0, y0, x1, y1 = _face_window(box, s.shape)
+            pair = Image.new("RGB", (388, 192), "white")
+            pair.paste(Image.fromarray(s[y0:y1, x0:x1]).resize((192, 192), Image.Resampling.LANCZOS), (0, 0))
+            pair.paste(Image.fromarray(e[y0:y1, x0:x1]).resize((192, 192), Image.Resampling.LANCZOS), (196, 0))
+            shots.append(pair.quantize(128))
+    shots[0].save(path, save_all=True, append_images=shots[1:], duration=66, loop=0)
+
+
+def _table(rows: list[dict]) -> None:
+    print("\n| clip | face frames | identity (photo) | TL-ID | TG-ID | motion px (photo) | ratio | visible | flicker "
+          "| outside | timestamps ms | sound | s/frame |\n|" + " --- |" * 13)
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['clip']} | {r['error']} |" + " |" * 11)
+            continue
+        print(f"| {r['clip']} | {r['face_frames']}/{r['frames']} | {r['identity']:.3f} ({r['identity_photo']:.3f}) "
+              f"| {r['tl_id']:.3f} | {r['tg_id']:.3f} | {r['motion_px']:.2f} ({r['motion_photo_px']:.2f}) "
+              f"| {r['motion_ratio']:.2f} | {100 * r['visible']:.0f} % | {r['flicker']:.2f} "
+              f"| {100 * r['outside']:.0f} % | {r['timestamps_ms']:.2f} | {'kept' if r['sound_kept'] else 'LOST'} "
+              f"| {r['s_per_frame']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
