@@ -209,9 +209,9 @@ def main() -> None:
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
             shown = clip.name == a.figure_clip if a.figure_clip else len(rows) == 1
             if a.figure and shown:
-                strip(clip, out, plan.first, plan.last, a.figure, key_box)
+                strip(det, clip, out, plan.first, plan.last, a.figure, key_box)
             if a.gif and shown:
-                preview_gif(clip, out, plan.first, min(plan.last, plan.first + 60), a.gif, key_box)
+                preview_gif(det, clip, out, plan.first, min(plan.last, plan.first + 60), a.gif, key_box)
     _table(rows)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2))
@@ -226,8 +226,14 @@ def _face_window(box, shape, scale: float = 1.0):
             int(min(shape[0], cy + half)))
 
 
-def strip(clip: Path, out: Path, first: int, last: int, path: str, box) -> None:
-    """Four frames across the edited part: source above, edited below, the face window of the keyframe."""
+def _follow(det: Dlib, rgb: np.ndarray, box):
+    """The face dlib finds nearest `box` in this frame (else `box`): the window follows the face."""
+    best = det.match(rgb, _rect(det.dlib, box))
+    return _box(best) if best is not None else box
+
+
+def strip(det: Dlib, clip: Path, out: Path, first: int, last: int, path: str, box) -> None:
+    """Four frames across the edited part: source above, edited below, each around the face in that frame."""
     from PIL import Image
 
     from dragedit.pipeline.imaging.video import frames
@@ -235,6 +241,8 @@ def strip(clip: Path, out: Path, first: int, last: int, path: str, box) -> None:
     picks = set(np.linspace(first, last, 4).astype(int).tolist())
     tiles = {}
     for (i, _, s), (_, _, e) in zip(frames(clip), frames(out)):
+        if first <= i <= last:
+            box = _follow(det, s, box)
         if i in picks:
             x0, y0, x1, y1 = _face_window(box, s.shape)
             tiles[i] = [Image.fromarray(t[y0:y1, x0:x1]).resize((256, 256), Image.Resampling.LANCZOS) for t in (s, e)]
@@ -245,8 +253,8 @@ def strip(clip: Path, out: Path, first: int, last: int, path: str, box) -> None:
     img.save(path, quality=90)
 
 
-def preview_gif(clip: Path, out: Path, first: int, last: int, path: str, box) -> None:
-    """Source | edited face windows side by side, every second frame, as an animated GIF."""
+def preview_gif(det: Dlib, clip: Path, out: Path, first: int, last: int, path: str, box) -> None:
+    """Source | edited windows around the face side by side, every second frame, as an animated GIF."""
     from PIL import Image
 
     from dragedit.pipeline.imaging.video import frames
@@ -254,6 +262,7 @@ def preview_gif(clip: Path, out: Path, first: int, last: int, path: str, box) ->
     shots = []
     for (i, _, s), (_, _, e) in zip(frames(clip), frames(out)):
         if first <= i <= last and (i - first) % 2 == 0:
+            box = _follow(det, s, box)
             x0, y0, x1, y1 = _face_window(box, s.shape)
             pair = Image.new("RGB", (388, 192), "white")
             pair.paste(Image.fromarray(s[y0:y1, x0:x1]).resize((192, 192), Image.Resampling.LANCZOS), (0, 0))

@@ -226,3 +226,38 @@ def test_a_clip_is_recognised_by_content_not_suffix(clip, tmp_path):
     face = Image.open(ASTRONAUT).convert("RGB")
     face.save(gif, save_all=True, append_images=[face.rotate(2)])
     assert not is_video(gif)  # an animated GIF stays a photo (its first frame, said in a note)
+
+
+@pytest.mark.slow
+def test_a_batch_edits_the_clips_among_its_inputs(clip, tmp_path):
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(clip, folder / "clip.mp4")
+    shutil.copy(ASTRONAUT, folder / "photo.png")
+    (tmp_path / "e.json").write_text(json.dumps({"edits": [{"drags": ["@mouth_left:-4%,-8%"]}]}))
+    proc = run_main("batch", folder, "--edits", tmp_path / "e.json", "-o", tmp_path / "out", *FAST, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"] == {"done": 2, "skipped": 0, "failed": 0}
+    assert len(_frames(tmp_path / "out" / "clip_edited.mp4")) == FRAMES + FACELESS
+    assert (tmp_path / "out" / "photo_edited.png").is_file()
+
+
+def test_preview_of_a_clip_shows_its_keyframe(clip, tmp_path):
+    proc = run_main("preview", clip, "-o", tmp_path / "p.png", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["keyframe_seconds"] == 0.0 and len(doc["faces"]) == 1
+    assert Image.open(tmp_path / "p.png").size[0] >= 512
+
+
+@pytest.mark.slow
+def test_preview_of_a_clip_session_is_a_before_after_strip(edited, tmp_path):
+    root, _ = edited
+    proc = run_main("preview", root / "s", "-o", tmp_path / "strip.png")
+    assert proc.returncode == 0, proc.stderr
+    strip = np.asarray(Image.open(tmp_path / "strip.png"))
+    assert strip.shape[0] == 2 * 256 + 4 and strip.shape[1] >= 256
+    top, bottom = strip[:256], strip[260:]
+    assert (top != bottom).any()  # the edit shows

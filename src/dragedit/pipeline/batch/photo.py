@@ -93,8 +93,12 @@ def run_photo(job: PhotoJob) -> list[PhotoRow]:
     """One photo's edits, in this process: rows for its face (or each face), never an exception."""
     from dragedit.common.threads import fair_share_fixed, use_threads
 
+    from dragedit.pipeline.imaging.video import is_video
+
     use_threads(job.threads)
     with fair_share_fixed(job.threads):
+        if is_video(job.photo):
+            return [_edit_clip(job)]
         if job.face == EVERY_FACE:
             return _every_face(job)
         return [_edit_face(job, int(job.face))]
@@ -119,6 +123,24 @@ def _edit_face(job: PhotoJob, face: int) -> PhotoRow:
     seconds = {**res.seconds, "total": round(time.perf_counter() - t0, 3)}
     return PhotoRow(job.photo, face, "done", output=str(output), session=str(session), seconds=seconds,
                     stages=dict(res.stages), threads=_torch_threads())
+
+
+def _edit_clip(job: PhotoJob) -> PhotoRow:
+    """A clip among the inputs: the edit on its keyframe's face (the batch's face, 0 for 'all'), every frame."""
+    from dragedit.pipeline.core.video import default_output, edit_video
+
+    out_dir = Path(job.out_dir)
+    session = out_dir / f"{job.name}.dragedit"
+    output = out_dir / f"{job.name}_edited{default_output(Path(job.photo)).suffix}"
+    face = 0 if job.face == EVERY_FACE else int(job.face)
+    t0 = time.perf_counter()
+    try:
+        res = edit_video(job.photo, job.edits, output, session=session, settings=job.settings, face=face)
+    except Exception as exc:  # noqa: BLE001 - recorded in the summary, the batch goes on
+        return _row_for_error(job, face, exc, {"total": round(time.perf_counter() - t0, 3)}, session)
+    return PhotoRow(job.photo, face, "done", output=str(output), session=str(session),
+                    seconds={**res.seconds, "total": round(time.perf_counter() - t0, 3)},
+                    stages={k: str(v) for k, v in res.stages.items()}, threads=_torch_threads())
 
 
 def _every_face(job: PhotoJob) -> list[PhotoRow]:

@@ -30,6 +30,7 @@ from dragedit.pipeline.core.settings import EditSettings
 from .photo import BatchConfig, PhotoJob, PhotoRow, output_suffix, run_photo
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".avif")
+INPUT_SUFFIXES = (*PHOTO_SUFFIXES, ".mp4", ".mov", ".mkv")  # a folder's clips are edited as clips
 SUMMARY_JSON, SUMMARY_CSV = "batch.json", "batch.csv"
 
 
@@ -57,12 +58,12 @@ def collect_photos(inputs: list[str]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found += sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in PHOTO_SUFFIXES)
+            found += sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in INPUT_SUFFIXES)
         elif p.is_file():
             found.append(p)
         elif glob.has_magic(item):
             found += sorted(Path(m) for m in glob.glob(item) if Path(m).is_file()
-                            and Path(m).suffix.lower() in PHOTO_SUFFIXES)
+                            and Path(m).suffix.lower() in INPUT_SUFFIXES)
         else:
             raise UserError(f"input {item} is not a file, a folder or a glob that matches files")
     seen, out = set(), []
@@ -72,7 +73,7 @@ def collect_photos(inputs: list[str]) -> list[Path]:
             seen.add(key)
             out.append(p)
     if not out:
-        raise UserError(f"no photos found in {' '.join(inputs)} (looked for {', '.join(PHOTO_SUFFIXES)})")
+        raise UserError(f"no photos found in {' '.join(inputs)} (looked for {', '.join(INPUT_SUFFIXES)})")
     return out
 
 

@@ -667,3 +667,40 @@ def _write(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progress
 
     V.write_video(info, plan.output, edited, crf=cfg.crf)
     return changed
+
+
+# ---- a look at what a clip session made ---------------------------------------------------------------------
+def is_clip_session(folder: str | os.PathLike) -> bool:
+    with Session(folder, read_only=True) as s:
+        return L.VIDEO_TRACK in s.stages
+
+
+def preview_strip(folder: str | os.PathLike, count: int = 4, tile: int = 256) -> np.ndarray:
+    """Source frames above, the edited ones below, around the face: `count` frames across the ones the clip
+    session edited (read from its patches; nothing is computed)."""
+    import cv2
+    from PIL import Image
+
+    with Session(folder, read_only=True) as s:
+        clip = s.photo_path()
+        info = V.probe_video(clip)
+        edited = sorted(int(n.rsplit("/", 1)[1]) for n, e in s.stages.items()
+                        if n.startswith(f"{L.VIDEO}/frames/") and e.get("bbox"))
+        if not edited:
+            raise UserError(f"session {Path(folder).name} has no edited frame yet; edit the clip first")
+        picks = sorted({edited[int(k)] for k in np.linspace(0, len(edited) - 1, min(count, len(edited)))})
+        tiles = []
+        for i, _, rgb in V.frames(clip, info.rotation):
+            if i not in picks:
+                continue
+            x0, y0, x1, y1 = s.stages[L.video_frame_stage(i)]["bbox"]
+            patch = np.asarray(Image.open(s.path(L.video_frame_stage(i), "patch.png")).convert("RGB"))
+            after = rgb.copy()
+            after[y0:y1, x0:x1] = patch
+            cx, cy, half = (x0 + x1) // 2, (y0 + y1) // 2, max(x1 - x0, y1 - y0)
+            box = (max(0, cx - half), max(0, cy - half), min(rgb.shape[1], cx + half), min(rgb.shape[0], cy + half))
+            pair = [cv2.resize(np.ascontiguousarray(img[box[1]:box[3], box[0]:box[2]]), (tile, tile),
+                               interpolation=cv2.INTER_AREA) for img in (rgb, after)]
+            tiles.append(np.concatenate([pair[0], np.full((4, tile, 3), 255, np.uint8), pair[1]], axis=0))
+    gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
+    return np.concatenate([t for k, tile_ in enumerate(tiles) for t in ((gap, tile_) if k else (tile_,))], axis=1)
