@@ -75,6 +75,20 @@ def run_main(*args: str) -> subprocess.CompletedProcess:
 QUICK = ["--pivot-steps", "10", "--tune-steps", "5", "--steps", "3", "--offline", "--device", "cpu"]
 
 
+@pytest.fixture(scope="module")
+def one_edit(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(folder, photo, session): a copy of the test photo with a finished one-edit session beside it."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("one-edit")
+    photo = root / "photo.png"
+    shutil.copy(ASTRONAUT, photo)
+    proc = run_main("edit", photo, "--drag", "201,139:199,133", "-o", root / "out.png", "--session", root / "s",
+                    *QUICK)
+    assert proc.returncode == 0, proc.stderr
+    return root, photo, root / "s"
+
+
 def tree_hash(folder: Path) -> str:
     """Every file under `folder` (name and bytes) but the lock: equal hashes mean nothing changed."""
     import hashlib

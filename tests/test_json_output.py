@@ -3,25 +3,20 @@ too), parsed here."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from dragedit.pipeline.cli.commands import COMMANDS
-from tests.conftest import ASTRONAUT, QUICK, run_main
+from tests.conftest import QUICK, run_main
 
 DRAG = "201,139:199,133"
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    root = tmp_path_factory.mktemp("json")
-    photo = root / "photo.png"
-    shutil.copy(ASTRONAUT, photo)
-    proc = run_main("edit", photo, "--drag", DRAG, "-o", root / "out.png", "--session", root / "s", *QUICK)
-    assert proc.returncode == 0, proc.stderr
+def made(one_edit):
+    root, photo, s = one_edit
     (root / "e.json").write_text(json.dumps({"edits": [{"drags": ["@mouth_left:-2%,-4%"]}]}))
-    return root, photo, root / "s"
+    return root, photo, s
 
 
 def _success(name: str, root, photo, s) -> list:

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import ASTRONAUT, QUICK, run_main
+from tests.conftest import QUICK, run_main
 
 DRAG = "201,139:199,133"
 
@@ -41,16 +41,6 @@ def _set(doc, path, value):
     node[path[-1]] = value
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fuzz")
-    photo = root / "photo.png"
-    shutil.copy(ASTRONAUT, photo)
-    proc = run_main("edit", photo, "--drag", DRAG, "-o", root / "out.png", "--session", root / "s", *QUICK)
-    assert proc.returncode == 0, proc.stderr
-    return root, photo, root / "s"
-
-
 def _answered(proc, case) -> None:
     assert "Traceback" not in proc.stderr, (case, proc.stderr[-2000:])
     if proc.returncode == 0:
@@ -61,14 +51,14 @@ def _answered(proc, case) -> None:
 
 
 @pytest.mark.slow
-def test_session_json_fuzz(session, tmp_path):
+def test_session_json_fuzz(one_edit, tmp_path):
     from dragedit.common.errors import UserError
     from dragedit.pipeline.core.edit import EditJob, check_edit
     from dragedit.pipeline.core.library import edit_request
     from dragedit.pipeline.core.settings import EditSettings
     from dragedit.pipeline.server.store import ApiError, SessionStore
 
-    root, photo, original = session
+    root, photo, original = one_edit
     work = tmp_path / "root"
     s = work / "s"
     shutil.copytree(original, s)

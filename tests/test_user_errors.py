@@ -332,10 +332,8 @@ def test_batch_output_inside_a_session_is_refused(done, tmp_path):
 def test_drag_with_the_photo_gone_names_what_works(done, tmp_path):
     s = tmp_path / "s"
     shutil.copytree(done["session"], s)
-    moved = tmp_path / "elsewhere.png"
-    shutil.copy(done["photo"], moved)
     manifest = json.loads((s / "session.json").read_text())
-    manifest["identity"]["photo_path"] = str(tmp_path / "gone.png")
+    manifest["identity"]["photo_path"] = str(tmp_path / "gone.png")  # the photo moved away
     (s / "session.json").write_text(json.dumps(manifest))
     assert_user_error(run_cli("drag", s, "--drag", DRAG), "dragedit edit NEWPATH --session SESSION")
 

@@ -226,6 +226,8 @@ def test_a_clip_is_recognised_by_content_not_suffix(clip, tmp_path):
     face = Image.open(ASTRONAUT).convert("RGB")
     face.save(gif, save_all=True, append_images=[face.rotate(2)])
     assert not is_video(gif)  # an animated GIF stays a photo (its first frame, said in a note)
+    face.save(tmp_path / "still.avif")  # ISO-BMFF like an .mp4, but a still image's brand: a photo
+    assert not is_video(tmp_path / "still.avif")
 
 
 @pytest.mark.slow

@@ -21,6 +21,8 @@ from dragedit.common.errors import UserError, one_line
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
 IMAGE_FORMATS = ("image2", "gif", "webp", "apng", "jpeg_pipe", "png_pipe", "tiff_pipe", "bmp_pipe")  # FFmpeg's
+# ISO-BMFF brands of still images (HEIC, AVIF): FFmpeg opens them as "mp4", but they are photos
+IMAGE_BRANDS = ("heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "avif", "avis", "miaf")
 DEFAULT_CRF = 18  # x264's "visually lossless" end of its scale; the source's own quality is the limit anyway
 
 
@@ -56,7 +58,7 @@ def _open(path: Path):
 
 def is_video(path: str | os.PathLike) -> bool:
     """A clip (by content, not suffix): FFmpeg opens it as a container that holds a video stream and is not an
-    image format (a still, an animated GIF or WebP stay photos)."""
+    image format (a still, an animated GIF or WebP, a HEIC or AVIF stay photos)."""
     p = Path(path)
     if not p.is_file() or p.stat().st_size == 0:
         return False
@@ -67,8 +69,9 @@ def is_video(path: str | os.PathLike) -> bool:
     try:
         with av.open(str(p)) as c:
             names = set(c.format.name.split(","))
-            return bool(c.streams.video) and not names & set(IMAGE_FORMATS) and not any(
-                n.endswith("_pipe") for n in names)
+            brand = str(c.metadata.get("major_brand", "")).strip().lower()
+            return (bool(c.streams.video) and not names & set(IMAGE_FORMATS) and brand not in IMAGE_BRANDS
+                    and not any(n.endswith("_pipe") for n in names))
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
         return False
 
