@@ -286,3 +286,16 @@ def test_a_batch_never_takes_its_own_outputs_as_inputs(tmp_path):
     kept = [p.name for p in without_outputs(photos, tmp_path)]
     assert kept == ["a.png", "b.jpg", "c_edited.png"]  # c_edited.png is nobody's output: a photo
     assert [p.name for p in without_outputs(photos, tmp_path / "elsewhere")] == [p.name for p in photos]
+
+
+def test_a_batch_takes_its_fair_share_beside_other_dragedit_processes(monkeypatch):
+    """Beside an idle server and an edit, a batch's share of 2 cores is 1 thread, as `edit` takes (it took
+    cores / workers = 2 and oversubscribed the machine)."""
+    from dragedit.pipeline.batch import photo
+    from dragedit.pipeline.core.settings import EditSettings
+
+    monkeypatch.setattr(photo, "fair_share_threads", lambda: 1)  # 2 cores, 3 dragedit processes
+    assert photo.BatchConfig(workers=1).threads_per_worker(EditSettings()) == 1
+    monkeypatch.setattr(photo, "fair_share_threads", lambda: 4)  # a quiet 4-core machine
+    assert photo.BatchConfig(workers=2).threads_per_worker(EditSettings()) == 2
+    assert photo.BatchConfig(workers=2).threads_per_worker(EditSettings(threads=3)) == 3  # asked: used

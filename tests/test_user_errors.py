@@ -131,6 +131,7 @@ def test_malformed_manifest_is_recomputed(done, tmp_path, manifest):
     proc = run_cli("edit", done["photo"], "--drag", DRAG, "-o", tmp_path / "o.png", "--session", s, *QUICK, "--json")
     assert proc.returncode == 0, proc.stderr
     assert "recomputed" in proc.stderr and json.loads(proc.stdout)["stages"]["align"] == "computed"
+    assert proc.stderr.count("will be recomputed") == 1  # said once, though the checks and the work both read it
 
 
 # ---- 5. a full disk while writing the PTI checkpoint ------------------------------------------------------
