@@ -537,6 +537,7 @@ def _fields(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progres
     from safetensors.torch import load_file
 
     from dragedit.common.images import save_image, tensor_to_uint8, uint8_to_tensor
+    from dragedit.common.threads import compute_signature
     from dragedit.inversion.follow import follow_pivot
     from dragedit.inversion.losses import perceptual_loss
     from dragedit.pipeline.imaging.motion import backward_field
@@ -550,7 +551,7 @@ def _fields(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progres
     todo = sorted(frames)
     base = _frame_inputs(s, plan, key)
     params = {"pivot_steps": cfg.pivot_steps, "pivot_lr": cfg.pivot_lr, "motion": composite.motion.to_dict(),
-              "composite": composite.to_dict()}
+              "composite": composite.to_dict(), "compute": compute_signature(device)}  # results depend on it
     render_size = key.cap or key.Gt.img_resolution
     fit_cap = key.Gt.synthesis.resolution_at(min(cfg.pivot_resolution, render_size))
     fit_size = fit_cap or key.Gt.img_resolution
