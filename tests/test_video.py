@@ -187,6 +187,8 @@ def test_bad_clip_inputs_are_one_line_before_any_work(clip, tmp_path):
         (["edit", local, *SMILE, "-o", out, "--start", "5"], "--start 5"),
         (["edit", local, *SMILE, "-o", out, "--crf", "99"], "--crf 99"),
         (["edit", ASTRONAUT, *SMILE, "-o", out.with_suffix(".png"), "--keyframe", "1"], "go with a clip"),
+        (["edit", local, *SMILE, "-o", out, "--paste", "generated"], "--paste generated"),
+        (["edit", local, *SMILE, "-o", out, "--from", "1"], "--from goes with photos"),
     ]
     for argv, needle in cases:
         before = sorted(p.name for p in tmp_path.iterdir())
@@ -263,3 +265,10 @@ def test_preview_of_a_clip_session_is_a_before_after_strip(edited, tmp_path):
     assert strip.shape[0] == 2 * 256 + 4 and strip.shape[1] >= 256
     top, bottom = strip[:256], strip[260:]
     assert (top != bottom).any()  # the edit shows
+
+
+@pytest.mark.slow
+def test_photo_commands_on_a_clip_session_say_what_it_is(edited, tmp_path):
+    root, _ = edited
+    for argv in (["drag", root / "s", *SMILE], ["composite", root / "s", "-o", tmp_path / "c.png"]):
+        assert_user_error(run_main(*argv), "is a clip's")

@@ -24,7 +24,7 @@ from dragedit.pipeline.imaging.faces import choose_face, face_number, find_faces
 from dragedit.pipeline.imaging.photo import Photo, load_photo
 
 from . import layout as L
-from .errors import RequestError, SessionBusy, SettingError
+from .errors import NotASession, RequestError, SessionBusy, SettingError
 from .manifest import stable_hash
 from .originals import guard_original
 from .progress import Progress, ProgressHook, ignore
@@ -145,6 +145,9 @@ def check_edit(job: EditJob, settings: EditSettings | None = None) -> EditPlan:
     if drags and not job.requests:
         raise RequestError("drags", None, "no points given; give at least one drag")
     with Session(job.session, read_only=True) as s:
+        if L.VIDEO_KEYFRAME in s.stages:
+            raise NotASession(f"session {s.folder.name} is a clip's; edit the clip again with it (the same command "
+                              "with other drags makes a second edit)")
         photo_path = Path(job.photo) if job.photo is not None else s.photo_path()
         photo = load_photo(photo_path)
         sha = file_sha256(photo_path)

@@ -153,6 +153,9 @@ def check_video(job: VideoJob, settings: EditSettings | None = None,
         raise SettingError("settings", type(settings).__name__, "give an EditSettings (or None for the defaults)")
     if not job.requests:
         raise RequestError("drags", None, "no points given; give at least one drag")
+    if settings.composite is not None and settings.composite.paste != "warp":
+        raise SettingError("paste", settings.composite.paste, "a clip's frames are always their own pixels, moved "
+                           "(warp); the generated paste is for photos")
     clip = Path(job.clip)
     if not clip.is_file():
         raise UserError(f"clip not found: {clip}" if not clip.is_dir() else f"{clip} is a folder, not a clip")

@@ -134,6 +134,8 @@ def _video(args: argparse.Namespace) -> int:
 
     from ..progress import Bars
 
+    if args.from_spec is not None:
+        raise UserError("--from goes with photos; a clip's edit is always made from the keyframe's pivot")
     face = O.face(args)
     config = O.config_of(VideoConfig, crf=args.crf)
     job = VideoJob(args.photo, requests=O.requests_from(args), output=args.output, session=args.session, face=face,
