@@ -23,8 +23,6 @@ from tests.conftest import ASTRONAUT, QUICK, REPO, assert_user_error, run_cli, s
 ANCHORED = {"edits": [{"drags": ["@mouth_left:-3%,-6%", "@mouth_right:3%,-6%", "@chin:0,4%"]}]}
 
 
-
-
 # ---- anchored drags --------------------------------------------------------------------------------------
 def _landmarks() -> np.ndarray:
     lm = np.zeros((68, 2))

@@ -15,8 +15,6 @@ from tests.conftest import ASTRONAUT, QUICK, assert_user_error, run_main, sha
 DRAG = "201,139:199,133"
 
 
-
-
 def two_faces(tmp_path: Path) -> Path:
     face = Image.open(ASTRONAUT).convert("RGB")
     two = Image.new("RGB", (1024, 512))

@@ -31,8 +31,6 @@ def edit_cmd(session, out, *drags, extra=()):
     return args
 
 
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """An uninterrupted two-edit session, the baseline for the other tests."""

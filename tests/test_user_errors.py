@@ -19,11 +19,8 @@ from tests.conftest import ASTRONAUT, QUICK, assert_user_error, run_cli, sha
 DRAG = "201,139:199,133"
 
 
-
-
 def tree_hash(folder) -> dict:
     return {str(p.relative_to(folder)): sha(p) for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
-
 
 
 @pytest.fixture(scope="module")

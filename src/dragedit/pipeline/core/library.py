@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-
 from . import layout as L
 from .edit import EditJob, EditResult, edit
 from .progress import ProgressHook, ignore

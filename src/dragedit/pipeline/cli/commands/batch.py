@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-
 from .. import options as O
 
 
