@@ -2,7 +2,7 @@
 
 For each clip in a folder: a smile (both mouth corners out 4 % and up 8 % of the eye distance, anchored on the
 keyframe's face) through `edit_video` into a lossless .mkv, and the same drag made on the keyframe as a photo
-(the keyframe session's own composite). Then, on every frame of the edited part where dlib finds the face
+(the photo recipe on the keyframe, in a photo session of its own). Then, on every frame of the edited part where dlib finds the face
 (followed from the keyframe by box overlap):
 
   identity   dlib face-recognition ResNet distance, edited frame vs source frame (0.6 = another person); the
@@ -21,6 +21,7 @@ keyframe's face) through `edit_video` into a lossless .mkv, and the same drag ma
 
     python scripts/eval_video.py CLIPS_DIR [--seconds 3] [--work DIR] [--json out.json] [--figure out.jpg]
                                  [--gif out.gif] [--figure-clip NAME] [--pivot-steps N --tune-steps N --steps N]
+                                 [--tune-frames N --companion-weight W]
 """
 from __future__ import annotations
 
@@ -162,6 +163,8 @@ def main() -> None:
     ap.add_argument("--pivot-steps", type=int)
     ap.add_argument("--tune-steps", type=int)
     ap.add_argument("--steps", type=int)
+    ap.add_argument("--tune-frames", type=int, help="VideoConfig.tune_frames (sampled frames the tuning fits)")
+    ap.add_argument("--companion-weight", type=float, help="PTIConfig.companion_weight (a sampled frame's loss)")
     a = ap.parse_args()
 
     from dragedit.draggan.config import DragConfig
@@ -169,12 +172,14 @@ def main() -> None:
     from dragedit.pipeline.core.edit import EditJob, edit
     from dragedit.pipeline.core.library import edit_request
     from dragedit.pipeline.core.settings import EditSettings
-    from dragedit.pipeline.core.video import VideoJob, check_video, run_video
+    from dragedit.pipeline.core.video import VideoConfig, VideoJob, check_video, run_video
 
     clips = clips_in(a.clips)
-    pti = PTIConfig(**{k: v for k, v in (("pivot_steps", a.pivot_steps), ("tune_steps", a.tune_steps)) if v})
+    pti = PTIConfig(**{k: v for k, v in (("pivot_steps", a.pivot_steps), ("tune_steps", a.tune_steps),
+                                         ("companion_weight", a.companion_weight)) if v is not None})
     settings = EditSettings(generator=a.generator, device="cpu", offline=True, pti=pti,
                             drag=DragConfig(**({"max_steps": a.steps} if a.steps else {})))
+    config = VideoConfig(**({"tune_frames": a.tune_frames} if a.tune_frames is not None else {}))
     det = Dlib()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,15 +191,18 @@ def main() -> None:
                            overwrite=True)
             t0 = time.perf_counter()
             try:
-                plan = check_video(job, settings)
+                plan = check_video(job, settings, config)
                 res = run_video(plan)
             except Exception as exc:  # noqa: BLE001 - one clip's failure is a row, the others go on
                 rows.append({"clip": clip.name, "error": str(exc).splitlines()[0]})
                 print(f"{clip.name}: {rows[-1]['error']}", flush=True)
                 continue
             seconds = time.perf_counter() - t0
+            # the same drag on the keyframe as a photo: the photo recipe alone, in a photo session of its own (the
+            # clip's keyframe session tunes the generator on sampled frames too)
             photo = work / f"{clip.stem}_keyframe_photo.png"
-            edit(EditJob(session / "keyframe", output=photo, composite_edit="latest", overwrite=True))
+            edit(EditJob(work / f"{clip.stem}_keyframe_photo.dragedit", photo=session / "video" / "keyframe.png",
+                         requests=[edit_request(*SMILE)], output=photo, overwrite=True), settings)
             from PIL import Image
 
             photo_edit = np.asarray(Image.open(photo).convert("RGB"))

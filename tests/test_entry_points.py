@@ -12,7 +12,7 @@ from tests.conftest import ASTRONAUT
 DRAG = "201,139:199,133"
 
 
-def _table(tmp_path: Path):
+def _table(tmp_path: Path, wide: Path):
     from dragedit import EditRequest, EditSettings, edit_photo, edit_request, preprocess
     from dragedit.pipeline.core.edit import EditJob, check_edit
 
@@ -42,14 +42,23 @@ def _table(tmp_path: Path):
         ("a strength without a preset", lambda: edit_request(DRAG, strength=0.5), "strength"),
         ("check_edit of a dict", lambda: check_edit({"session": s}), "job"),
         ("EditJob with a str of requests", lambda: EditJob(s, requests="x"), "requests"),
+        ("EditJob with one path for tune_with", lambda: EditJob(s, tune_with=str(ASTRONAUT)), "tune with"),
+        ("tune_with a crop that is not there",
+         lambda: check_edit(EditJob(s, photo=ASTRONAUT, requests=[req], tune_with=[tmp_path / "no.png"])), "tune with"),
+        ("tune_with a photo that is not square",
+         lambda: check_edit(EditJob(s, photo=ASTRONAUT, requests=[req], tune_with=[wide])), "not square"),
         ("preprocess with a face_at list of 3", lambda: preprocess(ASTRONAUT, s, face_at=[1, 2, 3]), "face at"),
     ]
 
 
-def test_entry_point_table(tmp_path):
+def test_entry_point_table(tmp_path, tmp_path_factory):
+    from PIL import Image
+
     from dragedit.common.errors import UserError
 
-    for what, call, needle in _table(tmp_path):
+    wide = tmp_path_factory.mktemp("wide") / "wide.png"
+    Image.new("RGB", (96, 64), "grey").save(wide)
+    for what, call, needle in _table(tmp_path, wide):
         with pytest.raises(UserError) as info:
             call()
         assert needle.lower() in str(info.value).lower(), (what, str(info.value))

@@ -282,3 +282,76 @@ def test_bf16_pti_fits_as_fp32_does(ref_generator, sha):
     assert tuned[1][-1] < tuned[1][0] and abs(tuned[1][-1] - tuned[0][-1]) < 0.1 * tuned[0][-1]
     with pytest.raises(ValueError, match="precision"):
         PTIConfig(precision="fp16")
+
+
+def _near(G, w, seed, scale=0.6):
+    """A render of G near `w` (another view of the same face, as a clip's frames are)."""
+    with torch.no_grad():
+        z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
+        w2 = w + scale * (G.mapping(z, truncation_psi=0.7) - w)
+        return G.synthesis(w2, noise_mode="const")
+
+
+def test_shared_tuning_fits_the_companions_too(ref_generator, sha):
+    """STIT's shared tuning: each companion gets a pivot, the steps take them in turn, and the tuned generator
+    renders them closer than one tuned on the target alone (whose pivot stays the target's)."""
+    from dragedit.inversion import Companions
+
+    G = ref_generator
+    with torch.no_grad():
+        w = G.mapping(torch.from_numpy(np.random.RandomState(3).randn(1, G.z_dim)).float(), truncation_psi=0.7)
+        target = G.synthesis(w, noise_mode="const")
+    comps = Companions(tuple(_near(G, w, s) for s in (11, 12, 13)), pivot_steps=15)
+    cfg = PTIConfig(pivot_steps=15, tune_steps=18, plateau_window=0, lpips_threshold=0.0, **FAST)
+    alone = invert(G, target, config=cfg, progress=False, base_id=sha)
+    shared = invert(G, target, config=cfg, progress=False, base_id=sha, companions=comps)
+    assert alone.w_companions is None and shared.w_companions.shape == (3, G.num_ws, G.w_dim)
+    assert torch.equal(alone.w, shared.w)  # the pivot is the target's either way
+    assert shared.metrics["companions"] == 3 and "companions_s" in shared.metrics["timings"]
+    tune = [e for e in shared.loss_log if e["stage"] == "tune"]
+    assert [e["companion"] for e in tune[:6]] == [0, 1, 2, 0, 1, 2]
+    with torch.no_grad():
+        def fit(Gt):
+            return np.mean([psnr(Gt.synthesis(shared.w_companions[k:k + 1], noise_mode="const"), t)
+                            for k, t in enumerate(comps.targets)])
+        print("companions' PSNR, shared vs alone:", fit(shared.G), fit(alone.G))
+        assert fit(shared.G) > fit(alone.G) + 0.5, (fit(shared.G), fit(alone.G))
+
+
+def test_shared_tuning_resumes_to_the_same_result(ref_generator, sha, tmp_path):
+    """Stopped in the companions' pivots or in the tuning, a second call resumes from the checkpoint and ends
+    where an uninterrupted run does; a checkpoint made without companions (or with others) is not reused."""
+    from dragedit.inversion import Companions
+
+    G = ref_generator
+    w_avg = G.mapping.w_avg[None, None].expand(1, G.num_ws, -1)
+    target = _near(G, w_avg, 5)
+    comps = Companions((_near(G, w_avg, 6), _near(G, w_avg, 7)), pivot_steps=8)
+    cfg = PTIConfig(pivot_steps=12, tune_steps=12, checkpoint_every=4, plateau_window=0, **FAST)
+    ref = invert(G, target, config=cfg, progress=False, base_id=sha, companions=comps)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at(stage, at):
+        def hook(s, step):
+            if s == stage and step == at:
+                raise Stop
+        return hook
+
+    for stage, at in (("pivot", 9), ("tune", 9)):
+        work = tmp_path / stage
+        with pytest.raises(Stop):
+            invert(G, target, config=cfg, work_dir=work, progress=False, base_id=sha, companions=comps,
+                   step_hook=stop_at(stage, at))
+        assert (work / "pti_checkpoint.pt").exists()
+        with pytest.raises(Stop):  # without companions the checkpoint is another run's: it starts over
+            invert(G, target, config=cfg, work_dir=work, progress=False, base_id=sha, step_hook=stop_at("pivot", 0))
+        with pytest.raises(Stop):  # back with them, and killed again at once, on the new run's checkpoint
+            invert(G, target, config=cfg, work_dir=work, progress=False, base_id=sha, companions=comps,
+                   step_hook=stop_at(stage, at))
+        got = invert(G, target, config=cfg, work_dir=work, progress=False, base_id=sha, companions=comps)
+        assert torch.equal(got.w, ref.w) and torch.equal(got.w_companions, ref.w_companions), stage
+        assert all(torch.equal(a, b) for a, b in zip(got.G.synthesis.state_dict().values(),
+                                                     ref.G.synthesis.state_dict().values())), stage
+        assert got.loss_log == ref.loss_log

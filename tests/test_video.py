@@ -25,8 +25,10 @@ SMILE = ["--drag", "@mouth_left:-4%,-8%", "--drag", "@mouth_right:4%,-8%"]
 FAST = [*QUICK, "--steps", "6"]
 
 
-def make_clip(path: Path, frames: int = FRAMES, faceless: int = FACELESS, sound: bool = True) -> Path:
-    """H.264 at RATE fps: the test photo drifting a few pixels a frame, then `faceless` grey frames; an AAC sine."""
+def make_clip(path: Path, frames: int = FRAMES, faceless: int = FACELESS, sound: bool = True,
+              rotation: int = 0) -> Path:
+    """H.264 at RATE fps: the test photo drifting a few pixels a frame, then `faceless` grey frames; an AAC sine.
+    `rotation`: the frames are stored turned, with a display matrix that turns them back (a phone's clip)."""
     face = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
     import cv2
 
@@ -34,6 +36,8 @@ def make_clip(path: Path, frames: int = FRAMES, faceless: int = FACELESS, sound:
         v = out.add_stream("libx264", rate=RATE)
         v.width, v.height, v.pix_fmt = 512, 512, "yuv420p"
         v.options = {"crf": "12"}
+        if rotation:
+            v.set_display_rotation(rotation)
         a = None
         if sound:
             a = out.add_stream("aac", rate=16000)
@@ -44,7 +48,7 @@ def make_clip(path: Path, frames: int = FRAMES, faceless: int = FACELESS, sound:
                 rgb = cv2.warpAffine(face, m, (512, 512), borderMode=cv2.BORDER_REFLECT)
             else:
                 rgb = np.full((512, 512, 3), 90, np.uint8)
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90)), format="rgb24")
             frame.pts = i
             frame.time_base = v.codec_context.time_base = __import__("fractions").Fraction(1, RATE)
             out.mux(v.encode(frame))
@@ -272,3 +276,73 @@ def test_photo_commands_on_a_clip_session_say_what_it_is(edited, tmp_path):
     root, _ = edited
     for argv in (["drag", root / "s", *SMILE], ["composite", root / "s", "-o", tmp_path / "c.png"]):
         assert_user_error(run_main(*argv), "is a clip's")
+
+
+@pytest.mark.slow
+def test_a_rotated_phone_clip_is_edited_upright_and_keeps_its_rotation(tmp_path):
+    """Stored sideways with a display matrix (as phones film): the face is found on the upright frames, the
+    output keeps the matrix, and every pixel outside the face is the source's as displayed."""
+    from dragedit.pipeline.imaging.faces import NoFaceError, find_faces
+    from dragedit.pipeline.imaging.video import frames, probe_video
+
+    clip = make_clip(tmp_path / "phone.mp4", frames=4, faceless=0, sound=False, rotation=90)
+    info = probe_video(clip)
+    assert info.rotation == 90 and (info.width, info.height) == (512, 512)
+    with av.open(str(clip)) as c:
+        stored = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    with pytest.raises(NoFaceError):  # as stored, the face lies on its side: dlib finds none
+        find_faces(stored)
+    out = tmp_path / "out.mkv"
+    proc = run_main("edit", clip, *SMILE, "-o", out, "--session", tmp_path / "s", *FAST, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["edited"] >= 3
+    assert probe_video(out).rotation == 90
+    src = [rgb for _, _, rgb in frames(clip, 90)]
+    got = [rgb for _, _, rgb in frames(out, 90)]
+    assert len(src) == len(got) == 4
+    moved = 0
+    for s, e in zip(src, got):
+        changed = (s != e).any(axis=2)
+        if changed.any():
+            moved += 1
+            mouth = np.asarray(find_faces(s)[0]["landmarks"])[48:68].mean(axis=0)  # on the upright frame
+            ys, xs = np.nonzero(changed)
+            assert changed.mean() < 0.1 and np.hypot(xs.mean() - mouth[0], ys.mean() - mouth[1]) < 40
+    assert moved >= 3
+
+
+@pytest.mark.slow
+def test_shared_tuning_over_sampled_frames(clip, tmp_path):
+    """`--tune-frames 3`: three followed frames, spread over the clip, are cropped into the session and the
+    keyframe's PTI tunes the generator on them too; the same command again reuses the crops and the tuning."""
+    s = tmp_path / "s"
+    args = ("edit", clip, *SMILE, "-o", tmp_path / "out.mkv", "--session", s, *FAST, "--tune-frames", "3", "--json")
+    proc = run_main(*args)
+    assert proc.returncode == 0, proc.stderr
+    from dragedit.pipeline.core.video import tuning_frames
+
+    followed = [int(i) for i in json.loads((s / "video" / "track.json").read_text())["frames"]]
+    crops = sorted((s / "video" / "tuning").glob("*.png"))
+    assert len(followed) >= FRAMES - 2 and [int(p.stem) for p in crops] == tuning_frames(followed, 0, 3)
+    size = Image.open(s / "keyframe" / "align" / "aligned.png").size  # the generator's crop
+    assert all(Image.open(p).size == size for p in crops)
+    metrics = json.loads((s / "keyframe" / "invert" / "metrics.json").read_text())
+    assert metrics["companions"] == 3 and metrics["timings"]["companions_s"] > 0
+    log = json.loads((s / "keyframe" / "invert" / "loss_log.json").read_text())
+    assert {e["companion"] for e in log if e["stage"] == "tune"} == {0, 1, 2}
+    again = run_main(*args[:-3], "--tune-frames", "3", "--json", "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["keyframe_stages"]["invert"] == "reused"
+    assert_user_error(run_main("edit", clip, *SMILE, "--tune-frames", "-1", "-o", tmp_path / "x.mkv"), "tune")
+    assert_user_error(run_main("edit", ASTRONAUT, *SMILE, "--tune-frames", "2", "-o", tmp_path / "x.png"),
+                      "--tune-frames")
+
+
+def test_tuning_frames_are_spread_over_the_followed_ones():
+    from dragedit.pipeline.core.video import tuning_frames
+
+    assert tuning_frames(list(range(10)), 0, 3) == [2, 5, 8]  # the middles of three equal parts of 1-9
+    assert tuning_frames(list(range(10)), 5, 0) == []
+    assert tuning_frames([5], 5, 4) == []
+    assert tuning_frames([3, 4, 5], 4, 8) == [3, 5]  # fewer frames than asked: each once
+    assert tuning_frames(list(range(100, 200)), 150, 4) == [112, 137, 162, 187]

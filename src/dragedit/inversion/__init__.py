@@ -6,7 +6,7 @@ from __future__ import annotations
 from dragedit.common.lazy import lazy_attributes
 
 __getattr__, __all__ = lazy_attributes(__name__, {
-    ".pti": "InversionResult invert",
+    ".pti": "Companions InversionResult invert",
     ".config": "PTIConfig",
     ".artifacts": "apply_delta load_inversion save_inversion",
 })

@@ -43,6 +43,9 @@ class PTIConfig:
     locality_l2_weight: float = 0.1
     locality_lpips_weight: float = 0.1
     locality_interval: int = 1
+    # Shared tuning (a clip's sampled frames beside the keyframe, `pti.Companions`); keyed only where used
+    companion_pivot_steps: int = 50
+    companion_weight: float = 0.25  # (1.0 made the drag on the keyframe larger still; see the README)
     # 'bf16': the generator's forward under bf16 autocast (weights, optimiser and losses stay fp32); faster on
     # CPUs with AVX512-BF16 or AMX and on GPUs, emulated and many times slower on other CPUs (the pipeline
     # then runs fp32 and says so). The result differs slightly, so it is part of the cache key.
@@ -58,10 +61,14 @@ class PTIConfig:
             if getattr(self, name) not in allowed:
                 raise FieldError(name, getattr(self, name), f"use {' or '.join(allowed)}")
         for name, low in (("pivot_steps", 1), ("tune_steps", 0), ("checkpoint_every", 1), ("pivot_skip_blocks", 0),
-                          ("pivot_fine_steps", 0), ("plateau_window", 0), ("seed", 0)):
+                          ("pivot_fine_steps", 0), ("plateau_window", 0), ("seed", 0),
+                          ("companion_pivot_steps", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise FieldError(name, value, f"use a whole number, {low} or more")
+        if isinstance(self.companion_weight, bool) or not isinstance(self.companion_weight, (int, float)) \
+                or self.companion_weight < 0:
+            raise FieldError("companion_weight", self.companion_weight, "use a number, 0 or more")
         if self.seed >= 2 ** 32:
             raise FieldError("seed", self.seed, f"out of range; use a whole number from 0 to {2 ** 32 - 1}")
         cap = self.max_resolution
@@ -92,8 +99,8 @@ class PTIConfig:
         """The fields that change the result (what a cache key should hold). The schedule fields added
         later are left out at their 'off' values, so sessions made before them keep their keys."""
         d = self.to_dict()
-        for k in ("checkpoint_every", "allow_download"):
-            d.pop(k)
+        for k in ("checkpoint_every", "allow_download", "companion_pivot_steps", "companion_weight"):
+            d.pop(k)  # (the companions' fields are keyed by the stage that has companions)
         for k in ("pivot_skip_blocks", "pivot_fine_steps", "plateau_window"):
             if d[k] == 0:
                 d.pop(k)

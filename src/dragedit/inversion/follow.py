@@ -1,6 +1,6 @@
 """Pivots for the frames of a clip: each frame's W, fitted to its crop with the clip's tuned generator, started
 from its neighbour's, so consecutive pivots stay close and the edit rides along smoothly (STIT's per-frame
-pivots; the generator itself is tuned once, on the keyframe)."""
+pivots; the generator itself is tuned once, on the keyframe and a few sampled frames: `pti.Companions`)."""
 from __future__ import annotations
 
 from typing import Callable

@@ -37,11 +37,27 @@ class InversionResult:
     loss_log: list[dict[str, Any]]
     losses_used: dict[str, str]
     resolution: int  # the size G was inverted and tuned at (its skip RGB there; below G's own with max_resolution)
+    w_companions: torch.Tensor | None = None  # [K, num_ws, w_dim]: the companions' pivots, when it had some
 
     @property
     def cap(self) -> int | None:
         """`max_resolution` for renders of the tuned generator (None: its full resolution)."""
         return None if self.resolution >= self.G.img_resolution else self.resolution
+
+
+@dataclass(frozen=True)
+class Companions:
+    """Other views of the target's face (a clip's sampled frames) that the generator is tuned on beside it: STIT's
+    shared tuning. Each gets its own W pivot, fitted from the target's with the base generator, and every tuning
+    step fits the target and one companion in turn, so a step costs the same however many there are."""
+
+    targets: tuple[torch.Tensor, ...]  # [1, 3, R, R] in [-1, 1], at the generator's size, like the target
+    pivot_steps: int = 50  # Adam steps for each companion's pivot, from the target's, at the coarse pivot size
+    weight: float = 0.25  # a companion's loss against the target's in each tuning step
+
+    def identity(self) -> dict[str, Any]:
+        return {"targets": [_fingerprint(t) for t in self.targets], "pivot_steps": self.pivot_steps,
+                "weight": self.weight}
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -135,11 +151,13 @@ def checkpoint_threads(work_dir: str | os.PathLike) -> int | None:
 def invert(G: torch.nn.Module, target: torch.Tensor, *, config: PTIConfig | None = None,
            work_dir: str | os.PathLike | None = None, progress: bool = True, base_id: str = "",
            warn: Callable[[str], None] | None = None,
-           step_hook: Callable[[str, int], None] | None = None) -> InversionResult:
+           step_hook: Callable[[str, int], None] | None = None,
+           companions: Companions | None = None) -> InversionResult:
     """Invert `target` ([1, 3, R, R] in [-1, 1]) into G. `G` itself is not modified.
 
     With `work_dir`, state is checkpointed there and a later call with the same inputs resumes.
     `base_id` names the base generator (e.g. its file hash) so a checkpoint is never reused across generators.
+    With `companions`, the generator is tuned on them too (the pivot returned is still the target's).
     """
     cfg = config or PTIConfig()
     device = target.device
@@ -152,6 +170,10 @@ def invert(G: torch.nn.Module, target: torch.Tensor, *, config: PTIConfig | None
     identity = {"config": cfg.result_dict(), "target": _fingerprint(target), "base": base_id,
                 "resolution": G.img_resolution, "losses": losses_used,
                 "compute": compute_signature(device)}  # never resumed with another thread count
+    if companions is not None and companions.targets:
+        identity["companions"] = companions.identity()
+    else:
+        companions = None
     run = _Run(cfg, _Checkpointer(Path(work_dir) if work_dir else None, identity), progress, step_hook)
     state = run.ckpt.load() or {"stage": "pivot", "step": 0, "log": []}
     run.timings, run.log = dict(state.get("timings", {})), list(state["log"])
@@ -159,13 +181,23 @@ def invert(G: torch.nn.Module, target: torch.Tensor, *, config: PTIConfig | None
     with freed_memory_kept(worth_keeping(cap or G.img_resolution)):  # else each step maps its activations afresh
         if state["stage"] == "pivot":  # stage 1
             w_pivot = _fit_pivot(G, target, state, loss_pivot, run)
-            state = {"stage": "tune", "step": 0, "log": run.log, "w_pivot": w_pivot.cpu(), "timings": run.timings}
+            state = {"stage": "companions" if companions else "tune", "step": 0, "log": run.log,
+                     "w_pivot": w_pivot.cpu(), "timings": run.timings}
             run.ckpt.save(state)
-        Gt, steps = _tune(G, target, state, loss_tune, run)  # stage 2
+        if state["stage"] == "companions":  # stage 1b: the companions' pivots
+            t0 = time.perf_counter()
+            state = {**state, "stage": "tune", "timings": run.timings,
+                     "w_companions": _companion_pivots(G, state["w_pivot"].to(device), companions, loss_pivot,
+                                                       cfg).cpu()}
+            run.clock("companions", t0)
+            run.ckpt.save(state)
+        Gt, steps = _tune(G, target, state, loss_tune, run, companions)  # stage 2
     pivot_run = sum(e["stage"] == "pivot" for e in run.log)
     metrics = {"timings": run.timings, "pivot_steps_run": pivot_run, "tune_steps_run": steps,
-               "resolution": cap or G.img_resolution}
-    return InversionResult(state["w_pivot"].to(device), Gt, metrics, run.log, losses_used, cap or G.img_resolution)
+               "resolution": cap or G.img_resolution, **({"companions": len(companions.targets)} if companions else {})}
+    w_comp = state["w_companions"].to(device) if companions else None
+    return InversionResult(state["w_pivot"].to(device), Gt, metrics, run.log, losses_used, cap or G.img_resolution,
+                           w_comp)
 
 
 @dataclass
@@ -280,13 +312,37 @@ def _fit_pivot(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], 
     return w_opt.detach().expand(-1, G.num_ws, -1).clone() if rows == 1 else w_opt.detach().clone()
 
 
-def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_fn: Perceptual, run: _Run):
-    """Stage 2, pivotal tuning: the generator's synthesis weights fitted around the pivot -> (tuned G, steps)."""
+def _companion_pivots(G: torch.nn.Module, w_pivot: torch.Tensor, companions: Companions, loss_fn: Perceptual,
+                      cfg: PTIConfig) -> torch.Tensor:
+    """Each companion's W pivot ([K, num_ws, w_dim]), fitted from the target's with the base generator at the
+    coarse pivot size (the companions only steer the tuning; their pivots need not be as exact)."""
+    from .follow import follow_pivot
+
+    cap = work_resolution(G, cfg)
+    size = max(4, (cap or G.img_resolution) >> cfg.pivot_skip_blocks)
+    fit_cap = G.synthesis.resolution_at(size) if size < G.img_resolution else None
+    out = []
+    for t in companions.targets:
+        small = _downsample(t.float(), min(size, cfg.loss_size))
+        with torch.no_grad():
+            distance = loss_fn.against(small)
+        out.append(follow_pivot(G, small, w_pivot, steps=companions.pivot_steps, lr=cfg.pivot_lr, distance=distance,
+                                max_resolution=fit_cap, loss_size=cfg.loss_size))
+    return torch.cat(out)
+
+
+def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_fn: Perceptual, run: _Run,
+          companions: Companions | None = None):
+    """Stage 2, pivotal tuning: the generator's synthesis weights fitted around the pivot -> (tuned G, steps).
+    With companions, each step renders the pivot and one companion's pivot (in turn) in one batch."""
     cfg, log, device = run.cfg, run.log, target.device
     w_pivot = state["w_pivot"].to(device)
     cap = work_resolution(G, cfg)
     target = _downsample(target, cap or G.img_resolution)
     to_target = loss_fn.against(target)
+    w_comp = state["w_companions"].to(device) if companions else None
+    comp_targets = [_downsample(t.float(), cap or G.img_resolution) for t in companions.targets] if companions else []
+    to_comp = [loss_fn.against(t) for t in comp_targets]
     Gt = copy.deepcopy(G)
     params = [p for p in Gt.synthesis.parameters()]
     Gt.requires_grad_(False)
@@ -302,13 +358,26 @@ def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_
     step = state["step"]
     with tqdm(total=cfg.tune_steps, initial=step, desc="PTI tuning", disable=not run.progress, unit="step") as bar:
         while not state.get("tune_done", False) and step < cfg.tune_steps and not _plateau(log, "tune", cfg):
-            img = _render(Gt, w_pivot, cfg, cap)
-            l2 = F.mse_loss(img, target)
-            perc = to_target(img).mean()
+            if w_comp is None:
+                img = _render(Gt, w_pivot, cfg, cap)
+            else:
+                k = step % len(comp_targets)
+                img = _render(Gt, torch.cat([w_pivot, w_comp[k:k + 1]]), cfg, cap)
+            l2 = F.mse_loss(img[:1], target)
+            perc = to_target(img[:1]).mean()
             loss = cfg.l2_weight * l2 + cfg.lpips_weight * perc
-            entry = {"stage": "tune", "step": step, "loss": float(loss.detach()), "l2": float(l2.detach()),
+            entry = {"stage": "tune", "step": step, "loss": 0.0, "l2": float(l2.detach()),
                      "perceptual": float(perc.detach())}
-            if entry["perceptual"] <= cfg.lpips_threshold:
+            done = entry["perceptual"] <= cfg.lpips_threshold
+            if w_comp is not None:
+                c_perc = to_comp[k](img[1:]).mean()
+                loss = loss + companions.weight * (cfg.l2_weight * F.mse_loss(img[1:], comp_targets[k]) +
+                                                   cfg.lpips_weight * c_perc)
+                entry["companion"] = k
+                entry["companion_perceptual"] = float(c_perc.detach())
+                done = done and entry["companion_perceptual"] <= cfg.lpips_threshold
+            entry["loss"] = float(loss.detach())
+            if done:
                 log.append({**entry, "early_stop": True})
                 break
             if cfg.locality and step % cfg.locality_interval == 0:
@@ -326,6 +395,7 @@ def _tune(G: torch.nn.Module, target: torch.Tensor, state: dict[str, Any], loss_
                 t0 = run.clock("tune", t0)
                 run.ckpt.save({"stage": "tune", "step": step, "log": log, "w_pivot": w_pivot.cpu(),
                                "rng": gen.get_state(), "optim": optim.state_dict(), "timings": run.timings,
+                               **({"w_companions": w_comp.cpu()} if w_comp is not None else {}),
                                "G_synthesis": {k: v.detach().cpu() for k, v in Gt.synthesis.state_dict().items()}})
     run.clock("tune", t0)
     return Gt.eval().requires_grad_(False), step

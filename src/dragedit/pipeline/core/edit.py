@@ -57,6 +57,9 @@ class EditJob:
     output: str | os.PathLike | None = None
     composite_edit: str | int | None = None
     overwrite: bool = False
+    # aligned crops (square images) of the same face that PTI tunes the generator on beside the photo's: a clip's
+    # sampled frames (STIT's shared tuning), so the generator fits the face as it turns and talks
+    tune_with: list[str | os.PathLike] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """The types a library caller may get wrong, as typed errors naming the field, before anything runs."""
@@ -82,6 +85,10 @@ class EditJob:
             raise RequestError("until", repr(self.until), f"use one of {', '.join(UNTIL)}")
         if not isinstance(self.overwrite, bool):
             raise RequestError("overwrite", repr(self.overwrite), "use True or False")
+        if isinstance(self.tune_with, (str, bytes, os.PathLike)) or not isinstance(self.tune_with, (list, tuple)) \
+                or not all(isinstance(p, (str, os.PathLike)) for p in self.tune_with):
+            raise RequestError("tune_with", repr(self.tune_with), "give a list of aligned crop paths")
+        self.tune_with = list(self.tune_with)
 
 
 @dataclass(kw_only=True)
@@ -157,6 +164,12 @@ def check_edit(job: EditJob, settings: EditSettings | None = None) -> EditPlan:
             if not job.overwrite:
                 guard_original(job.output, photo_path)  # the one-line refusal, before any work
         check_in_photo(job.requests, photo.size)
+        for crop in job.tune_with:
+            if not Path(crop).is_file():
+                raise RequestError("tune_with", str(crop), "not a file; give aligned crops of the same face")
+            width, height = load_photo(crop).size
+            if width != height:
+                raise RequestError("tune_with", str(crop), f"{width}x{height}, not square; give aligned crops")
         spec, face = _face(s, photo, job)
         composited = None
         if job.until == "composite" and not drags:
@@ -219,7 +232,9 @@ def _request_id(sha: str, spec: dict[str, Any], settings: EditSettings, generato
     return stable_hash([sha, spec, settings.align.to_dict(), generator_sha,
                         settings.pti.result_dict(), settings.drag.to_dict(), device.type,
                         threads if device.type == "cpu" else None, [r.to_dict() for r in job.requests],
-                        [file_sha256(r.mask) if r.mask else None for r in job.requests], str(job.from_spec)])
+                        [file_sha256(r.mask) if r.mask else None for r in job.requests], str(job.from_spec)]
+                       + ([[file_sha256(p) for p in job.tune_with], settings.pti.companion_pivot_steps,
+                           settings.pti.companion_weight] if job.tune_with else []))
 
 
 def _plan_edits(s: Session, job: EditJob, request_id: str) -> tuple[list[str], bool]:
@@ -280,7 +295,7 @@ def run_edit(plan: EditPlan, on_progress: ProgressHook = ignore) -> EditResult:
         if job.until != "align" and G is not None:
             note_if_default(info["path"])
             with timer("invert"):
-                run_invert(s, G, info, cfg.pti, plan.device, on_progress)
+                run_invert(s, G, info, cfg.pti, plan.device, on_progress, [Path(p) for p in job.tune_with])
 
         # 5. the drags
         if plan.edits:

@@ -56,6 +56,7 @@ KEYFRAME, VIDEO = "keyframe", "video"
 KEYFRAME_PNG = f"{VIDEO}/keyframe.png"
 VIDEO_KEYFRAME, VIDEO_TRACK = f"{VIDEO}/keyframe", f"{VIDEO}/track"
 TRACK_JSON = f"{VIDEO}/track.json"
+VIDEO_TUNING = f"{VIDEO}/tuning"  # the sampled frames' crops the keyframe's PTI tunes the generator on too
 
 
 def video_field_stage(index: int) -> str:

@@ -21,7 +21,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import KW_ONLY, asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +56,17 @@ class VideoConfig:
     min_face_px: int = 40  # a face box narrower than this (photo px) is left untouched
     follow_distance: float = 0.5  # a face in the next frame is the same one within this fraction of its box
     keyframe_search: int = 300  # frames scanned for the face when no keyframe is given
+    # STIT's shared tuning: the generator is tuned on the keyframe and this many frames sampled evenly over the
+    # followed ones. Each tuning step fits the keyframe and one of them in turn, so the tuning costs the same for a
+    # 2 s clip and a 2 min one. 0 (the default): the keyframe alone, as a photo is tuned, so the clip gets the
+    # photo edit's drag; with the embedded generator, 4 frames made the keyframe's drag itself 1.4-3x larger than
+    # the photo's, and its identity change with it (the README's clip section has the figures).
+    tune_frames: int = 0
     crf: int = V.DEFAULT_CRF  # H.264 quality (lower: better, larger); .mkv and frame folders are lossless
 
     def __post_init__(self) -> None:
         for name, low in (("pivot_steps", 0), ("field_window", 0), ("min_face_px", 1), ("keyframe_search", 1),
-                          ("pivot_resolution", 4)):
+                          ("pivot_resolution", 4), ("tune_frames", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise FieldError(name, value, f"use a whole number, {low} or more")
@@ -245,26 +251,31 @@ def run_video(plan: VideoPlan, on_progress: ProgressHook = ignore) -> VideoResul
             s.record_identity(plan.clip_sha, Path(job.clip), job.face or 0,
                               {"kind": "video", "face": job.face or 0, **({"face_at": list(job.face_at)}
                                                                          if job.face_at else {})})
-        # 1. the keyframe: found (or given), written as a photo, and edited by the one photo recipe
+        # 1. the keyframe: found (or given), written as a photo, and aligned by the one photo recipe
         keyframe = _keyframe(s, plan, on_progress)
+        keyframe_job = EditJob(s.path(L.KEYFRAME), requests=job.requests, photo=s.path(L.KEYFRAME_PNG),
+                               face=job.face, face_at=job.face_at, from_spec="pivot", until="align")
+        edit(keyframe_job, plan.settings, on_progress)
         seconds["keyframe"] = round(time.perf_counter() - t0, 3)
-        t = time.perf_counter()
-        res = edit(EditJob(s.path(L.KEYFRAME), requests=job.requests, photo=s.path(L.KEYFRAME_PNG), face=job.face,
-                           face_at=job.face_at, from_spec="pivot", until="drag"), plan.settings, on_progress)
-        seconds["keyframe_edit"] = round(time.perf_counter() - t, 3)
-        key = _Keyframe.load(s.path(L.KEYFRAME), res.edits[-1], plan.settings)
 
         # 2. the face followed over the frames, its crop smoothed in time
         t = time.perf_counter()
-        track = _track(s, plan, keyframe, key, on_progress)
+        track = _track(s, plan, keyframe, on_progress)
         seconds["track"] = round(time.perf_counter() - t, 3)
 
-        # 3. each frame's pivot, renders and motion
+        # 3. the keyframe edited (PTI tuned on it and on a few sampled frames' crops, then the drag)
+        t = time.perf_counter()
+        res = edit(replace(keyframe_job, until="drag", tune_with=_tuning_crops(s, plan, track, keyframe)),
+                   plan.settings, on_progress)
+        seconds["keyframe_edit"] = round(time.perf_counter() - t, 3)
+        key = _Keyframe.load(s.path(L.KEYFRAME), res.edits[-1], plan.settings)
+
+        # 4. each frame's pivot, renders and motion
         t = time.perf_counter()
         _fields(s, plan, track, key, on_progress)
         seconds["fields"] = round(time.perf_counter() - t, 3)
 
-        # 4. the clip: each frame's patch (its field smoothed over its neighbours'), written with the source's
+        # 5. the clip: each frame's patch (its field smoothed over its neighbours'), written with the source's
         #    timestamps and sound
         t = time.perf_counter()
         edited = _write(s, plan, track, key, on_progress)
@@ -412,15 +423,20 @@ def _measured(ks: Session, edit_name: str) -> tuple[list, list]:
     return handles, lost
 
 
-def _track(s: Session, plan: VideoPlan, keyframe: int, key: _Keyframe, on_progress: ProgressHook) -> dict:
+def _track(s: Session, plan: VideoPlan, keyframe: int, on_progress: ProgressHook) -> dict:
     """The keyframe's face followed frame to frame (by position and size), its FFHQ quad smoothed in time:
     {"frames": {index: {"c2p": 3x3, "landmarks": 68x2}}} for the frames where it is found and large enough."""
     from dragedit.pipeline.imaging.faces import NoFaceError, find_faces
 
+    from .stages.align import alignment
+
     cfg, info = plan.config, plan.info
-    params = {"first": plan.first, "last": plan.last, "keyframe": keyframe, "size": key.size,
+    with Session(s.path(L.KEYFRAME), read_only=True) as ks:
+        al = alignment(ks)
+    size, face_box = al.crop_size, list(al.face_box)
+    params = {"first": plan.first, "last": plan.last, "keyframe": keyframe, "size": size,
               "min_face_px": cfg.min_face_px, "smoothing": cfg.crop_smoothing_s,
-              "follow": cfg.follow_distance, "face_box": [round(v, 3) for v in key.face_box]}
+              "follow": cfg.follow_distance, "face_box": [round(v, 3) for v in face_box]}
 
     def compute():
         found: dict[int, list[dict[str, Any]]] = {}
@@ -432,15 +448,48 @@ def _track(s: Session, plan: VideoPlan, keyframe: int, key: _Keyframe, on_progre
                 except NoFaceError:
                     found[i] = []
                 on_progress(Progress("track", i - plan.first + 1, total))
-        linked = follow_face(found, keyframe, key.face_box, cfg.follow_distance, cfg.min_face_px)
-        frames = smooth_crops(linked, key.size, cfg.crop_smoothing_s * max(info.fps, 1.0))
+        linked = follow_face(found, keyframe, face_box, cfg.follow_distance, cfg.min_face_px)
+        frames = smooth_crops(linked, size, cfg.crop_smoothing_s * max(info.fps, 1.0))
         path = s.path(L.TRACK_JSON)
         atomic.write_json(path, {"frames": {str(i): f for i, f in frames.items()}})
         return [path], {"linked": len(frames)}
 
     s.cached(L.VIDEO_TRACK, {"clip": plan.clip_sha}, params, compute)
     data = json.loads(s.path(L.TRACK_JSON).read_text())
-    return {"frames": {int(i): f for i, f in data["frames"].items()}}
+    return {"frames": {int(i): f for i, f in data["frames"].items()}, "size": size}
+
+
+def tuning_frames(followed: list[int], keyframe: int, count: int) -> list[int]:
+    """`count` of the followed frames (the keyframe left out), spread evenly over them: the middles of `count`
+    equal parts, so a turn of the head late in the clip is among them as much as the start."""
+    others = [i for i in sorted(followed) if i != keyframe]
+    if count <= 0 or not others:
+        return []
+    picks = {others[min(len(others) - 1, int((k + 0.5) * len(others) / count))] for k in range(count)}
+    return sorted(picks)
+
+
+def _tuning_crops(s: Session, plan: VideoPlan, track: dict, keyframe: int) -> list[Path]:
+    """The sampled frames' crops (`video/tuning/NNNNNN.png`, cached) the keyframe's PTI tunes the generator on."""
+    from dragedit.common.images import save_image
+
+    picks = tuning_frames(list(track["frames"]), keyframe, plan.config.tune_frames)
+    folder = s.path(L.VIDEO_TUNING)
+    paths = [folder / f"{i:06d}.png" for i in picks]
+
+    def compute():
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, _, rgb in V.frames(plan.info.path, plan.info.rotation):
+            if i in picks:
+                save_image(_crop(rgb, track["frames"][i], track["size"])[0], folder / f"{i:06d}.png")
+            if i >= picks[-1]:
+                break
+        return paths, {"frames": picks}
+
+    if picks:
+        s.cached(L.VIDEO_TUNING, {"track": s.stages[L.VIDEO_TRACK]["outputs"][L.TRACK_JSON]},
+                 {"frames": picks}, compute)
+    return paths
 
 
 def follow_face(found: dict[int, list[dict[str, Any]]], keyframe: int, box: list[float], reach: float,

@@ -177,8 +177,11 @@ def _write_container(info: VideoInfo, out_path: Path, kind: str, edited, crf: in
         vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
         vout.time_base = vin.time_base
         vout.codec_context.time_base = vin.time_base
-        if info.rotation:
-            vout.metadata["rotate"] = str((-info.rotation) % 360)
+        if info.rotation:  # the display matrix (FFmpeg 7 and later ignore a "rotate" tag)
+            if hasattr(vout, "set_display_rotation"):
+                vout.set_display_rotation(info.rotation)
+            else:  # an older PyAV has no setter; the FFmpeg it carried read this tag
+                vout.metadata["rotate"] = str((-info.rotation) % 360)
         audio_out = {a.index: out.add_stream_from_template(a) for a in src.streams.audio}
         streams = [vin, *src.streams.audio]
         index = 0

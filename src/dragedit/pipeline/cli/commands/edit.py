@@ -38,9 +38,12 @@ def _add_video(p) -> None:
                    "of the clip is copied as it is")
     g.add_argument("--crf", type=O.whole, help=f"H.264 quality for .mp4/.mov, 0-51 (default "
                    f"{O.default(VideoConfig, 'crf')}; .mkv and frame folders are lossless)")
+    g.add_argument("--tune-frames", type=O.whole, metavar="N", help="frames sampled over the clip that the "
+                   f"generator is tuned on beside the keyframe (default {O.default(VideoConfig, 'tune_frames')}; "
+                   "0: the keyframe alone)")
 
 
-VIDEO_OPTIONS = ("keyframe", "start", "end", "crf")
+VIDEO_OPTIONS = ("keyframe", "start", "end", "crf", "tune_frames")
 
 
 def session_dir(args: argparse.Namespace) -> Path:
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.photo).suffix.lower() in (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"):
         raise UserError(f"{args.photo} is not a video FFmpeg can read (truncated, corrupt, or a codec it lacks); "
                         "pass a whole clip")
-    given = [f"--{n}" for n in VIDEO_OPTIONS if getattr(args, n) is not None]
+    given = [f"--{n.replace('_', '-')}" for n in VIDEO_OPTIONS if getattr(args, n) is not None]
     if given:
         raise UserError(f"{' and '.join(given)} go with a clip; {Path(args.photo).name} is a photo")
     if args.output is None:
@@ -137,7 +140,7 @@ def _video(args: argparse.Namespace) -> int:
     if args.from_spec is not None:
         raise UserError("--from goes with photos; a clip's edit is always made from the keyframe's pivot")
     face = O.face(args)
-    config = O.config_of(VideoConfig, crf=args.crf)
+    config = O.config_of(VideoConfig, crf=args.crf, tune_frames=args.tune_frames)
     job = VideoJob(args.photo, requests=O.requests_from(args), output=args.output, session=args.session, face=face,
                    face_at=O.face_at(args.face_at), keyframe=args.keyframe, start=args.start, end=args.end,
                    overwrite=args.overwrite)

@@ -46,9 +46,11 @@ def load_target_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
 
 def invert_crop(G: torch.nn.Module, info: dict[str, Any], pixels: np.ndarray, out_dir: Path, config,
                 device: torch.device | str = "cpu", *, progress: bool = True, warn=None,
-                extra: dict[str, Any] | None = None, step_hook=None) -> list[Path]:
-    """PTI of an aligned crop into `out_dir` (resuming a checkpoint left there); returns the artifacts written."""
-    from dragedit.inversion import invert, save_inversion
+                extra: dict[str, Any] | None = None, step_hook=None,
+                tune_with: list[np.ndarray] | None = None) -> list[Path]:
+    """PTI of an aligned crop into `out_dir` (resuming a checkpoint left there); returns the artifacts written.
+    `tune_with`: crops of the same face (a clip's sampled frames) the generator is tuned on too."""
+    from dragedit.inversion import Companions, invert, save_inversion
     from dragedit.inversion.artifacts import ARTIFACTS
 
     if pixels.shape[:2] != (G.img_resolution, G.img_resolution):
@@ -60,8 +62,12 @@ def invert_crop(G: torch.nn.Module, info: dict[str, Any], pixels: np.ndarray, ou
         raise write_error(out_dir, exc) from None
     note_if_default(info["path"])
     target = uint8_to_tensor(pixels, device)
+    companions = None
+    if tune_with:
+        companions = Companions(tuple(uint8_to_tensor(p, device) for p in tune_with),
+                                pivot_steps=config.companion_pivot_steps, weight=config.companion_weight)
     result = invert(G, target, config=config, work_dir=out_dir, progress=progress, base_id=info["sha256"], warn=warn,
-                    step_hook=step_hook)
+                    step_hook=step_hook, companions=companions)
     save_inversion(result, out_dir, G, info["sha256"], target, extra={"config": config.to_dict(), **(extra or {})})
     return [out_dir / n for n in ARTIFACTS]
 
@@ -85,22 +91,31 @@ def invert_folder(target: str | os.PathLike, generator: str | None, out_dir: str
 
 
 def run_invert(s: Session, G: torch.nn.Module, info: dict[str, Any], config, device: torch.device,
-               on_progress: ProgressHook) -> dict[str, Any]:
-    """The session's PTI (cached; resumes its checkpoint after a kill)."""
+               on_progress: ProgressHook, tune_with: list[Path] | None = None) -> dict[str, Any]:
+    """The session's PTI (cached; resumes its checkpoint after a kill). `tune_with`: aligned crops of the same face
+    (a clip's sampled frames) the generator is tuned on beside the session's; they are part of the stage's key."""
+    from dragedit.common.hashing import file_sha256
+
     al_entry = s.stages[L.ALIGN]
+    tune_with = list(tune_with or [])
+    inputs = {"aligned": al_entry["outputs"][L.ALIGNED], "generator": info["sha256"]}
+    params = {**config.result_dict(), "compute": compute_signature(device)}
+    if tune_with:  # (left out without them: photo sessions keep their keys)
+        inputs["tune_with"] = [file_sha256(p) for p in tune_with]
+        params["companions"] = {"pivot_steps": config.companion_pivot_steps, "weight": config.companion_weight}
 
     def hook(stage: str, step: int) -> None:
         total = config.pivot_steps if stage == "pivot" else config.tune_steps
         on_progress(Progress(f"invert ({stage})", step + 1, total))
 
     def compute():
+        crops = [load_target_image(p, G.img_resolution) for p in tune_with]
         outputs = invert_crop(G, info, alignment(s).crop, s.path(L.INVERT), config, device, progress=False,
-                              warn=s.warn, step_hook=hook)
+                              warn=s.warn, step_hook=hook, tune_with=crops)
         s.models.pop("tuned", None)
-        return outputs, {"generator_path": str(info["path"])}
+        return outputs, {"generator_path": str(info["path"]), **({"tuned_with": len(crops)} if crops else {})}
 
-    return s.cached(L.INVERT, {"aligned": al_entry["outputs"][L.ALIGNED], "generator": info["sha256"]},
-                    {**config.result_dict(), "compute": compute_signature(device)}, compute)
+    return s.cached(L.INVERT, inputs, params, compute)
 
 
 def image_cap(s: Session, G: torch.nn.Module) -> int | None:
