@@ -6,8 +6,8 @@
    a person or a script would), with the default threads (each takes its share of the cores, CoreShare)
    and, for comparison, with both forced to every core (`--threads` = cores, the old behaviour).
 
-3. A one-worker batch beside an idle `dragedit serve` and a running `dragedit edit` (three dragedit processes
-   sharing the cores): the threads the batch's edit took and its seconds per photo (`--only-beside` runs this
+3. A one-worker batch beside an idle `dragedit serve` and a running `dragedit edit` (the batch and the edit share
+   the cores; an idle server takes no share): the threads the batch's edit took and its seconds per photo (`--only-beside` runs this
    alone).
 
 Every run is a fresh process on a fresh output folder. Run it on a quiet machine: it measures the cores.

@@ -89,3 +89,45 @@ def test_mask_with_edits_file_is_a_conflict(tmp_path):
 def test_from_an_edit_that_does_not_exist_is_refused_before_work(tmp_path):
     assert_user_error(_edit(tmp_path, ASTRONAUT, "--from", "7"), "--from 7")
     assert not (tmp_path / "s").exists()
+
+
+def test_an_idle_server_does_not_take_a_share_of_the_cores(tmp_path, monkeypatch):
+    """`dragedit serve` counts among the dragedit processes only while a job runs: an edit beside an idle server
+    computes with the same threads, so gives the same bytes, as with no server."""
+    import socket
+    import time
+
+    from dragedit.pipeline.server.jobs import JobRunner
+
+    runtime = tmp_path / "runtime"
+    monkeypatch.setenv("DRAGEDIT_RUNTIME_DIR", str(runtime))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "dragedit", "serve", "--root", str(tmp_path / "r"), "--port",
+                               str(port)], env={**os.environ, "DRAGEDIT_RUNTIME_DIR": str(runtime)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.2)
+        assert server.poll() is None
+        assert not list(runtime.glob("*.lock"))  # listening, idle: no share
+    finally:
+        server.kill()
+        server.wait()
+
+    seen = []
+    runner = JobRunner()
+    runner.submit("s1", 1, lambda update: seen.append(len(list(runtime.glob("*.lock")))))
+    deadline = time.time() + 30
+    while runner.state("s1").active and time.time() < deadline:
+        time.sleep(0.05)
+    runner.shutdown()
+    assert seen == [1] and runner.state("s1").status == "done"  # a share while the job ran
+    assert not list(runtime.glob("*.lock"))  # and given back after

@@ -52,8 +52,10 @@ class Companions:
     step fits the target and one companion in turn, so a step costs the same however many there are."""
 
     targets: tuple[torch.Tensor, ...]  # [1, 3, R, R] in [-1, 1], at the generator's size, like the target
-    pivot_steps: int = 50  # Adam steps for each companion's pivot, from the target's, at the coarse pivot size
-    weight: float = 0.25  # a companion's loss against the target's in each tuning step
+    # Adam steps for each companion's pivot (from the target's, at the coarse pivot size), and a companion's loss
+    # against the target's in each tuning step: PTIConfig's defaults, the one place they are set
+    pivot_steps: int = PTIConfig.companion_pivot_steps
+    weight: float = PTIConfig.companion_weight
 
     def identity(self) -> dict[str, Any]:
         return {"targets": [_fingerprint(t) for t in self.targets], "pivot_steps": self.pivot_steps,

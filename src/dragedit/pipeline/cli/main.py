@@ -136,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         from dragedit.pipeline.core.manifest import new_command
 
         new_command()
-        with CoreShare(), _only_the_result_on_stdout(args):
+        # a command takes its share of the cores for its run; `serve` only while a job runs (an idle server
+        # must not change what an edit beside it computes with)
+        share = contextlib.nullcontext() if getattr(args, "share_per_job", False) else CoreShare()
+        with share, _only_the_result_on_stdout(args):
             return args.func(args)
     except UserError as exc:
         _say(exc, args, getattr(args, "json", False))

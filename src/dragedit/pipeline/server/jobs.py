@@ -118,8 +118,11 @@ class JobRunner:
                 raise Cancelled("cancelled")
             self.update(session_id, **changes)
 
+        from dragedit.common.threads import CoreShare
+
         try:
-            work(update)
+            with CoreShare():  # the server shares the cores with other dragedit processes while it works
+                work(update)
         except Cancelled:
             self.update(session_id, status="cancelled", stage=None)
         except UserError as exc:

@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
     O.add_compute(p)
     O.add_drag(p)
     O.add_pti(p)
+    p.set_defaults(share_per_job=True)  # counted among the dragedit processes only while a job runs
 
 
 def run(args: argparse.Namespace) -> int:
