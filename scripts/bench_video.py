@@ -16,9 +16,11 @@
 
 3. `--threads-scaling`: the short run with 1 and 2 torch threads, to tell whether one clip's frames across
    processes (each with fewer threads) would pay on this machine.
+4. `--workers N`: the whole clip with its frames fitted in one process and in N (`VideoConfig.workers`), each
+   run in its own process: wall time per stage and the peak RSS of the parent and of a worker.
 
     python scripts/bench_video.py CLIPS_DIR [--clip portrait_window_720p.mp4] [--seconds 2] [--skip-512]
-                                  [--threads-scaling]
+                                  [--threads-scaling] [--workers N]
 """
 from __future__ import annotations
 
@@ -51,7 +53,8 @@ def _tuning(folder: Path) -> tuple[float, int]:
     return t.get("companions_s", 0.0) + t["tune_s"], m.get("companions", 0)
 
 
-def embedded(clip: Path, seconds: float | None, threads: int | None = None, tune_frames: int = 0) -> dict:
+def embedded(clip: Path, seconds: float | None, threads: int | None = None, tune_frames: int = 0,
+             workers: int = 1) -> dict:
     from dragedit.pipeline.core.edit import EditJob, edit
     from dragedit.pipeline.core.library import edit_request
     from dragedit.pipeline.core.settings import EditSettings
@@ -62,15 +65,18 @@ def embedded(clip: Path, seconds: float | None, threads: int | None = None, tune
         job = VideoJob(clip, requests=[edit_request(*SMILE)], output=Path(tmp) / "out.mkv", session=Path(tmp) / "s",
                        end=seconds)
         t0 = time.perf_counter()
-        plan = check_video(job, settings, VideoConfig(tune_frames=tune_frames))
+        plan = check_video(job, settings, VideoConfig(tune_frames=tune_frames, workers=workers))
         checks = time.perf_counter() - t0
         res = run_video(plan)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the photo reference below
+        worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest worker's
         tuning_s, sampled = _tuning(Path(tmp) / "s" / "keyframe")
         edit(EditJob(Path(tmp) / "photo", photo=Path(tmp) / "s" / "video" / "keyframe.png", until="invert"), settings)
         photo_tuning_s, _ = _tuning(Path(tmp) / "photo")
     frames = plan.last - plan.first + 1
-    return {"case": f"embedded {seconds or 'all'} s" + (f", {threads} thread(s)" if threads else ""), "frames": frames, "check_s": round(checks, 2),
+    case = (f"embedded {seconds or 'all'} s" + (f", {threads} thread(s)" if threads else "")
+            + (f", {workers} workers" if workers > 1 else ""))
+    return {"case": case, "frames": frames, "check_s": round(checks, 2), "worker_peak_rss_mb": round(worker_rss),
             **{f"{k}_s": round(v, 2) for k, v in res.seconds.items()},
             "per_frame_s": round((res.seconds["total"] + checks) / frames, 3),
             "per_frame_no_keyframe_s": round((res.seconds["track"] + res.seconds["fields"] + res.seconds["frames"])
@@ -195,15 +201,19 @@ def main() -> None:
                     "to show the shared tuning's cost; the product's default is 0, the keyframe alone)")
     ap.add_argument("--threads-scaling", action="store_true",
                     help="only the short run, with 1 and with 2 torch threads: would frames across processes pay?")
+    ap.add_argument("--workers", type=int, default=0, help="only the whole clip, its frames fitted in 1 process "
+                    "and in this many")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.case:  # one case, in this (fresh) process
         kind, _, arg = a.case.partition(":")
         clip = Path(a.path)
+        arg, _, workers = arg.partition("/")
         seconds, _, threads = arg.partition("@")
         print(json.dumps(embedded(clip, float(seconds) if seconds else None, int(threads) if threads else None,
-                                  a.tune_frames) if kind == "embedded" else ffhq512(clip, a.tune_frames)))
+                                  a.tune_frames, int(workers or 1)) if kind == "embedded"
+                         else ffhq512(clip, a.tune_frames)))
         return
     if not a.clips or not (Path(a.clips) / a.clip).is_file():
         raise SystemExit(f"bench_video.py: give the folder holding {a.clip} (../shared/clips)")
@@ -212,6 +222,8 @@ def main() -> None:
     cases = [f"embedded:{a.seconds}", "embedded:"] + ([] if a.skip_512 else ["ffhq512"])
     if a.threads_scaling:
         cases = [f"embedded:{a.seconds}@1", f"embedded:{a.seconds}@2"]
+    if a.workers:
+        cases = ["embedded:", f"embedded:/{a.workers}"]
     rows = run_isolated(__file__, cases, ["--path", str(clip), "--tune-frames", str(a.tune_frames)])
     print("\n| case | frames | keyframe edit s | track s | fields s | frames + encode s | total s | s / frame | "
           "s / frame without the keyframe | peak RSS MB |\n|" + " --- |" * 10)
@@ -224,6 +236,12 @@ def main() -> None:
     for r in rows[:2]:
         print(f"| {r['case']} | {r['tuning_s']} ({r['sampled_frames']}) | {r['photo_tuning_s']} | "
               f"{r['tuning_s'] / r['photo_tuning_s']:.2f} |")
+    if a.workers:
+        one, many = rows[:2]
+        print(f"\nfields: {one['fields_s']} s in one process, {many['fields_s']} s in {a.workers} "
+              f"({one['fields_s'] / many['fields_s']:.2f}x); whole clip {one['total_s']} s against {many['total_s']} s "
+              f"({one['total_s'] / many['total_s']:.2f}x); peak RSS {one['peak_rss_mb']} MB against "
+              f"{many['peak_rss_mb']} MB + {a.workers} x {many['worker_peak_rss_mb']} MB")
     if a.threads_scaling:
         one, two = (r["fields_s"] / r["frames"] for r in rows[:2])
         print(f"\nfields per frame: 1 thread {one:.3f} s, 2 threads {two:.3f} s; two one-thread processes would do "

@@ -165,6 +165,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int)
     ap.add_argument("--tune-frames", type=int, help="VideoConfig.tune_frames (sampled frames the tuning fits)")
     ap.add_argument("--companion-weight", type=float, help="PTIConfig.companion_weight (a sampled frame's loss)")
+    ap.add_argument("--workers", type=int, help="VideoConfig.workers (processes fitting the frames, in runs)")
+    ap.add_argument("--run-seconds", type=float, help="VideoConfig.run_seconds (runs started afresh this often)")
+    ap.add_argument("--clip", action="append", help="only this clip of the folder (file name; repeatable)")
     a = ap.parse_args()
 
     from dragedit.draggan.config import DragConfig
@@ -174,12 +177,14 @@ def main() -> None:
     from dragedit.pipeline.core.settings import EditSettings
     from dragedit.pipeline.core.video import VideoConfig, VideoJob, check_video, run_video
 
-    clips = clips_in(a.clips)
+    clips = [c for c in clips_in(a.clips) if not a.clip or c.name in a.clip]
     pti = PTIConfig(**{k: v for k, v in (("pivot_steps", a.pivot_steps), ("tune_steps", a.tune_steps),
                                          ("companion_weight", a.companion_weight)) if v is not None})
     settings = EditSettings(generator=a.generator, device="cpu", offline=True, pti=pti,
                             drag=DragConfig(**({"max_steps": a.steps} if a.steps else {})))
-    config = VideoConfig(**({"tune_frames": a.tune_frames} if a.tune_frames is not None else {}))
+    config = VideoConfig(**{k: v for k, v in (("tune_frames", a.tune_frames), ("workers", a.workers),
+                                                 ("run_seconds", a.run_seconds))
+                            if v is not None})
     det = Dlib()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

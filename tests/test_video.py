@@ -346,3 +346,143 @@ def test_tuning_frames_are_spread_over_the_followed_ones():
     assert tuning_frames([5], 5, 4) == []
     assert tuning_frames([3, 4, 5], 4, 8) == [3, 5]  # fewer frames than asked: each once
     assert tuning_frames(list(range(100, 200)), 150, 4) == [112, 137, 162, 187]
+
+
+@pytest.fixture(scope="module")
+def edited_in_runs(clip, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    proc = run_main("edit", clip, *SMILE, "-o", root / "out.mkv", "--session", root / "s", *FAST, "--workers", "2",
+                    "--json")
+    assert proc.returncode == 0, proc.stderr
+    return root, json.loads(proc.stdout)
+
+
+def _children(pid: int) -> list[int]:
+    """The multiprocessing workers `pid` started (their parent is `pid`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_frames_fitted_in_runs_across_processes(clip, edited, edited_in_runs):
+    """`--workers 2`: the followed frames cut into two runs, each fitted by its own process from the keyframe's
+    pivot, with half the threads; the same frames, timing and sound, the edit where the one-process edit is, and
+    the same command again reuses everything."""
+    from dragedit.pipeline.imaging.video import timestamps
+
+    root, res = edited_in_runs
+    one_root, one = edited
+    assert (res["frames"], res["edited"], res["untouched"]) == (one["frames"], one["edited"], one["untouched"])
+    assert timestamps(root / "out.mkv") == timestamps(one_root / "out.mkv")
+    manifest = json.loads((root / "s" / "session.json").read_text())
+    fields = {k: v for k, v in manifest["stages"].items() if k.startswith("video/fields/")}
+    starts = sorted(int(k.rsplit("/", 1)[1]) for k, v in fields.items() if v["inputs"]["start"] == "keyframe")
+    followed = sorted(int(k.rsplit("/", 1)[1]) for k in fields)
+    assert len(starts) == 2 and starts[0] == followed[0] and starts[1] == followed[len(followed) // 2]
+    assert fields[f"video/fields/{starts[1]:06d}"]["params"]["pivot_steps"] == 50  # run_start_steps
+    threads = json.loads((root / "s" / "keyframe" / "session.json").read_text())["threads"]  # the clip's count
+    assert {v["params"]["compute"]["threads"] for v in fields.values()} == {max(1, threads // 2)}
+    src, a, b = _frames(clip), _frames(one_root / "out.mkv"), _frames(root / "out.mkv")
+    edit = sum(np.abs(e.astype(int) - s).sum() for s, e in zip(src, a))
+    apart = sum(np.abs(e.astype(int) - f).sum() for e, f in zip(a, b))
+    assert 0 < apart < 0.5 * edit, (apart, edit)  # another start for the second run, the same edit
+    again = run_main("edit", clip, *SMILE, "-o", root / "again.mkv", "--session", root / "s", *FAST, "--workers",
+                     "2", "--json")
+    assert again.returncode == 0, again.stderr
+    assert not any(k.endswith("computed") for k in json.loads(again.stdout)["stages"])
+    assert sha(root / "again.mkv") == sha(root / "out.mkv")
+
+
+@pytest.mark.slow
+def test_kill_while_runs_are_fitted_then_resume_gives_the_same_bytes(clip, edited_in_runs, tmp_path):
+    """kill -9 of the command while its workers fit frames: the workers die with it (none is left holding a core),
+    and the same command resumes what they committed, to the bytes of an uninterrupted run."""
+    root, _ = edited_in_runs
+    cmd = [sys.executable, "-m", "dragedit", "edit", str(clip), *SMILE, "-o", str(tmp_path / "k.mkv"), "--session",
+           str(tmp_path / "s"), *FAST, "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fields = tmp_path / "s" / "video" / "fields"
+    deadline = time.time() + 600
+    while time.time() < deadline and (not fields.is_dir() or len(os.listdir(fields)) < 4):
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert len(workers) == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{w}").exists() and b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes()
+                   for w in workers)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr
+    assert sha(tmp_path / "k.mkv") == sha(root / "out.mkv")
+
+
+def test_clip_frames_are_cut_into_runs_of_like_length():
+    from dragedit.pipeline.core.video_fields import cut_runs
+
+    assert cut_runs(list(range(10)), 1) == [list(range(10))]
+    assert cut_runs(list(range(10)), 3) == [[0, 1, 2], [3, 4, 5, 6], [7, 8, 9]]
+    assert cut_runs([4, 5, 9], 8) == [[4], [5], [9]]  # fewer frames than workers: a frame each
+    assert cut_runs([2, 3, 7, 8], 2) == [[2, 3], [7, 8]]  # the frames' indices, gaps and all
+    runs = cut_runs(list(range(281)), 4)
+    assert sum(runs, []) == list(range(281)) and max(map(len, runs)) - min(map(len, runs)) <= 1
+
+
+def test_bad_workers_are_one_line_errors(clip, tmp_path):
+    for bad in ("0", "-2", "1.5", "two"):
+        assert_user_error(run_main("edit", clip, *SMILE, "--workers", bad, "-o", tmp_path / "x.mkv"), "workers")
+    assert_user_error(run_main("edit", ASTRONAUT, *SMILE, "--workers", "2", "-o", tmp_path / "x.png"), "--workers")
+    assert not (tmp_path / "x.mkv").exists()
+
+
+def test_runs_are_at_most_run_seconds_long_and_one_per_worker_at_least():
+    from dragedit.pipeline.core.video_fields import run_count
+
+    assert run_count(282, 30.0, 3.0, 1) == 4  # 9.4 s: four runs of 70-71 frames
+    assert run_count(282, 30.0, 0.0, 1) == 1  # no limit: the whole clip
+    assert run_count(282, 30.0, 0.0, 2) == 2
+    assert run_count(30, 30.0, 3.0, 2) == 2  # a short clip: still one run per worker
+    assert run_count(90, 30.0, 3.0, 1) == 1  # exactly 3 s
+    assert run_count(5, 0.0, 3.0, 1) == 5  # no frame rate known: a run is a frame
+
+
+@pytest.mark.slow
+def test_runs_in_one_process_each_start_from_the_keyframe(clip, edited, tmp_path):
+    """`run_seconds` 0.5 on the 1.2 s clip: the 10 followed frames in runs of at most half a second, in this process (the session's
+    threads), each run's first frame fitted afresh from the keyframe's pivot; the keyframe edit, the track and
+    the first run are reused from the one-run session."""
+    import shutil
+
+    from dragedit.pipeline.cli import options as O
+    from dragedit.pipeline.cli.main import build_parser
+    from dragedit.pipeline.core.library import edit_request
+    from dragedit.pipeline.core.video import VideoConfig, edit_video
+    from dragedit.pipeline.core.video_fields import cut_runs, run_count
+    from dragedit.pipeline.imaging.video import probe_video
+
+    root, _ = edited
+    s = tmp_path / "s"
+    shutil.copytree(root / "s", s)
+    settings = O.settings_from(build_parser().parse_args(["edit", str(clip), *FAST]))  # the fixture's, as the CLI
+    res = edit_video(clip, [edit_request(*SMILE[1::2])], tmp_path / "runs.mkv", session=s, settings=settings,
+                     config=VideoConfig(run_seconds=0.5))
+    manifest = json.loads((s / "session.json").read_text())
+    fields = {int(k.rsplit("/", 1)[1]): v for k, v in manifest["stages"].items() if k.startswith("video/fields/")}
+    starts = sorted(i for i, v in fields.items() if v["inputs"]["start"] == "keyframe")
+    runs = cut_runs(sorted(fields), run_count(len(fields), probe_video(clip).fps, 0.5, 1))
+    assert len(runs) >= 2 and starts == [r[0] for r in runs] == [0, *starts[1:]]
+    assert all(fields[i]["params"]["pivot_steps"] == 50 for i in starts[1:])
+    threads = json.loads((s / "keyframe" / "session.json").read_text())["threads"]
+    assert {v["params"]["compute"]["threads"] for v in fields.values()} == {threads}
+    assert res.stages["fields reused"] == len(runs[0]) and res.stages["fields computed"] == len(fields) - len(runs[0])
+    assert res.keyframe_stages["invert"] == "reused" and res.stages["track reused"] == 1

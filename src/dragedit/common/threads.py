@@ -37,6 +37,24 @@ def prepare_threads(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
+_WORKER_SHARE: list = []  # a worker process's CoreShare, held for its life so single dragedit runs count it
+
+
+def start_worker(threads: int) -> None:
+    """A worker process (a batch's photos, a clip's frames), first thing: its thread limits before torch loads,
+    a share of the cores other dragedit processes see, and death with its parent (Linux), so no orphan keeps a
+    session locked or a core busy."""
+    prepare_threads(threads)
+    _WORKER_SHARE.append(CoreShare().__enter__())
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def use_threads(threads: int) -> None:
     """Torch's and OpenCV's intra-op threads for this process."""
     import cv2

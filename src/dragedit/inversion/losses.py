@@ -202,6 +202,16 @@ def _recent_failure() -> str | None:
 _SAID: set[str] = set()
 
 
+def said_once() -> list[str]:
+    """The notes this process has said (their keys): a worker it starts is told them, so it does not say them
+    again."""
+    return sorted(_SAID)
+
+
+def already_said(keys: list[str]) -> None:
+    _SAID.update(keys)
+
+
 def _say_once(key: str, msg: str, warn: Callable[[str], None] | None) -> None:
     """One line per process, however many losses fall back and whoever listens."""
     if key not in _SAID:

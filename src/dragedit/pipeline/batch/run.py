@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dragedit.common import atomic
-from dragedit.common.threads import prepare_threads
+from dragedit.common.threads import prepare_threads, start_worker
 from dragedit.common.errors import UserError
 from dragedit.pipeline.core.settings import EditSettings
 
@@ -97,25 +97,6 @@ def without_outputs(photos: list[Path], out_dir: Path) -> list[Path]:
     return keep
 
 
-_SHARE: list = []  # a worker's CoreShare, held for its life so single dragedit runs count it
-
-
-def _worker_init(threads: int) -> None:
-    """A local worker process: its thread limits before torch loads, a share of the cores other dragedit
-    processes see, and death with the batch (Linux)."""
-    from dragedit.common.threads import CoreShare
-
-    prepare_threads(threads)
-    _SHARE.append(CoreShare().__enter__())
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: no orphan keeps a session locked
-    except (OSError, AttributeError):
-        pass
-
-
 def _not_inside_a_session(out: Path) -> None:
     """A batch writes sessions and photos of its own: never into a session folder, where they would nest."""
     from dragedit.pipeline.core.session import has_session_manifest
@@ -181,7 +162,7 @@ def _run_in_processes(jobs: list[PhotoJob], cfg: BatchConfig, threads: int,
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: thread limits set before torch loads
-    with ProcessPoolExecutor(max_workers=min(cfg.workers, len(jobs)), mp_context=ctx, initializer=_worker_init,
+    with ProcessPoolExecutor(max_workers=min(cfg.workers, len(jobs)), mp_context=ctx, initializer=start_worker,
                              initargs=(threads,)) as pool:
         pending = {pool.submit(run_photo, job): i for i, job in enumerate(jobs)}
         while pending:

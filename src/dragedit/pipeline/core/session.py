@@ -232,14 +232,31 @@ class Session:
                compute: Callable[[], tuple[list[Path], dict[str, Any]]]) -> dict[str, Any]:
         """The stage's committed entry when its key (inputs + parameters) matches and its outputs are intact;
         else `compute()` -> (output paths, extra fields) and commit them, the manifest entry last."""
-        key = stage_key(inputs, params)
-        entry = self.manifest.lookup(stage, key)
+        entry = self.lookup(stage, inputs, params)
         if entry:
-            self.manifest.mark(stage, "reused")
             return entry
         outputs, extra = compute()
+        return self.commit(stage, inputs, params, outputs, extra)
+
+    def lookup(self, stage: str, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
+        """The stage's committed entry when its key matches and its outputs are intact (marked reused), else None.
+        Read-only sessions look up too: a worker process checks what its parent already committed."""
+        entry = self.manifest.lookup(stage, stage_key(inputs, params))
+        if entry:
+            self.manifest.mark(stage, "reused")
+        return entry
+
+    def mark_reused(self, stage: str) -> None:
+        """A stage another process of this run found committed (a clip's frames fitted in worker processes)."""
+        self.manifest.mark(stage, "reused")
+
+    def commit(self, stage: str, inputs: dict[str, Any], params: dict[str, Any], outputs: list[Path],
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A computed stage's entry, written last (its outputs are complete): also for outputs another process of
+        this run wrote (a clip's frames fitted in worker processes)."""
         self.manifest.mark(stage, "computed")
-        return self.manifest.commit(stage, key, inputs, {**params, "stage_format": STAGE_FORMAT}, outputs, extra)
+        return self.manifest.commit(stage, stage_key(inputs, params), inputs, {**params, "stage_format": STAGE_FORMAT},
+                                    outputs, extra)
 
     # ---- edits -------------------------------------------------------------------------------------
     def edit_names(self) -> list[str]:

@@ -9,10 +9,13 @@ session (`keyframe/`). The edit is the latent offset it made (edited w minus the
 own stages are cached in the clip session's manifest, so a kill anywhere resumes, the same command again
 reuses everything, and a second edit reuses the alignment, the tuning, the face track and nothing else:
 - `video/track`: the face followed over the frames, its FFHQ crop smoothed in time (no jitter);
-- `video/fields/NNNNNN`: the frame's pivot (fitted from its neighbour's), its renders at the pivot and at the
-  pivot plus the offset, and the motion between them;
+- `video/fields/NNNNNN`: the frame's pivot (fitted from its neighbour's, in runs of at most 3 s that each
+  start from the keyframe's pivot, across processes with `workers`: `video_fields.py`), its renders at the
+  pivot and at the pivot plus the offset, and the motion between them;
 - `video/frames/NNNNNN`: the frame's edited patch, moved by its field averaged with its neighbours' (no flicker).
-Frames are decoded one at a time; only the changed patch of each frame is kept on disk.
+Frames are decoded one at a time; only the changed patch of each frame is kept on disk. The job's types are
+`video_types.py`'s, what every frame takes from the keyframe's edit `video_keyframe.py`'s, and the fields
+stage (runs of frames, in this process or across processes) `video_fields.py`'s.
 """
 from __future__ import annotations
 
@@ -21,14 +24,14 @@ import math
 import os
 import shutil
 import time
-from dataclasses import KW_ONLY, asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dragedit.common import atomic
-from dragedit.common.errors import FieldError, UserError
+from dragedit.common.errors import UserError
 from dragedit.common.hashing import file_sha256
 from dragedit.pipeline.imaging import video as V
 
@@ -36,117 +39,12 @@ from . import layout as L
 from .errors import RequestError, SessionMismatch, SettingError
 from .originals import same_file
 from .progress import Progress, ProgressHook, ignore
-from .requests import EditRequest, request_list
+from .requests import EditRequest
 from .session import Session
 from .settings import EditSettings
+from .video_keyframe import Keyframe, crop_frame, crop_landmarks, frame_inputs
+from .video_types import VideoConfig, VideoJob, VideoPlan, VideoResult
 
-
-@dataclass
-class VideoConfig:
-    """How a clip is followed and edited (what the keyframe's edit does comes from `EditSettings`)."""
-
-    pivot_steps: int = 12  # Adam steps fitting each frame's pivot, from its neighbour's
-    pivot_lr: float = 0.01
-    # the pivot is fitted on renders up to this size (as PTI's coarse pivot phase): a frame's pivot only starts
-    # where its neighbour's left off, and the motion is pinned to the keyframe's anyway; at 512 a fitting step at
-    # 256 px cost 1.05 s, 12 of them 95 % of a frame. The renders the motion is measured on keep the tuned size.
-    pivot_resolution: int = 128
-    crop_smoothing_s: float = 0.06  # Gaussian sigma, in seconds, over the crop's centre and axes
-    field_window: int = 1  # each frame's motion is averaged with this many neighbours on each side (1, 2, 1)
-    min_face_px: int = 40  # a face box narrower than this (photo px) is left untouched
-    follow_distance: float = 0.5  # a face in the next frame is the same one within this fraction of its box
-    keyframe_search: int = 300  # frames scanned for the face when no keyframe is given
-    # STIT's shared tuning: the generator is tuned on the keyframe and this many frames sampled evenly over the
-    # followed ones. Each tuning step fits the keyframe and one of them in turn, so the tuning costs the same for a
-    # 2 s clip and a 2 min one. 0 (the default): the keyframe alone, as a photo is tuned, so the clip gets the
-    # photo edit's drag; with the embedded generator, 4 frames made the keyframe's drag itself 1.4-3x larger than
-    # the photo's, and its identity change with it (the README's clip section has the figures).
-    tune_frames: int = 0
-    crf: int = V.DEFAULT_CRF  # H.264 quality (lower: better, larger); .mkv and frame folders are lossless
-
-    def __post_init__(self) -> None:
-        for name, low in (("pivot_steps", 0), ("field_window", 0), ("min_face_px", 1), ("keyframe_search", 1),
-                          ("pivot_resolution", 4), ("tune_frames", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise FieldError(name, value, f"use a whole number, {low} or more")
-        if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
-            raise FieldError("crf", self.crf, "use a whole number from 0 (lossless) to 51; 18 is near the source")
-        for name in ("pivot_lr", "crop_smoothing_s", "follow_distance"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise FieldError(name, value, "use a finite number, 0 or more")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class VideoJob:
-    """A clip to edit (the only positional field). Times in seconds from the first frame: `keyframe` None is
-    the first frame (from `start`) where the chosen face is found; `start`/`end` None: the whole clip. Points in
-    pixels refer to the keyframe."""
-
-    clip: str | os.PathLike
-    _: KW_ONLY
-    requests: list[EditRequest] = field(default_factory=list)
-    output: str | os.PathLike | None = None
-    session: str | os.PathLike | None = None  # None: OUTPUT_DIR/CLIP_STEM.dragedit
-    face: int | None = None
-    face_at: tuple[float, float] | None = None
-    keyframe: float | None = None
-    start: float | None = None
-    end: float | None = None
-    overwrite: bool = False  # only the default output's: the clip itself is never written
-
-    def __post_init__(self) -> None:
-        from dragedit.pipeline.imaging.faces import face_number
-
-        for name in ("clip", "output", "session"):
-            value = getattr(self, name)
-            if not (isinstance(value, (str, os.PathLike)) or (value is None and name != "clip")):
-                raise RequestError(name, repr(value), "give a file or folder path (a str or a Path)")
-        self.requests = request_list(self.requests)
-        self.face = face_number(self.face, self.face_at)
-        for name in ("keyframe", "start", "end"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value) or value < 0):
-                raise RequestError(name, value, "give a time in seconds, 0 or more")
-
-
-@dataclass(kw_only=True)
-class VideoPlan:
-    """A checked clip job: the clip's facts, the frames it edits and where everything goes."""
-
-    job: VideoJob
-    settings: EditSettings
-    config: VideoConfig
-    info: V.VideoInfo
-    clip_sha: str
-    session: Path
-    output: Path
-    first: int  # the frames edited: first..last (the rest are copied as they are)
-    last: int
-    keyframe: int  # the frame the drag is made on (the face asked for is on it)
-
-
-@dataclass
-class VideoResult:
-    session: str
-    output: str
-    keyframe: int
-    keyframe_seconds: float
-    frames: int  # in the clip
-    edited: int  # frames the edit changed
-    untouched: int  # frames of the edited range where the face was missing or too small
-    edits: list[str]
-    stages: dict[str, int]  # "kind computed" / "kind reused" -> how many of the clip's stages
-    keyframe_stages: dict[str, str]  # the keyframe's photo session: stage -> computed | reused
-    seconds: dict[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # ---- 1. checks before any work ------------------------------------------------------------------------------
@@ -241,6 +139,7 @@ def _check_disk(info: V.VideoInfo, session: Path, output: Path, first: int, last
 def run_video(plan: VideoPlan, on_progress: ProgressHook = ignore) -> VideoResult:
     """Keyframe edit, face track, per-frame fields, then the clip; every stage cached in the clip session."""
     from .edit import EditJob, edit
+    from .video_fields import fit_fields
 
     job, info = plan.job, plan.info
     seconds: dict[str, float] = {}
@@ -268,11 +167,11 @@ def run_video(plan: VideoPlan, on_progress: ProgressHook = ignore) -> VideoResul
         res = edit(replace(keyframe_job, until="drag", tune_with=_tuning_crops(s, plan, track, keyframe)),
                    plan.settings, on_progress)
         seconds["keyframe_edit"] = round(time.perf_counter() - t, 3)
-        key = _Keyframe.load(s.path(L.KEYFRAME), res.edits[-1], plan.settings)
+        key = Keyframe.load(s.path(L.KEYFRAME), res.edits[-1], plan.settings)
 
-        # 4. each frame's pivot, renders and motion
+        # 4. each frame's pivot, renders and motion (in runs across processes with `workers`)
         t = time.perf_counter()
-        _fields(s, plan, track, key, on_progress)
+        fit_fields(s, plan, track, key, res.edits[-1], on_progress)
         seconds["fields"] = round(time.perf_counter() - t, 3)
 
         # 5. the clip: each frame's patch (its field smoothed over its neighbours'), written with the source's
@@ -343,86 +242,6 @@ def _keyframe(s: Session, plan: VideoPlan, on_progress: ProgressHook) -> int:
     return plan.keyframe
 
 
-@dataclass
-class _Keyframe:
-    """What every frame needs from the keyframe's edit: the tuned generator, the latent offset, its render size,
-    the crop size, and the edit's handles and targets in crop pixels (where the edit reaches)."""
-
-    Gt: Any
-    offset: Any
-    cap: int | None
-    size: int
-    chain: list
-    paths: list
-    face_box: list[float]
-    w_pivot: Any
-    delta_sha: str
-    edit_sha: str
-    settings: EditSettings
-    handles: list[tuple[int | None, list[float], list[float]]]  # (landmark or None, start, LK-measured end), crop
-    lost: list[tuple[int | None, list[float]]]  # where the generator repainted instead of moving (crop points)
-    drag_lost: bool  # the drag stopped because it lost a handle: no generated pixels (as for the photo)
-
-    def at_frame(self, landmarks_crop: np.ndarray) -> tuple[list, list]:
-        """(anchors, lost points) in a frame's crop: each handle where its landmark is in this frame (a handle
-        given in pixels stays where it was in the keyframe's crop), carrying the motion LK measured on the
-        keyframe, so every frame's edit is pinned to the same motion the photo edit has."""
-        def at(landmark: int | None, point: list[float]) -> np.ndarray:
-            return landmarks_crop[landmark] if landmark is not None else np.asarray(point, np.float64)
-
-        anchors = []
-        for landmark, start, end in self.handles:
-            p = at(landmark, start)
-            anchors.append((p.tolist(), (p + np.subtract(end, start)).tolist()))
-        return anchors, [at(landmark, point).tolist() for landmark, point in self.lost]
-
-    @classmethod
-    def load(cls, folder: Path, edit_name: str, settings: EditSettings) -> "_Keyframe":
-        from safetensors.torch import load_file
-
-        from .edit import _generator
-        from .runtime import load_base_generator, resolve_device
-        from .stages.align import alignment
-        from .stages.composite import edit_chain
-        from .stages.invert import image_cap, tuned
-
-        device = resolve_device(settings.device)
-        with Session(folder, read_only=True) as ks:
-            G, info = load_base_generator(_generator(ks, settings), device)
-            w_pivot, Gt = tuned(ks, G, info, device)
-            ws = load_file(str(ks.path(edit_name, L.EDIT_WS)))["w"].to(device)
-            chain = edit_chain(ks, edit_name)
-            al = alignment(ks)
-            info = ks.edit_info(edit_name)
-            handles, lost = _measured(ks, edit_name)
-            return cls(Gt=Gt, offset=(ws - w_pivot).detach(), cap=image_cap(ks, Gt), size=al.crop_size,
-                       chain=[(points, mask) for points, mask, _ in chain],
-                       paths=[p for _, _, ps in chain for p in ps], face_box=list(al.face_box),
-                       w_pivot=w_pivot.detach(), delta_sha=ks.stages[L.INVERT]["outputs"][L.INVERT_DELTA],
-                       edit_sha=file_sha256(ks.path(edit_name, L.EDIT_WS)), settings=settings, handles=handles,
-                       lost=lost, drag_lost=info.get("stopped_by") == "lost")
-
-
-def _measured(ks: Session, edit_name: str) -> tuple[list, list]:
-    """The keyframe edit's handles as LK measured them, each with the landmark it is anchored on (None for a
-    handle in pixels), and the points where it repainted: from every edit of the chain made from the pivot."""
-    from dragedit.pipeline.imaging.anchors import is_anchored, parse_anchored
-
-    handles, lost = [], []
-    name = edit_name
-    while name != L.PIVOT:
-        info = ks.edit_info(name)
-        specs = info.get("drag_specs") or [None] * len(info.get("handles", []))
-        for spec, h in zip(specs, info.get("handles", [])):
-            landmark = parse_anchored(spec).index if isinstance(spec, str) and is_anchored(spec) else None
-            if h.get("measured_ok"):
-                handles.append((landmark, h["start"], h["measured"]))
-            elif h.get("lost"):
-                lost += [(landmark, h["start"]), (None, h["tracker"])]
-        name = info.get("parent", L.PIVOT)
-    return handles, lost
-
-
 def _track(s: Session, plan: VideoPlan, keyframe: int, on_progress: ProgressHook) -> dict:
     """The keyframe's face followed frame to frame (by position and size), its FFHQ quad smoothed in time:
     {"frames": {index: {"c2p": 3x3, "landmarks": 68x2}}} for the frames where it is found and large enough."""
@@ -481,7 +300,7 @@ def _tuning_crops(s: Session, plan: VideoPlan, track: dict, keyframe: int) -> li
         folder.mkdir(parents=True, exist_ok=True)
         for i, _, rgb in V.frames(plan.info.path, plan.info.rotation):
             if i in picks:
-                save_image(_crop(rgb, track["frames"][i], track["size"])[0], folder / f"{i:06d}.png")
+                save_image(crop_frame(rgb, track["frames"][i], track["size"])[0], folder / f"{i:06d}.png")
             if i >= picks[-1]:
                 break
         return paths, {"frames": picks}
@@ -555,112 +374,6 @@ def _gaussian(a: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([np.tensordot(k, padded[t:t + 2 * r + 1], axes=(0, 0)) for t in range(len(a))])
 
 
-def _frame_inputs(s: Session, plan: VideoPlan, key: _Keyframe) -> dict[str, Any]:
-    return {"clip": plan.clip_sha, "track": s.stages[L.VIDEO_TRACK]["outputs"][L.TRACK_JSON],
-            "delta": key.delta_sha, "edit": key.edit_sha}
-
-
-def _crop(rgb: np.ndarray, frame: dict[str, Any], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(crop, inside, photo_to_crop) of a frame."""
-    from dragedit.pipeline.imaging.align import warp_crop
-
-    c2p = np.asarray(frame["c2p"], np.float64)
-    crop, inside = warp_crop(rgb, c2p, size)
-    return crop, inside, np.linalg.inv(c2p)
-
-
-def _landmarks_crop(frame: dict[str, Any], p2c: np.ndarray) -> np.ndarray:
-    from dragedit.pipeline.imaging.geometry import map_points
-
-    return map_points(p2c, np.asarray(frame["landmarks"]))
-
-
-def _region(frame: dict[str, Any], p2c: np.ndarray, inside: np.ndarray, key: _Keyframe, cfg) -> np.ndarray:
-    from dragedit.pipeline.imaging.paste import warp_region
-
-    return warp_region(_landmarks_crop(frame, p2c), inside, cfg, key.chain)
-
-
-def _fields(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progress: ProgressHook) -> None:
-    """Each tracked frame, in order: its pivot (from the previous frame's, or the keyframe's for the first),
-    renders at the pivot and at pivot + offset, and the backward field between them (cached per frame)."""
-    import torch
-    from safetensors.numpy import save_file as save_numpy
-    from safetensors.torch import load_file
-
-    from dragedit.common.images import save_image, tensor_to_uint8, uint8_to_tensor
-    from dragedit.common.threads import compute_signature
-    from dragedit.inversion.follow import follow_pivot
-    from dragedit.inversion.losses import perceptual_loss
-    from dragedit.pipeline.imaging.motion import backward_field
-    from dragedit.pipeline.imaging.paste import without_lost
-
-    settings, cfg, info = plan.settings.with_composite_of(None), plan.config, plan.info
-    composite = settings.composite
-    pti = settings.with_pti_of(None).pti
-    device = key.offset.device
-    frames = track["frames"]
-    todo = sorted(frames)
-    base = _frame_inputs(s, plan, key)
-    params = {"pivot_steps": cfg.pivot_steps, "pivot_lr": cfg.pivot_lr, "motion": composite.motion.to_dict(),
-              "composite": composite.to_dict(), "compute": compute_signature(device)}  # results depend on it
-    render_size = key.cap or key.Gt.img_resolution
-    fit_cap = key.Gt.synthesis.resolution_at(min(cfg.pivot_resolution, render_size))
-    fit_size = fit_cap or key.Gt.img_resolution
-    if fit_size < render_size:
-        params["pivot_resolution"] = fit_size  # (left out at the generator's own size: keys as before)
-    loss = None
-    w_prev, prev_sha = key.w_pivot, "keyframe"
-    done = 0
-    for i, _, rgb in V.frames(info.path, info.rotation):
-        if i not in frames:
-            continue
-        name = L.video_field_stage(i)
-        out = s.path(name)
-
-        def compute(i=i, rgb=rgb, w_start=w_prev):
-            nonlocal loss
-            if loss is None:
-                loss = perceptual_loss("vgg", pti.allow_download and not settings.offline).to(device)
-            crop, inside, p2c = _crop(rgb, frames[i], key.size)
-            target = uint8_to_tensor(np.asarray(_resize(crop, fit_size)), device)
-            w = follow_pivot(key.Gt, target, w_start, steps=cfg.pivot_steps, lr=cfg.pivot_lr,
-                             distance=loss.against(target), max_resolution=fit_cap)
-            with torch.no_grad():
-                recon = tensor_to_uint8(key.Gt.synthesis(w, noise_mode="const", max_resolution=key.cap))
-                edited = tensor_to_uint8(key.Gt.synthesis(w + key.offset, noise_mode="const",
-                                                          max_resolution=key.cap))
-            recon, edited = _resize(recon, key.size), _resize(edited, key.size)
-            anchors, lost = key.at_frame(_landmarks_crop(frames[i], p2c))
-            region = without_lost(_region(frames[i], p2c, inside, key, composite), lost, composite)
-            b, _ = backward_field(recon, edited, region, anchors, composite.motion)
-            out.mkdir(parents=True, exist_ok=True)
-            paths = [out / "field.safetensors", out / "recon.png", out / "edited.png", out / "w.safetensors"]
-            atomic.write_with(paths[0], lambda tmp: save_numpy({"field": np.ascontiguousarray(b, np.float32),
-                                                                "region": region}, str(tmp)))
-            save_image(recon, paths[1])
-            save_image(edited, paths[2])
-            from safetensors.torch import save_file
-
-            atomic.write_with(paths[3], lambda tmp: save_file({"w": w.detach().cpu().contiguous()}, str(tmp)))
-            return paths, {}
-
-        entry = s.cached(name, {**base, "frame": i, "start": prev_sha}, params, compute)
-        prev_sha = entry["outputs"][f"{name}/w.safetensors"]
-        w_prev = load_file(str(out / "w.safetensors"))["w"].to(device)
-        done += 1
-        on_progress(Progress("fields", done, len(todo)))
-
-
-def _resize(img: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    if img.shape[0] == size:
-        return img
-    interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_CUBIC
-    return cv2.resize(img, (size, size), interpolation=interp)
-
-
 def _field(s: Session, i: int) -> tuple[np.ndarray, np.ndarray] | None:
     from safetensors.numpy import load_file
 
@@ -671,7 +384,7 @@ def _field(s: Session, i: int) -> tuple[np.ndarray, np.ndarray] | None:
     return data["field"], data["region"]
 
 
-def _write(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progress: ProgressHook) -> int:
+def _write(s: Session, plan: VideoPlan, track: dict, key: Keyframe, on_progress: ProgressHook) -> int:
     """The output clip: every frame of the source, the tracked ones of the edited range with their patch (cached
     per frame), with the source's timestamps and sound. Returns how many frames changed."""
     from PIL import Image
@@ -681,7 +394,7 @@ def _write(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progress
 
     settings, cfg, info = plan.settings.with_composite_of(None), plan.config, plan.info
     frames = track["frames"]
-    base = _frame_inputs(s, plan, key)
+    base = frame_inputs(s, plan, key)
     changed = 0
 
     def edited(i: int, rgb: np.ndarray) -> np.ndarray:
@@ -700,10 +413,10 @@ def _write(s: Session, plan: VideoPlan, track: dict, key: _Keyframe, on_progress
             field_dir = s.path(L.video_field_stage(i))
             region = _field(s, i)[1]
             b = b * (region > 0)[..., None]  # the smoothing never moves pixels outside this frame's region
-            crop, inside, p2c = _crop(rgb, frames[i], key.size)
+            crop, inside, p2c = crop_frame(rgb, frames[i], key.size)
             recon = np.asarray(Image.open(field_dir / "recon.png").convert("RGB"))
             edited_px = np.asarray(Image.open(field_dir / "edited.png").convert("RGB"))
-            _, lost = key.at_frame(_landmarks_crop(frames[i], p2c))
+            _, lost = key.at_frame(crop_landmarks(frames[i], p2c))
             wp = warp_paste(rgb, crop, recon, edited_px, region, p2c, config=settings.composite, paths=key.paths,
                             field=b.astype(np.float32), lost=lost, drag_lost=key.drag_lost)
             out = s.path(name)

@@ -41,9 +41,12 @@ def _add_video(p) -> None:
     g.add_argument("--tune-frames", type=O.whole, metavar="N", help="frames sampled over the clip that the "
                    f"generator is tuned on beside the keyframe (default {O.default(VideoConfig, 'tune_frames')}; "
                    "0: the keyframe alone)")
+    g.add_argument("--workers", type=O.whole, metavar="N", help="processes fitting the clip's frames, each a run of "
+                   f"consecutive frames with cores/N threads (default {O.default(VideoConfig, 'workers')}: the whole "
+                   "clip in this process)")
 
 
-VIDEO_OPTIONS = ("keyframe", "start", "end", "crf", "tune_frames")
+VIDEO_OPTIONS = ("keyframe", "start", "end", "crf", "tune_frames", "workers")
 
 
 def session_dir(args: argparse.Namespace) -> Path:
@@ -140,7 +143,7 @@ def _video(args: argparse.Namespace) -> int:
     if args.from_spec is not None:
         raise UserError("--from goes with photos; a clip's edit is always made from the keyframe's pivot")
     face = O.face(args)
-    config = O.config_of(VideoConfig, crf=args.crf, tune_frames=args.tune_frames)
+    config = O.config_of(VideoConfig, crf=args.crf, tune_frames=args.tune_frames, workers=args.workers)
     job = VideoJob(args.photo, requests=O.requests_from(args), output=args.output, session=args.session, face=face,
                    face_at=O.face_at(args.face_at), keyframe=args.keyframe, start=args.start, end=args.end,
                    overwrite=args.overwrite)

@@ -1,0 +1,275 @@
+"""A clip's `video/fields/NNNNNN` stages: each followed frame's pivot, its renders at the pivot and at the pivot
+plus the keyframe's offset, and the motion between them; in this process, or in runs across worker processes.
+
+A frame's pivot is fitted from its neighbour's (a short fit: a face moves little from one frame to the next).
+Followed so over a long clip it drifts (on a 9 s clip where the head turns, TG-ID fell to 0.972 of the
+source's), so the followed frames are cut into runs of consecutive frames, at most `VideoConfig.run_seconds`
+long and at least one per worker, each fitted in order. A run starts from the keyframe's pivot: on the keyframe
+itself in `pivot_steps` (its pivot fits it already), on any other frame in `run_start_steps` (its pose may be
+far from the keyframe's). With one worker (the default) the runs are fitted in this process, in one pass over
+the clip; with `workers` N, each of N processes takes a share of consecutive runs.
+
+Worker processes each take cores/workers threads, look up what is committed, and write each frame's artifacts
+atomically; the parent, which holds the session's lock, commits each frame's manifest entry as its worker
+reports it, so a kill loses only the frames being fitted. A frame's key holds where its pivot started (the
+keyframe, or the previous frame's pivot by content) and the threads it was computed with, so a clip fitted
+with another `workers` is recomputed, never mixed.
+
+This module imports no torch at load time: a worker sets its thread limits first.
+"""
+from __future__ import annotations
+
+import math
+import queue as queue_module
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dragedit.common import atomic
+from dragedit.common.environment import log
+from dragedit.common.errors import UserError
+from dragedit.common.hashing import file_sha256
+
+from . import layout as L
+from .progress import Progress, ProgressHook
+from .session import Session
+from .video_keyframe import Keyframe, crop_frame, crop_landmarks, frame_inputs, frame_region
+from .video_types import VideoPlan
+
+Cached = Callable[[str, dict, dict, Callable[[], tuple[list[Path], dict]]], dict]
+
+
+def cut_runs(frames: list[int], count: int) -> list[list[int]]:
+    """The frames (in order) cut into `count` runs of consecutive ones, of lengths within one of each other
+    (fewer runs than asked when there are fewer frames; never an empty run)."""
+    count = max(1, min(count, len(frames)))
+    bounds = [round(k * len(frames) / count) for k in range(count + 1)]
+    return [frames[bounds[k]:bounds[k + 1]] for k in range(count) if bounds[k] < bounds[k + 1]]
+
+
+def run_count(frames: int, fps: float, run_seconds: float, workers: int) -> int:
+    """How many runs: none longer than `run_seconds` (0: no limit), at least one per worker."""
+    if run_seconds <= 0:
+        return workers
+    return max(workers, math.ceil(frames / max(1.0, run_seconds * fps)))
+
+
+def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_name: str,
+               on_progress: ProgressHook) -> None:
+    """Every followed frame's field stage, computed or reused, in runs: in this process with one worker, else in
+    `workers` processes (`edit_name`: the keyframe session's edit whose offset is carried)."""
+    import torch
+
+    from dragedit.inversion.losses import said_once
+
+    cfg = plan.config
+    followed = sorted(track["frames"])
+    runs = cut_runs(followed, run_count(len(followed), plan.info.fps, cfg.run_seconds, cfg.workers))
+    total, done = len(followed), 0
+    if not runs:  # the face is followed on no frame (too small everywhere): nothing to fit
+        return
+
+    def counted() -> None:
+        nonlocal done
+        done += 1
+        on_progress(Progress("fields", done, total))
+
+    if cfg.workers == 1 or len(runs) == 1:
+        fit_runs(s, plan, track, key, runs, s.cached, counted)
+        return
+    # each process a share of the runs (consecutive ones) and of the cores: an explicit thread count is per
+    # worker (as for a batch), else the session's split between them
+    shares = [[runs[k] for k in ks] for ks in cut_runs(list(range(len(runs))), cfg.workers)]
+    threads = plan.settings.threads or max(1, torch.get_num_threads() // len(shares))
+    said = said_once()
+    jobs = [FieldRun(str(s.folder), plan, track, edit_name, share, threads, k, said)
+            for k, share in enumerate(shares)]
+    _in_processes(s, jobs, counted)
+
+
+def fit_runs(s: Session, plan: VideoPlan, track: dict, key: Keyframe, runs: list[list[int]], cached: Cached,
+             on_frame: Callable[[], None] = lambda: None) -> None:
+    """Runs of frames (in order, in one pass over the clip), each frame fitted from the previous one's pivot and
+    each run's first from the keyframe's, each through `cached` (the session's own, or a worker's that reports
+    to the parent)."""
+    import torch
+    from safetensors.numpy import save_file as save_numpy
+    from safetensors.torch import load_file, save_file
+
+    from dragedit.common.images import save_image, tensor_to_uint8, uint8_to_tensor
+    from dragedit.common.threads import compute_signature
+    from dragedit.inversion.follow import follow_pivot
+    from dragedit.inversion.losses import perceptual_loss
+    from dragedit.pipeline.imaging import video as V
+    from dragedit.pipeline.imaging.motion import backward_field
+    from dragedit.pipeline.imaging.paste import without_lost
+
+    settings, cfg, info = plan.settings.with_composite_of(None), plan.config, plan.info
+    composite = settings.composite
+    pti = settings.with_pti_of(None).pti
+    device = key.offset.device
+    frames = track["frames"]
+    base = frame_inputs(s, plan, key)
+    params = {"pivot_steps": cfg.pivot_steps, "pivot_lr": cfg.pivot_lr, "motion": composite.motion.to_dict(),
+              "composite": composite.to_dict(), "compute": compute_signature(device)}  # results depend on it
+    render_size = key.cap or key.Gt.img_resolution
+    fit_cap = key.Gt.synthesis.resolution_at(min(cfg.pivot_resolution, render_size))
+    fit_size = fit_cap or key.Gt.img_resolution
+    if fit_size < render_size:
+        params["pivot_resolution"] = fit_size  # (left out at the generator's own size: keys as before)
+    loss = None
+    w_prev, prev_sha = key.w_pivot, "keyframe"
+    starts, wanted = {run[0] for run in runs}, {i for run in runs for i in run}
+    for i, _, rgb in V.frames(info.path, info.rotation):
+        if i > runs[-1][-1]:
+            break
+        if i not in wanted:
+            continue
+        if i in starts:
+            w_prev, prev_sha = key.w_pivot, "keyframe"
+        name = L.video_field_stage(i)
+        out = s.path(name)
+        steps = cfg.pivot_steps if prev_sha != "keyframe" or i == plan.keyframe else cfg.run_start_steps
+
+        def compute(i=i, rgb=rgb, w_start=w_prev, steps=steps):
+            nonlocal loss
+            if loss is None:
+                loss = perceptual_loss("vgg", pti.allow_download and not settings.offline).to(device)
+            crop, inside, p2c = crop_frame(rgb, frames[i], key.size)
+            target = uint8_to_tensor(np.asarray(_resize(crop, fit_size)), device)
+            w = follow_pivot(key.Gt, target, w_start, steps=steps, lr=cfg.pivot_lr,
+                             distance=loss.against(target), max_resolution=fit_cap)
+            with torch.no_grad():
+                recon = tensor_to_uint8(key.Gt.synthesis(w, noise_mode="const", max_resolution=key.cap))
+                edited = tensor_to_uint8(key.Gt.synthesis(w + key.offset, noise_mode="const",
+                                                          max_resolution=key.cap))
+            recon, edited = _resize(recon, key.size), _resize(edited, key.size)
+            anchors, lost = key.at_frame(crop_landmarks(frames[i], p2c))
+            region = without_lost(frame_region(frames[i], p2c, inside, key, composite), lost, composite)
+            b, _ = backward_field(recon, edited, region, anchors, composite.motion)
+            out.mkdir(parents=True, exist_ok=True)
+            paths = [out / "field.safetensors", out / "recon.png", out / "edited.png", out / "w.safetensors"]
+            atomic.write_with(paths[0], lambda tmp: save_numpy({"field": np.ascontiguousarray(b, np.float32),
+                                                                "region": region}, str(tmp)))
+            save_image(recon, paths[1])
+            save_image(edited, paths[2])
+            atomic.write_with(paths[3], lambda tmp: save_file({"w": w.detach().cpu().contiguous()}, str(tmp)))
+            return paths, {}
+
+        frame_params = params if steps == cfg.pivot_steps else {**params, "pivot_steps": steps}
+        entry = cached(name, {**base, "frame": i, "start": prev_sha}, frame_params, compute)
+        prev_sha = entry["outputs"][f"{name}/w.safetensors"]
+        w_prev = load_file(str(out / "w.safetensors"))["w"].to(device)
+        on_frame()
+
+
+def _resize(img: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    if img.shape[0] == size:
+        return img
+    interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_CUBIC
+    return cv2.resize(img, (size, size), interpolation=interp)
+
+
+# ---- runs across processes ----------------------------------------------------------------------------------
+@dataclass
+class FieldRun:
+    """One run for one worker process: plain data, so it travels to a spawned interpreter."""
+
+    session: str
+    plan: VideoPlan
+    track: dict
+    edit_name: str
+    runs: list[list[int]]
+    threads: int
+    index: int  # which worker
+    said: list[str]  # the notes the parent has said (the worker does not say them again)
+
+
+def _in_processes(s: Session, jobs: list[FieldRun], counted: Callable[[], None]) -> None:
+    """One spawned process per run; each frame's entry committed here as its worker reports it."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: thread limits set before torch loads
+    reports = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(job, reports), daemon=True) for job in jobs]
+    for p in procs:
+        p.start()
+    running = set(range(len(procs)))
+    warned: set[str] = set()
+    try:
+        while running:
+            try:
+                msg = reports.get(timeout=1.0)
+            except queue_module.Empty:
+                for k in list(running):
+                    if not procs[k].is_alive():
+                        raise RuntimeError(f"the process fitting frames {jobs[k].runs[0][0]}-{jobs[k].runs[-1][-1]} "
+                                           f"died (exit code {procs[k].exitcode}); run the edit again to resume")
+                continue
+            kind = msg[0]
+            if kind == "warn":
+                if msg[1] not in warned:  # each worker's notes, said once
+                    warned.add(msg[1])
+                    log.warning(msg[1])
+            elif kind == "reused":
+                s.mark_reused(msg[1])
+                counted()
+            elif kind == "computed":
+                _, name, inputs, params, paths = msg
+                s.commit(name, inputs, params, [Path(p) for p in paths])
+                counted()
+            elif kind == "done":
+                running.discard(msg[1])
+            else:  # "failed": its one-line reason
+                _, _, text, user_error = msg
+                raise (UserError if user_error else RuntimeError)(text)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join()
+        reports.close()
+
+
+def _worker(job: FieldRun, reports) -> None:
+    """A worker process: its run's frames, each looked up in what the parent committed, else fitted, written
+    and reported."""
+    import logging
+
+    from dragedit.common.threads import start_worker, use_threads
+
+    start_worker(job.threads)
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            reports.put(("warn", record.getMessage()))
+
+    log.addHandler(Forward())
+    log.propagate = False
+    try:
+        use_threads(job.threads)
+        from dragedit.inversion.losses import already_said
+
+        already_said(job.said)
+        with Session(job.session, read_only=True) as s:
+            key = Keyframe.load(s.path(L.KEYFRAME), job.edit_name, job.plan.settings)
+
+            def cached(name: str, inputs: dict, params: dict, compute) -> dict:
+                entry = s.lookup(name, inputs, params)
+                if entry:
+                    reports.put(("reused", name))
+                    return entry
+                paths, _ = compute()
+                reports.put(("computed", name, inputs, params, [str(p) for p in paths]))
+                return {"outputs": {str(p.relative_to(s.folder)): file_sha256(p) for p in paths}}
+
+            fit_runs(s, job.plan, job.track, key, job.runs, cached)
+        reports.put(("done", job.index))
+    except BaseException as exc:  # noqa: BLE001 - the parent says it, in one line
+        user = isinstance(exc, UserError)
+        reports.put(("failed", job.index, str(exc) if user else f"{type(exc).__name__}: {exc}".splitlines()[0], user))
