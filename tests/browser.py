@@ -128,6 +128,7 @@ def screenshots() -> None:
     p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs"))
     p.add_argument("--drag", action="append", help="X1,Y1:X2,Y2 photo pixels (repeat)")
     p.add_argument("--generator")
+    p.add_argument("--clip", help="a clip: also web_clip.png, the page after the clip's smile preset ran")
     a = p.parse_args()
     if find_browser() is None:
         raise SystemExit("no chromium + chromedriver on PATH (apt-get install chromium chromium-driver)")
@@ -153,7 +154,26 @@ def screenshots() -> None:
             _screenshot(driver, out / "web_mid_edit.png")
             wait_for(driver, lambda d: any(t.startswith("Edit 1") for t in history_items(d)), 600, "edit 1")
             _screenshot(driver, out / "web_result.png")
-    print(f"wrote {out / 'web_mid_edit.png'} and {out / 'web_result.png'}")
+            if a.clip:
+                _clip_screenshot(driver, url, Path(a.clip), out / "web_clip.png")
+    print(f"wrote {out / 'web_mid_edit.png'} and {out / 'web_result.png'}" + (" and web_clip.png" if a.clip else ""))
+
+
+def _clip_screenshot(driver, url: str, clip: Path, path: Path) -> None:
+    """A clip in the page: the smile preset on its keyframe, run, and the edited clip ready to play."""
+    from selenium.webdriver.common.by import By
+
+    open_photo(driver, url, clip)
+    wait_for(driver, lambda d: d.execute_script("return !!document.querySelector('#presets button');"), 60,
+             "the preset buttons")
+    driver.execute_script("document.querySelector('#presets button[data-preset=smile]').click();")
+    wait_for(driver, lambda d: len(d.execute_script("return S.pairs;")) == 2, 30, "the smile preset's arrows")
+    run_edit(driver)
+    wait_for(driver, lambda d: d.find_element(By.ID, "clip-panel").is_displayed(), 1800, "the edited clip")
+    wait_for(driver, lambda d: d.execute_script("return document.getElementById('clip-video').readyState >= 4;"),
+             60, "the clip to load")
+    time.sleep(2)  # the player's loading spinner fades out after the data is there
+    _screenshot(driver, path)
 
 
 if __name__ == "__main__":

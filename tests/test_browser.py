@@ -63,3 +63,33 @@ def test_edit_in_the_browser(tmp_path):
     assert near.max() > 0 and near.mean() > 0.05, near.mean()  # the edit moved pixels at the handle
     far = np.abs(result[:60, :60] - photo[:60, :60])
     assert far.max() == 0  # and left the photo's corner alone
+
+
+@pytest.mark.slow
+def test_edit_a_clip_in_the_browser(tmp_path):
+    """A clip in the page: its keyframe is shown for the points, the preset's arrows go on it, Run follows the
+    frames, and the edited clip plays on the page with a download link."""
+    pytest.importorskip("av", reason="PyAV is a dependency (pip install -e .)")
+    from selenium.webdriver.common.by import By
+
+    from tests.conftest import serve_config
+    from tests.test_video import FRAMES, FACELESS, make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4")
+    with running_server(serve_config(tmp_path / "root")) as url, chromium() as driver:
+        open_photo(driver, url, clip)
+        assert driver.execute_script("return S.clip;") is True
+        assert "keyframe" in driver.find_element(By.ID, "status").text
+        wait_for(driver, lambda d: d.execute_script("return !!document.querySelector('#presets button');"), 30,
+                 "the preset buttons")
+        driver.execute_script("document.querySelector('#presets button[data-preset=smile]').click();")
+        wait_for(driver, lambda d: len(d.execute_script("return S.pairs;")) == 2, 30, "the smile preset's arrows")
+        run_edit(driver)
+        wait_for(driver, lambda d: d.find_element(By.ID, "clip-panel").is_displayed(), 300, "the edited clip")
+        text = driver.find_element(By.ID, "progress-text").text
+        assert f"({FRAMES + FACELESS} frames)" in text or f"({FRAMES} frames)" in text, text
+        link = driver.find_element(By.ID, "clip-download").get_attribute("href")
+        sid = session_id(driver)
+        assert f"/api/sessions/{sid}/clip" in link
+        with urllib.request.urlopen(link) as res:
+            assert res.headers["content-type"] == "video/mp4" and len(res.read()) > 1000

@@ -59,7 +59,7 @@ def test_upload_answers_the_contract(server):
     res = upload(client)
     assert res.status_code == 201
     body = res.json()
-    assert set(body) == {"id", "width", "height", "faces"}
+    assert set(body) == {"id", "kind", "width", "height", "faces"} and body["kind"] == "photo"
     assert re.fullmatch(r"[0-9a-f]{32}", body["id"]) and uuid.UUID(body["id"]).version == 4
     assert (body["width"], body["height"]) == Image.open(ASTRONAUT).size
     assert body["faces"] and len(body["faces"][0]["box"]) == 4

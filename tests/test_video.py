@@ -445,6 +445,54 @@ def test_bad_workers_are_one_line_errors(clip, tmp_path):
     assert not (tmp_path / "x.mkv").exists()
 
 
+@pytest.mark.slow
+def test_the_server_edits_a_clip(clip, edited, tmp_path):
+    """Upload a clip to `dragedit serve`: its keyframe is the picture the points refer to; the edit's progress
+    counts the frames; the edited clip downloads as MP4 with every frame, its timing and its sound; a clip's
+    bad requests are 400s before any job."""
+    pytest.importorskip("fastapi", reason="the web extra is not installed (pip install 'dragedit[web]')")
+    from dragedit.pipeline.imaging.video import probe_video, timestamps
+    from tests.conftest import serve_client, serve_config, upload
+    from tests.test_server import _events
+
+    with serve_client(serve_config(tmp_path / "serve")) as client:
+        res = upload(client, clip, "clip.mp4")
+        assert res.status_code == 201, res.text
+        body = res.json()
+        assert body["kind"] == "clip" and body["frames"] == FRAMES + FACELESS and body["keyframe"] == 0
+        assert (body["width"], body["height"]) == (512, 512) and body["faces"]
+        sid = body["id"]
+        key = client.get(f"/api/sessions/{sid}/keyframe")
+        assert key.status_code == 200 and key.headers["content-type"] == "image/png"
+        assert np.array_equal(np.asarray(Image.open(__import__("io").BytesIO(key.content)).convert("RGB")),
+                              _frames(clip)[0])
+        assert client.get(f"/api/sessions/{sid}/clip").status_code == 404  # no edit yet
+        assert client.get(f"/api/sessions/{sid}").json()["edited_clip"] is False
+        drags = client.get(f"/api/sessions/{sid}/presets/smile").json()["drags"]
+        assert client.post(f"/api/sessions/{sid}/edits", json={"drags": drags, "from": 1}).status_code == 400
+        assert client.post(f"/api/sessions/{sid}/edits", json={"drags": [[1, 1, 2, 2]]}).status_code == 400
+        res = client.post(f"/api/sessions/{sid}/edits", json={"drags": drags})
+        assert res.status_code == 202, res.text
+        events = _events(client, sid)
+        assert events[-1]["status"] == "done", events[-1]
+        frames = [e for e in events if e["stage"] == "fields"]
+        assert frames and frames[-1]["total"] == body["frames"] - FACELESS  # the followed frames, counted
+        assert client.get(f"/api/sessions/{sid}").json()["edited_clip"] is True
+        out = client.get(f"/api/sessions/{sid}/clip")
+        assert out.status_code == 200 and out.headers["content-type"] == "video/mp4"
+        got = tmp_path / "got.mp4"
+        got.write_bytes(out.content)
+        assert probe_video(got).frames == FRAMES + FACELESS
+        assert timestamps(got)[1] == timestamps(clip)[1]  # every audio packet, as it was
+        changed = sum(np.abs(a.astype(int) - b).mean() > 0.5 for a, b in zip(_frames(clip), _frames(got)))
+        assert changed >= FRAMES - 2
+        assert client.get(f"/api/sessions/{upload(client).json()['id']}/keyframe").status_code == 404  # a photo
+        bad = tmp_path / "cut.mp4"
+        bad.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+        res = upload(client, bad, "cut.mp4")
+        assert res.status_code == 400 and "\n" not in res.json()["error"] and str(tmp_path) not in res.text
+
+
 def test_runs_are_at_most_run_seconds_long_and_one_per_worker_at_least():
     from dragedit.pipeline.core.video_fields import run_count
 

@@ -47,7 +47,8 @@ def get_session(sid: str, request: Request):
     interrupted = store.interrupted(sid)
     if job["status"] == "idle" and interrupted is not None:
         job.update(status="interrupted", edit=interrupted)  # the server stopped mid-job; POST it again to resume
-    return {**store.public(meta), "job": job, "history": store.history(sid)}
+    clip = {"edited_clip": store.clip_output(sid).is_file()} if meta.get("kind") == "clip" else {}
+    return {**store.public(meta), **clip, "job": job, "history": store.history(sid)}
 
 
 @router.post("/api/sessions/{sid}/edits", status_code=202, summary="Start a drag edit")
@@ -56,6 +57,8 @@ async def start_edit(sid: str, request: Request):
     folder = store.folder(sid)
     body = await _json_body(request)
     meta = store.describe(sid)
+    if meta.get("kind") == "clip":
+        return await _start_clip_edit(cfg, store, runner, sid, folder, body, meta)
     job = _edit_job(body, meta, store, folder)
     plan = await asyncio.to_thread(_checked, job, cfg.settings, store)
     _check_on_face(job.requests[0], meta, store, job.face)
@@ -149,6 +152,24 @@ def original(sid: str, request: Request):
     return FileResponse(_state(request)[1].photo_path(sid))
 
 
+@router.get("/api/sessions/{sid}/keyframe", summary="A clip's keyframe (PNG): the picture its points refer to")
+def keyframe(sid: str, request: Request):
+    return FileResponse(_state(request)[1].keyframe(sid), media_type="image/png")
+
+
+@router.get("/api/sessions/{sid}/clip", summary="A clip's latest edit, every frame (H.264 MP4, its sound kept)")
+def edited_clip(sid: str, request: Request):
+    _, store, runner = _state(request)
+    store.keyframe(sid)  # 404 unless a clip's session
+    if runner.state(sid).active:
+        raise ApiError(409, f"session {sid} is busy; the clip is written at the end of the job")
+    out = store.clip_output(sid)
+    if not out.is_file():
+        raise ApiError(404, "no edited clip yet; POST an edit first")
+    return FileResponse(out, media_type="video/mp4", filename=f"{sid}_edited.mp4",
+                        headers={"Cache-Control": "no-store"})
+
+
 @router.get("/api/sessions/{sid}/edits/{n}/photo", summary="Edit n composited into the photo (PNG)")
 async def edit_photo(sid: str, n: int, request: Request):
     cfg, store, runner = _state(request)
@@ -235,9 +256,8 @@ def _depth(raw: bytes) -> int:
     return deepest
 
 
-def _edit_job(body: Any, meta: dict[str, Any], store, folder: Path):
-    """The JSON body -> an EditJob (the same request model as edit files); shape errors are 400s."""
-    from dragedit.pipeline.core.edit import EditJob
+def _request_and_face(body: Any, meta: dict[str, Any], store, folder: Path):
+    """The JSON body's edit (the same request model as edit files) and face; shape errors are 400s."""
     from dragedit.pipeline.core.requests import EditRequest
     from dragedit.pipeline.imaging.faces import choose_face, face_number
 
@@ -254,6 +274,14 @@ def _edit_job(body: Any, meta: dict[str, Any], store, folder: Path):
             face = choose_face(meta["faces"], face_number(face))
         except FieldError as exc:
             raise ApiError(400, exc.worded('"face"')) from None
+    return req, face
+
+
+def _edit_job(body: Any, meta: dict[str, Any], store, folder: Path):
+    """The JSON body -> an EditJob; shape errors are 400s."""
+    from dragedit.pipeline.core.edit import EditJob
+
+    req, face = _request_and_face(body, meta, store, folder)
     try:  # "from" is the core's to check (here its type, in check_edit whether it names an edit): a 400 naming it
         job = EditJob(folder, requests=[req], photo=Path(meta["photo_path"]), face=face, from_spec=body.get("from"))
     except FieldError as exc:
@@ -276,14 +304,51 @@ def _check_on_face(req, meta: dict[str, Any], store, face: int | None) -> None:
         raise ApiError(400, str(exc)) from None
 
 
+# ---- a clip -------------------------------------------------------------------------------------------------
+async def _start_clip_edit(cfg, store, runner, sid: str, folder: Path, body: Any, meta: dict[str, Any]):
+    """A clip's edit: the drag on the keyframe shown at upload, carried to every frame (the CLI's clip recipe),
+    written to the session's edited clip; progress per frame in the job's state."""
+    from dragedit.pipeline.core.session import Session
+    from dragedit.pipeline.core.video import VideoJob, check_video
+
+    if isinstance(body, dict) and body.get("from") is not None:
+        raise ApiError(400, "\"from\" goes with photos; a clip's edit is always made from the keyframe's pivot")
+    req, face = _request_and_face(body, meta, store, folder)
+    job = VideoJob(Path(meta["photo_path"]), requests=[req], output=store.clip_output(sid), session=folder,
+                   face=face, keyframe=meta["keyframe_seconds"])
+    plan = await asyncio.to_thread(_checked, job, cfg.settings, store, check_video)
+    _check_on_face(req, meta, store, face)
+    with Session(folder / L.KEYFRAME, read_only=True) as ks:  # the edit the keyframe's session will make
+        edit = L.edit_number(ks.next_edit_names(1)[0])
+    if folder.is_dir() and not runner.state(sid).active:
+        _check_not_locked(folder)
+    try:
+        runner.submit(sid, edit, lambda update: _run_clip(cfg, store, sid, edit, plan, update))
+    except Busy as exc:
+        raise ApiError(409, str(exc)) from None
+    except QueueFull as exc:
+        raise ApiError(503, str(exc)) from None
+    return {"edit": edit, "reused": False}
+
+
+def _run_clip(cfg, store, sid: str, edit: int, plan, update) -> None:
+    from dragedit.pipeline.core.video import run_video
+
+    store.job_started(sid, edit)
+    try:
+        run_video(plan, _progress(cfg, update))
+    finally:
+        store.job_ended(sid)
+
+
 # ---- the work ----------------------------------------------------------------------------------------------
-def _checked(job, settings, store):
-    """check_edit with its errors as HTTP answers: a field's problem is a 400 naming the JSON field; another
-    photo or face, or a busy session, a 409."""
+def _checked(job, settings, store, check=None):
+    """check_edit (or `check`: check_video) with its errors as HTTP answers: a field's problem is a 400 naming
+    the JSON field; another photo or face, or a busy session, a 409."""
     from dragedit.pipeline.core.edit import check_edit
 
     try:
-        return check_edit(job, settings)
+        return (check or check_edit)(job, settings)
     except (SessionMismatch, SessionBusy) as exc:
         raise ApiError(409, store.private(str(exc))) from None
     except FieldError as exc:
@@ -297,6 +362,16 @@ def _run_edit(cfg, store, sid: str, plan, update) -> None:
     says the job was interrupted if the server stops before it ends."""
     from dragedit.pipeline.core.edit import run_edit
 
+    store.job_started(sid, plan.edit_numbers[-1])
+    try:
+        run_edit(plan, _progress(cfg, update))
+    finally:
+        store.job_ended(sid)
+
+
+def _progress(cfg, update):
+    """The recipe's progress as the job's state: stage, step of total (drag steps, a clip's frames), the drag's
+    points and a live preview every few steps."""
     def on_progress(p) -> None:
         if p.stage == "done":
             return
@@ -312,11 +387,7 @@ def _run_edit(cfg, store, sid: str, plan, update) -> None:
                 changes["preview_step"] = p.step
         update(**changes)
 
-    store.job_started(sid, plan.edit_numbers[-1])
-    try:
-        run_edit(plan, on_progress)
-    finally:
-        store.job_ended(sid)
+    return on_progress
 
 
 def _check_not_locked(folder: Path) -> None:

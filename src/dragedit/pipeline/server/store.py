@@ -17,6 +17,7 @@ from typing import Any
 from dragedit.common import atomic
 from dragedit.common.errors import FieldError, UserError
 from dragedit.pipeline.core import layout as L
+from dragedit.pipeline.imaging.video import is_video
 
 UPLOADS = "uploads"
 # letters, digits, '_', '-' and '.', starting with a letter or digit: uuid4 hex ids, and the CLI's STEM.dragedit
@@ -83,6 +84,8 @@ class SessionStore:
         sid = uuid.uuid4().hex
         probe = self.uploads / f"{sid}.upload"
         atomic.write_bytes(probe, data)
+        if is_video(probe):
+            return self._new_clip(sid, probe)
         try:
             try:
                 with Image.open(probe) as img:
@@ -102,10 +105,47 @@ class SessionStore:
         finally:
             probe.unlink(missing_ok=True)
         w, h = photo.size
-        meta = {"id": sid, "width": w, "height": h, "faces": [{"box": [round(v, 2) for v in f["box"]]} for f in faces],
-                "photo": photo_path.name, "landmarks": [f["landmarks"] for f in faces]}
+        meta = {"id": sid, "kind": "photo", "width": w, "height": h,
+                "faces": [{"box": [round(v, 2) for v in f["box"]]} for f in faces], "photo": photo_path.name,
+                "landmarks": [f["landmarks"] for f in faces]}
         atomic.write_json(self.uploads / f"{sid}.json", meta)
-        return {k: meta[k] for k in ("id", "width", "height", "faces")}
+        return self.public(meta)
+
+    def _new_clip(self, sid: str, probe: Path) -> dict[str, Any]:
+        """A clip upload (recognised by its content): checked whole as the CLI checks it, its keyframe (the first
+        frame with a face) kept as the picture the points refer to, and the faces on it."""
+        from dragedit.common.images import save_image
+        from dragedit.pipeline.core.video import VideoConfig, find_keyframe
+        from dragedit.pipeline.imaging import video as V
+        from dragedit.pipeline.imaging.faces import find_faces
+
+        clip = self.uploads / f"{sid}.clip"
+        probe.rename(clip)
+        try:
+            info = V.probe_video(clip)  # decodes every frame: a truncated clip is refused now
+            key = find_keyframe(info, 0, info.frames - 1, None, None, None, VideoConfig().keyframe_search)
+            rgb = V.frame_at(clip, key, info.rotation)
+            faces = find_faces(rgb)
+        except UserError as exc:
+            clip.unlink(missing_ok=True)
+            raise ApiError(400, self.private(str(exc).replace(str(clip), "the uploaded clip"))) from None
+        save_image(rgb, self.uploads / f"{sid}-keyframe.png")
+        meta = {"id": sid, "kind": "clip", "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
+                "faces": [{"box": [round(v, 2) for v in f["box"]]} for f in faces], "frames": info.frames,
+                "seconds": round(info.times[-1], 3), "keyframe": key, "keyframe_seconds": info.times[key],
+                "photo": clip.name, "landmarks": [f["landmarks"] for f in faces]}
+        atomic.write_json(self.uploads / f"{sid}.json", meta)
+        return self.public(meta)
+
+    def keyframe(self, sid: str) -> Path:
+        """A clip session's keyframe (PNG): the picture its points refer to; 404 for a photo."""
+        if self.describe(sid).get("kind") != "clip":
+            raise ApiError(404, f"session {sid} is a photo's; its picture is /photo")
+        return self.uploads / f"{sid}-keyframe.png"
+
+    def clip_output(self, sid: str) -> Path:
+        """Where a clip session's edited clip goes (H.264 in MP4: what every player plays); each edit replaces it."""
+        return self.uploads / f"{sid}-edited.mp4"
 
     def mask_file(self, data_url: Any, sid: str, size: tuple[int, int]) -> str | None:
         """A PNG data URL (white = may move, the photo's size) -> a file in uploads/, or None."""
@@ -160,7 +200,7 @@ class SessionStore:
 
     @staticmethod
     def public(meta: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in meta.items() if k not in ("photo_path", "photo", "landmarks")}
+        return {"kind": "photo", **{k: v for k, v in meta.items() if k not in ("photo_path", "photo", "landmarks")}}
 
     def landmarks(self, sid: str, face: int):
         """Face `face`'s 68 landmarks (photo pixels), as found at upload or by the session's alignment."""

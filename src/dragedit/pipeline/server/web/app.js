@@ -124,7 +124,8 @@ async function openSession(sid) {
   const info = await api(`/api/sessions/${sid}`);
   Object.assign(S, { sid, meta: info, pairs: [], pending: null, result: null, showBefore: false,
                      from: null, current: null, job: info.job });
-  S.photo = await loadImage(`/api/sessions/${sid}/photo`);
+  S.clip = info.kind === "clip";  // a clip: the points go on its keyframe, the edit is carried to every frame
+  S.photo = await loadImage(`/api/sessions/${sid}/${S.clip ? "keyframe" : "photo"}`);
   S.mask = document.createElement("canvas");
   S.mask.width = info.width; S.mask.height = info.height;
   const m = S.mask.getContext("2d"); m.fillStyle = "#000"; m.fillRect(0, 0, info.width, info.height);
@@ -134,7 +135,10 @@ async function openSession(sid) {
   renderFaces();
   const face = info.face !== null && info.face !== undefined ? info.face : (info.faces.length === 1 ? 0 : null);
   if (face !== null) chooseFace(face); else { fitView([0, 0, info.width, info.height]); draw(); }
-  setStatus(info.faces.length ? `${info.width}×${info.height}, ${info.faces.length} face(s)` : "no face found");
+  setStatus((S.clip ? `clip of ${info.frames} frames, points on its keyframe (${info.keyframe_seconds.toFixed(2)} s): ` : "")
+            + (info.faces.length ? `${info.width}×${info.height}, ${info.faces.length} face(s)` : "no face found"));
+  $("clip-panel").hidden = true;
+  if (S.clip) { await showClip(); }
   await showHistory(info.history);
   if (info.history.length) await showEdit(info.history[info.history.length - 1].edit);
   if (info.job && (info.job.status === "queued" || info.job.status === "running")) listen();
@@ -279,10 +283,11 @@ function listen() {
     if (job.status === "done" || job.status === "failed") {
       es.close(); S.events = null;
       $("live").hidden = true;
-      $("progress-text").textContent = job.status === "done" ? `edit ${job.edit} done (${job.step} drag steps)` :
-        `failed: ${job.error}`;
+      $("progress-text").textContent = job.status !== "done" ? `failed: ${job.error}` :
+        (S.clip ? `edit ${job.edit} done (${job.total} frames)` : `edit ${job.edit} done (${job.step} drag steps)`);
       if (job.status === "failed") { setStatus(job.error, true); return; }
       S.pairs = []; S.pending = null; S.from = null; S.region = null; renderPairs();
+      if (S.clip) { draw(); await showClip(); setStatus(`edit ${job.edit} done: every frame`); return; }
       const info = await api(`/api/sessions/${S.sid}`);
       await showHistory(info.history);
       await showEdit(job.edit);
@@ -290,6 +295,16 @@ function listen() {
     }
   };
   es.onerror = () => { if (S.events === es && S.job && S.job.status !== "done") setStatus("connection lost; retrying…"); };
+}
+
+// ---- a clip's edit: the whole clip, to play and download -----------------------------------------------------
+async function showClip() {
+  const url = `/api/sessions/${S.sid}/clip`;
+  if (!(await api(`/api/sessions/${S.sid}`)).edited_clip) return;  // no edit yet
+  const stamp = `?v=${Date.now()}`;
+  $("clip-video").src = url + stamp;
+  $("clip-download").href = url + stamp;
+  $("clip-panel").hidden = false;
 }
 
 // ---- history ---------------------------------------------------------------------------------------------
