@@ -373,8 +373,8 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_frames_fitted_in_runs_across_processes(clip, edited, edited_in_runs):
-    """`--workers 2`: the followed frames cut into two runs, each fitted by its own process from the keyframe's
-    pivot, with half the threads; the same frames, timing and sound, the edit where the one-process edit is, and
+    """`--workers 2`: the faces detected in two processes (the same track), the followed frames cut into two
+    runs, each fitted by its own process from the keyframe's pivot, with half the threads; the same frames, timing and sound, the edit where the one-process edit is, and
     the same command again reuses everything."""
     from dragedit.pipeline.imaging.video import timestamps
 
@@ -382,6 +382,8 @@ def test_frames_fitted_in_runs_across_processes(clip, edited, edited_in_runs):
     one_root, one = edited
     assert (res["frames"], res["edited"], res["untouched"]) == (one["frames"], one["edited"], one["untouched"])
     assert timestamps(root / "out.mkv") == timestamps(one_root / "out.mkv")
+    track = root / "s" / "video" / "track.json"  # the faces detected in two processes: the same track
+    assert track.read_bytes() == (one_root / "s" / "video" / "track.json").read_bytes()
     manifest = json.loads((root / "s" / "session.json").read_text())
     fields = {k: v for k, v in manifest["stages"].items() if k.startswith("video/fields/")}
     starts = sorted(int(k.rsplit("/", 1)[1]) for k, v in fields.items() if v["inputs"]["start"] == "keyframe")

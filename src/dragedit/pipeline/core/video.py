@@ -245,8 +245,6 @@ def _keyframe(s: Session, plan: VideoPlan, on_progress: ProgressHook) -> int:
 def _track(s: Session, plan: VideoPlan, keyframe: int, on_progress: ProgressHook) -> dict:
     """The keyframe's face followed frame to frame (by position and size), its FFHQ quad smoothed in time:
     {"frames": {index: {"c2p": 3x3, "landmarks": 68x2}}} for the frames where it is found and large enough."""
-    from dragedit.pipeline.imaging.faces import NoFaceError, find_faces
-
     from .stages.align import alignment
 
     cfg, info = plan.config, plan.info
@@ -258,15 +256,7 @@ def _track(s: Session, plan: VideoPlan, keyframe: int, on_progress: ProgressHook
               "follow": cfg.follow_distance, "face_box": [round(v, 3) for v in face_box]}
 
     def compute():
-        found: dict[int, list[dict[str, Any]]] = {}
-        total = plan.last - plan.first + 1
-        for i, _, rgb in V.frames(info.path, info.rotation):
-            if plan.first <= i <= plan.last:
-                try:
-                    found[i] = find_faces(rgb)
-                except NoFaceError:
-                    found[i] = []
-                on_progress(Progress("track", i - plan.first + 1, total))
+        found = _found_faces(plan, on_progress)
         linked = follow_face(found, keyframe, face_box, cfg.follow_distance, cfg.min_face_px)
         frames = smooth_crops(linked, size, cfg.crop_smoothing_s * max(info.fps, 1.0))
         path = s.path(L.TRACK_JSON)
@@ -276,6 +266,49 @@ def _track(s: Session, plan: VideoPlan, keyframe: int, on_progress: ProgressHook
     s.cached(L.VIDEO_TRACK, {"clip": plan.clip_sha}, params, compute)
     data = json.loads(s.path(L.TRACK_JSON).read_text())
     return {"frames": {int(i): f for i, f in data["frames"].items()}, "size": size}
+
+
+def _found_faces(plan: VideoPlan, on_progress: ProgressHook) -> dict[int, list[dict[str, Any]]]:
+    """Every face on every frame of the edited part: in this process, or with `workers` N in N processes, each
+    detecting a part of consecutive frames (dlib's detector runs on one core; the faces found are the same)."""
+    from .video_fields import cut_runs
+
+    total = plan.last - plan.first + 1
+    parts = cut_runs(list(range(plan.first, plan.last + 1)), plan.config.workers)
+    if len(parts) == 1:
+        return faces_on_frames(plan.info.path, plan.info.rotation, plan.first, plan.last,
+                               lambda done: on_progress(Progress("track", done, total)))
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from dragedit.common.threads import start_worker
+
+    found: dict[int, list[dict[str, Any]]] = {}
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(parts), mp_context=ctx, initializer=start_worker, initargs=(1,)) as pool:
+        jobs = [pool.submit(faces_on_frames, plan.info.path, plan.info.rotation, p[0], p[-1]) for p in parts]
+        for job in as_completed(jobs):
+            found.update(job.result())
+            on_progress(Progress("track", len(found), total))
+    return found
+
+
+def faces_on_frames(path: Path, rotation: int, first: int, last: int,
+                    on_frame=lambda done: None) -> dict[int, list[dict[str, Any]]]:
+    """index -> the faces found on it (none: []), for frames first..last of the clip."""
+    from dragedit.pipeline.imaging.faces import NoFaceError, find_faces
+
+    found: dict[int, list[dict[str, Any]]] = {}
+    for i, _, rgb in V.frames(path, rotation):
+        if i > last:
+            break
+        if i >= first:
+            try:
+                found[i] = find_faces(rgb)
+            except NoFaceError:
+                found[i] = []
+            on_frame(len(found))
+    return found
 
 
 def tuning_frames(followed: list[int], keyframe: int, count: int) -> list[int]:

@@ -37,9 +37,9 @@ class VideoConfig:
     # photo edit's drag; with the embedded generator, 4 frames made the keyframe's drag itself 1.4-3x larger than
     # the photo's, and its identity change with it (the README's clip section has the figures).
     tune_frames: int = 0
-    # frames fitted across processes: the followed frames are cut into this many runs of consecutive frames, each
-    # fitted by its own process with cores/workers threads (1: the whole clip in order, in this process). On 2
-    # cores, 2 one-thread processes fit 1.7x the frames of one two-thread process (README: Clips).
+    # processes for the clip's frames: each detects the faces on a part of consecutive frames, then fits a share of
+    # the runs, with cores/workers threads (1: all in this process). On 2 cores, 2 one-thread processes did the
+    # track and the fields 1.6x as fast as one two-thread process (README: Clips).
     workers: int = 1
     run_start_steps: int = 50  # steps fitting a run's first frame from the keyframe's pivot (as far as the pose may be)
     # runs no longer than this many seconds (0: one run per worker): a pivot followed from frame to frame drifts

@@ -41,9 +41,9 @@ def _add_video(p) -> None:
     g.add_argument("--tune-frames", type=O.whole, metavar="N", help="frames sampled over the clip that the "
                    f"generator is tuned on beside the keyframe (default {O.default(VideoConfig, 'tune_frames')}; "
                    "0: the keyframe alone)")
-    g.add_argument("--workers", type=O.whole, metavar="N", help="processes fitting the clip's frames, each a run of "
-                   f"consecutive frames with cores/N threads (default {O.default(VideoConfig, 'workers')}: the whole "
-                   "clip in this process)")
+    g.add_argument("--workers", type=O.whole, metavar="N", help="processes detecting the faces and fitting the "
+                   "clip's frames, each a part of consecutive frames with cores/N threads (default "
+                   f"{O.default(VideoConfig, 'workers')}: all in this process)")
 
 
 VIDEO_OPTIONS = ("keyframe", "start", "end", "crf", "tune_frames", "workers")
