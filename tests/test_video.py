@@ -536,3 +536,22 @@ def test_runs_in_one_process_each_start_from_the_keyframe(clip, edited, tmp_path
     assert {v["params"]["compute"]["threads"] for v in fields.values()} == {threads}
     assert res.stages["fields reused"] == len(runs[0]) and res.stages["fields computed"] == len(fields) - len(runs[0])
     assert res.keyframe_stages["invert"] == "reused" and res.stages["track reused"] == 1
+
+
+@pytest.mark.slow
+def test_runs_as_ray_tasks_give_the_bytes_of_local_processes(clip, edited_in_runs, tmp_path):
+    """`--workers 2 --backend ray` on a local Ray instance: each share of the runs is a Ray task with the same
+    threads as a local worker's, its reports committed by the command, so the clip is the same bytes."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'dragedit[ray]'); CI installs it")
+    root, _ = edited_in_runs
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        proc = run_main("edit", clip, *SMILE, "-o", tmp_path / "ray.mkv", "--session", tmp_path / "s", *FAST,
+                        "--workers", "2", "--backend", "ray", "--json")
+    finally:
+        ray.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["stages"]["fields computed"] == FRAMES
+    assert sha(tmp_path / "ray.mkv") == sha(root / "out.mkv")
+    assert_user_error(run_main("edit", clip, *SMILE, "--backend", "dask", "-o", tmp_path / "x.mkv"), "backend")
+    assert_user_error(run_main("edit", ASTRONAUT, *SMILE, "--backend", "ray", "-o", tmp_path / "x.png"), "--backend")

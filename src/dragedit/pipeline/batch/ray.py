@@ -8,28 +8,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from dragedit.common.errors import UserError
+from dragedit.common.cluster import connect_ray
 
 from .photo import BatchConfig, PhotoJob, PhotoRow, run_photo
 
 
-def _ray():
-    try:
-        import ray
-    except ImportError:
-        raise UserError("--backend ray needs Ray: pip install 'dragedit[ray]'") from None
-    return ray
-
-
 def run_on_ray(jobs: list[PhotoJob], cfg: BatchConfig, finished: Callable[[int, list[PhotoRow]], None]) -> None:
     """Run every job as a Ray task on the cluster at `cfg.address` (or a local instance if none is running)."""
-    ray = _ray()
-    if not ray.is_initialized():
-        try:
-            ray.init(address=cfg.address, log_to_driver=False, include_dashboard=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = cfg.address or "a local instance"
-            raise UserError(f"cannot start or reach Ray at {where}: {str(exc).splitlines()[0]}") from None
+    ray = connect_ray(cfg.address)
     threads = jobs[0].threads if jobs else 1
     task = ray.remote(num_cpus=threads, num_gpus=cfg.gpus_per_photo, max_retries=0)(_ray_photo)
     pending = {task.remote(job): i for i, job in enumerate(jobs)}

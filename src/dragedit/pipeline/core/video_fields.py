@@ -86,7 +86,10 @@ def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_nam
     said = said_once()
     jobs = [FieldRun(str(s.folder), plan, track, edit_name, share, threads, k, said)
             for k, share in enumerate(shares)]
-    _in_processes(s, jobs, counted)
+    if cfg.backend == "ray":
+        _on_ray(s, jobs, counted, cfg.address)
+    else:
+        _in_processes(s, jobs, counted)
 
 
 def fit_runs(s: Session, plan: VideoPlan, track: dict, key: Keyframe, runs: list[list[int]], cached: Cached,
@@ -177,7 +180,7 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
 # ---- runs across processes ----------------------------------------------------------------------------------
 @dataclass
 class FieldRun:
-    """One run for one worker process: plain data, so it travels to a spawned interpreter."""
+    """One worker's share of the runs: plain data, so it travels to a spawned interpreter or a Ray task."""
 
     session: str
     plan: VideoPlan
@@ -190,7 +193,7 @@ class FieldRun:
 
 
 def _in_processes(s: Session, jobs: list[FieldRun], counted: Callable[[], None]) -> None:
-    """One spawned process per run; each frame's entry committed here as its worker reports it."""
+    """One spawned process per share; each frame's entry committed here as its worker reports it."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: thread limits set before torch loads
@@ -198,35 +201,12 @@ def _in_processes(s: Session, jobs: list[FieldRun], counted: Callable[[], None])
     procs = [ctx.Process(target=_worker, args=(job, reports), daemon=True) for job in jobs]
     for p in procs:
         p.start()
-    running = set(range(len(procs)))
-    warned: set[str] = set()
+
+    def dead(k: int) -> str | None:
+        return None if procs[k].is_alive() else f"exit code {procs[k].exitcode}"
+
     try:
-        while running:
-            try:
-                msg = reports.get(timeout=1.0)
-            except queue_module.Empty:
-                for k in list(running):
-                    if not procs[k].is_alive():
-                        raise RuntimeError(f"the process fitting frames {jobs[k].runs[0][0]}-{jobs[k].runs[-1][-1]} "
-                                           f"died (exit code {procs[k].exitcode}); run the edit again to resume")
-                continue
-            kind = msg[0]
-            if kind == "warn":
-                if msg[1] not in warned:  # each worker's notes, said once
-                    warned.add(msg[1])
-                    log.warning(msg[1])
-            elif kind == "reused":
-                s.mark_reused(msg[1])
-                counted()
-            elif kind == "computed":
-                _, name, inputs, params, paths = msg
-                s.commit(name, inputs, params, [Path(p) for p in paths])
-                counted()
-            elif kind == "done":
-                running.discard(msg[1])
-            else:  # "failed": its one-line reason
-                _, _, text, user_error = msg
-                raise (UserError if user_error else RuntimeError)(text)
+        _collect(s, jobs, reports, dead, counted)
     finally:
         for p in procs:
             if p.is_alive():
@@ -236,20 +216,92 @@ def _in_processes(s: Session, jobs: list[FieldRun], counted: Callable[[], None])
         reports.close()
 
 
-def _worker(job: FieldRun, reports) -> None:
-    """A worker process: its run's frames, each looked up in what the parent committed, else fitted, written
-    and reported."""
-    import logging
+def _on_ray(s: Session, jobs: list[FieldRun], counted: Callable[[], None], address: str | None) -> None:
+    """One Ray task per share (the session on a filesystem every node sees at the same path), each asking for
+    its threads' CPUs; their reports come back through a Ray queue and are committed here."""
+    from dragedit.common.cluster import connect_ray
 
-    from dragedit.common.threads import start_worker, use_threads
+    ray = connect_ray(address)
+    from ray.util.queue import Queue
+
+    reports = Queue()
+    task = ray.remote(num_cpus=jobs[0].threads, max_retries=0)(_fit_share)
+    refs = [task.remote(job, reports) for job in jobs]
+
+    def dead(k: int) -> str | None:
+        done, _ = ray.wait([refs[k]], timeout=0)
+        if not done:
+            return None
+        try:
+            ray.get(refs[k])
+        except Exception as exc:  # noqa: BLE001 - a task that died: said in one line below
+            return str(exc).strip().splitlines()[-1][:200]
+        return "it ended without a word"
+
+    try:
+        _collect(s, jobs, reports, dead, counted)
+    finally:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        reports.shutdown()
+
+
+def _collect(s: Session, jobs: list[FieldRun], reports, dead: Callable[[int], str | None],
+             counted: Callable[[], None]) -> None:
+    """The workers' reports, until each has said it is done: frames reused or computed (committed here, under
+    the session's lock), their notes (each said once), a failure (raised, in one line)."""
+    running = set(range(len(jobs)))
+    warned: set[str] = set()
+    while running:
+        try:
+            msg = reports.get(timeout=1.0)
+        except queue_module.Empty:
+            for k in list(running):
+                why = dead(k)
+                if why is not None:
+                    raise RuntimeError(f"the worker fitting frames {jobs[k].runs[0][0]}-{jobs[k].runs[-1][-1]} died "
+                                       f"({why}); run the edit again to resume")
+            continue
+        kind = msg[0]
+        if kind == "warn":
+            if msg[1] not in warned:  # each worker's notes, said once
+                warned.add(msg[1])
+                log.warning(msg[1])
+        elif kind == "reused":
+            s.mark_reused(msg[1])
+            counted()
+        elif kind == "computed":
+            _, name, inputs, params, paths = msg
+            s.commit(name, inputs, params, [Path(p) for p in paths])
+            counted()
+        elif kind == "done":
+            running.discard(msg[1])
+        else:  # "failed": its one-line reason
+            _, _, text, user_error = msg
+            raise (UserError if user_error else RuntimeError)(text)
+
+
+def _worker(job: FieldRun, reports) -> None:
+    """A spawned worker process: its thread limits before torch loads, death with its parent, then its share."""
+    from dragedit.common.threads import start_worker
 
     start_worker(job.threads)
+    _fit_share(job, reports)
+
+
+def _fit_share(job: FieldRun, reports) -> None:
+    """A worker's runs: each frame looked up in what the parent committed, else fitted, written and reported;
+    its notes go to the parent too (in a worker process or a Ray task alike)."""
+    import logging
+
+    from dragedit.common.threads import use_threads
 
     class Forward(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             reports.put(("warn", record.getMessage()))
 
-    log.addHandler(Forward())
+    forward, propagate = Forward(), log.propagate
+    log.addHandler(forward)
     log.propagate = False
     try:
         use_threads(job.threads)
@@ -273,3 +325,6 @@ def _worker(job: FieldRun, reports) -> None:
     except BaseException as exc:  # noqa: BLE001 - the parent says it, in one line
         user = isinstance(exc, UserError)
         reports.put(("failed", job.index, str(exc) if user else f"{type(exc).__name__}: {exc}".splitlines()[0], user))
+    finally:
+        log.removeHandler(forward)
+        log.propagate = propagate

@@ -41,6 +41,8 @@ class VideoConfig:
     # the runs, with cores/workers threads (1: all in this process). On 2 cores, 2 one-thread processes did the
     # track and the fields 1.6x as fast as one two-thread process (README: Clips).
     workers: int = 1
+    backend: str = "local"  # where the workers run: "local" (processes here) or "ray" (tasks on a cluster)
+    address: str | None = None  # Ray's cluster address; None joins a running local instance or starts one
     run_start_steps: int = 50  # steps fitting a run's first frame from the keyframe's pivot (as far as the pose may be)
     # runs no longer than this many seconds (0: one run per worker): a pivot followed from frame to frame drifts
     # away from the face over a long clip; a run started afresh from the keyframe's pivot does not
@@ -53,6 +55,8 @@ class VideoConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise FieldError(name, value, f"use a whole number, {low} or more")
+        if self.backend not in ("local", "ray"):
+            raise FieldError("backend", self.backend, "use local or ray")
         if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
             raise FieldError("crf", self.crf, "use a whole number from 0 (lossless) to 51; 18 is near the source")
         for name in ("pivot_lr", "crop_smoothing_s", "follow_distance", "run_seconds"):

@@ -44,9 +44,12 @@ def _add_video(p) -> None:
     g.add_argument("--workers", type=O.whole, metavar="N", help="processes detecting the faces and fitting the "
                    "clip's frames, each a part of consecutive frames with cores/N threads (default "
                    f"{O.default(VideoConfig, 'workers')}: all in this process)")
+    g.add_argument("--backend", choices=("local", "ray"), help="where the --workers fit the frames: local processes "
+                   "or Ray tasks on a cluster that sees the session's folder at the same path (default local)")
+    g.add_argument("--address", help="the Ray cluster's address (default: a running local instance, else a new one)")
 
 
-VIDEO_OPTIONS = ("keyframe", "start", "end", "crf", "tune_frames", "workers")
+VIDEO_OPTIONS = ("keyframe", "start", "end", "crf", "tune_frames", "workers", "backend", "address")
 
 
 def session_dir(args: argparse.Namespace) -> Path:
@@ -143,7 +146,8 @@ def _video(args: argparse.Namespace) -> int:
     if args.from_spec is not None:
         raise UserError("--from goes with photos; a clip's edit is always made from the keyframe's pivot")
     face = O.face(args)
-    config = O.config_of(VideoConfig, crf=args.crf, tune_frames=args.tune_frames, workers=args.workers)
+    config = O.config_of(VideoConfig, crf=args.crf, tune_frames=args.tune_frames, workers=args.workers,
+                         backend=args.backend, address=args.address)
     job = VideoJob(args.photo, requests=O.requests_from(args), output=args.output, session=args.session, face=face,
                    face_at=O.face_at(args.face_at), keyframe=args.keyframe, start=args.start, end=args.end,
                    overwrite=args.overwrite)
