@@ -374,7 +374,8 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.slow
 def test_frames_fitted_in_runs_across_processes(clip, edited, edited_in_runs):
     """`--workers 2`: the faces detected in two processes (the same track), the followed frames cut into two
-    runs, each fitted by its own process from the keyframe's pivot, with half the threads; the same frames, timing and sound, the edit where the one-process edit is, and
+    runs, each fitted by its own process from the keyframe's pivot, with half the threads, the patches made in
+    two processes too; the same frames, timing and sound, the edit where the one-process edit is, and
     the same command again reuses everything."""
     from dragedit.pipeline.imaging.video import timestamps
 
@@ -391,6 +392,9 @@ def test_frames_fitted_in_runs_across_processes(clip, edited, edited_in_runs):
     assert len(starts) == 2 and starts[0] == followed[0] and starts[1] == followed[len(followed) // 2]
     assert fields[f"video/fields/{starts[1]:06d}"]["params"]["pivot_steps"] == 50  # run_start_steps
     threads = json.loads((root / "s" / "keyframe" / "session.json").read_text())["threads"]  # the clip's count
+    patches = {k: v for k, v in manifest["stages"].items() if k.startswith("video/frames/")}
+    assert len(patches) == len(fields) and all(v.get("bbox") for v in patches.values())  # made in the workers too
+    assert res["stages"]["frames computed"] == len(fields)
     assert {v["params"]["compute"]["threads"] for v in fields.values()} == {max(1, threads // 2)}
     src, a, b = _frames(clip), _frames(one_root / "out.mkv"), _frames(root / "out.mkv")
     edit = sum(np.abs(e.astype(int) - s).sum() for s, e in zip(src, a))

@@ -242,7 +242,7 @@ class Session:
         """The stage's committed entry when its key matches and its outputs are intact (marked reused), else None.
         Read-only sessions look up too: a worker process checks what its parent already committed."""
         entry = self.manifest.lookup(stage, stage_key(inputs, params))
-        if entry:
+        if entry and self.manifest.report.get(stage) != "computed":  # made earlier in this run: it says so
             self.manifest.mark(stage, "reused")
         return entry
 

@@ -42,7 +42,7 @@ from .progress import Progress, ProgressHook, ignore
 from .requests import EditRequest
 from .session import Session
 from .settings import EditSettings
-from .video_keyframe import Keyframe, crop_frame, crop_landmarks, frame_inputs
+from .video_keyframe import Keyframe, crop_frame
 from .video_types import VideoConfig, VideoJob, VideoPlan, VideoResult
 
 
@@ -177,7 +177,7 @@ def run_video(plan: VideoPlan, on_progress: ProgressHook = ignore) -> VideoResul
         # 5. the clip: each frame's patch (its field smoothed over its neighbours'), written with the source's
         #    timestamps and sound
         t = time.perf_counter()
-        edited = _write(s, plan, track, key, on_progress)
+        edited = _write(s, plan, track, key, res.edits[-1], on_progress)
         seconds["frames"] = round(time.perf_counter() - t, 3)
         counts: dict[str, int] = {}
         for name, how in s.report.items():
@@ -407,27 +407,18 @@ def _gaussian(a: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([np.tensordot(k, padded[t:t + 2 * r + 1], axes=(0, 0)) for t in range(len(a))])
 
 
-def _field(s: Session, i: int) -> tuple[np.ndarray, np.ndarray] | None:
-    from safetensors.numpy import load_file
-
-    path = s.path(L.video_field_stage(i), "field.safetensors")
-    if not path.is_file():
-        return None
-    data = load_file(str(path))
-    return data["field"], data["region"]
-
-
-def _write(s: Session, plan: VideoPlan, track: dict, key: Keyframe, on_progress: ProgressHook) -> int:
+def _write(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_name: str,
+           on_progress: ProgressHook) -> int:
     """The output clip: every frame of the source, the tracked ones of the edited range with their patch (cached
-    per frame), with the source's timestamps and sound. Returns how many frames changed."""
+    per frame; computed first across processes with `workers`), with the source's timestamps and sound. Returns
+    how many frames changed."""
     from PIL import Image
 
-    from dragedit.common.images import save_image
-    from dragedit.pipeline.imaging.paste import warp_paste
+    from .video_fields import frame_patch, make_patches
 
-    settings, cfg, info = plan.settings.with_composite_of(None), plan.config, plan.info
+    cfg, info = plan.config, plan.info
     frames = track["frames"]
-    base = frame_inputs(s, plan, key)
+    make_patches(s, plan, track, key, edit_name, on_progress)
     changed = 0
 
     def edited(i: int, rgb: np.ndarray) -> np.ndarray:
@@ -435,38 +426,11 @@ def _write(s: Session, plan: VideoPlan, track: dict, key: Keyframe, on_progress:
         on_progress(Progress("frames", i + 1, info.frames))
         if i not in frames:
             return rgb
-        name = L.video_frame_stage(i)
-        window = [j for j in range(i - cfg.field_window, i + cfg.field_window + 1) if j in frames]
-        inputs = {**base, "frame": i, "fields": {str(j): s.stages[L.video_field_stage(j)]["key"] for j in window}}
-
-        def compute():
-            weights = [2.0 ** -abs(j - i) for j in window]  # 1, 2, 1 for a window of one each side
-            fields = [_field(s, j)[0] for j in window]
-            b = sum(w * f for w, f in zip(weights, fields)) / sum(weights)
-            field_dir = s.path(L.video_field_stage(i))
-            region = _field(s, i)[1]
-            b = b * (region > 0)[..., None]  # the smoothing never moves pixels outside this frame's region
-            crop, inside, p2c = crop_frame(rgb, frames[i], key.size)
-            recon = np.asarray(Image.open(field_dir / "recon.png").convert("RGB"))
-            edited_px = np.asarray(Image.open(field_dir / "edited.png").convert("RGB"))
-            _, lost = key.at_frame(crop_landmarks(frames[i], p2c))
-            wp = warp_paste(rgb, crop, recon, edited_px, region, p2c, config=settings.composite, paths=key.paths,
-                            field=b.astype(np.float32), lost=lost, drag_lost=key.drag_lost)
-            out = s.path(name)
-            out.mkdir(parents=True, exist_ok=True)
-            bbox = wp.stats["bbox"]
-            if bbox is None or not wp.stats["changed_pixels"]:
-                return [], {"bbox": None, "changed_pixels": 0}
-            x0, y0, x1, y1 = bbox
-            save_image(wp.photo[y0:y1, x0:x1], out / "patch.png")
-            return [out / "patch.png"], {"bbox": bbox, "changed_pixels": wp.stats["changed_pixels"]}
-
-        entry = s.cached(name, inputs, {"composite": settings.composite.to_dict(), "window": cfg.field_window},
-                         compute)
+        entry = frame_patch(s, plan, track, key, i, rgb, s.cached)
         if not entry.get("bbox"):
             return rgb
         x0, y0, x1, y1 = entry["bbox"]
-        patch = np.asarray(Image.open(s.path(name, "patch.png")).convert("RGB"))
+        patch = np.asarray(Image.open(s.path(L.video_frame_stage(i), "patch.png")).convert("RGB"))
         out = rgb.copy()
         out[y0:y1, x0:x1] = patch
         changed += 1

@@ -1,5 +1,6 @@
-"""A clip's `video/fields/NNNNNN` stages: each followed frame's pivot, its renders at the pivot and at the pivot
-plus the keyframe's offset, and the motion between them; in this process, or in runs across worker processes.
+"""A clip's per-frame stages, in this process or across worker processes: `video/fields/NNNNNN` (each followed
+frame's pivot, its renders at the pivot and at the pivot plus the keyframe's offset, and the motion between
+them) and `video/frames/NNNNNN` (the frame's own pixels moved by its field, the changed patch kept).
 
 A frame's pivot is fitted from its neighbour's (a short fit: a face moves little from one frame to the next).
 Followed so over a long clip it drifts (on a 9 s clip where the head turns, TG-ID fell to 0.972 of the
@@ -15,7 +16,9 @@ reports it, so a kill loses only the frames being fitted. A frame's key holds wh
 keyframe, or the previous frame's pivot by content) and the threads it was computed with, so a clip fitted
 with another `workers` is recomputed, never mixed.
 
-This module imports no torch at load time: a worker sets its thread limits first.
+Patches need every field of their neighbours, so with N workers they are made after the fields, each worker a
+part of consecutive frames; the clip is then written in order from them (decoding and encoding stay in one
+process). This module imports no torch at load time: a worker sets its thread limits first.
 """
 from __future__ import annotations
 
@@ -86,10 +89,7 @@ def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_nam
     said = said_once()
     jobs = [FieldRun(str(s.folder), plan, track, edit_name, share, threads, k, said)
             for k, share in enumerate(shares)]
-    if cfg.backend == "ray":
-        _on_ray(s, jobs, counted, cfg.address)
-    else:
-        _in_processes(s, jobs, counted)
+    _fan_out(s, jobs, counted)
 
 
 def fit_runs(s: Session, plan: VideoPlan, track: dict, key: Keyframe, runs: list[list[int]], cached: Cached,
@@ -177,6 +177,91 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
+# ---- each frame's patch -------------------------------------------------------------------------------------
+def make_patches(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_name: str,
+                 on_progress: ProgressHook) -> None:
+    """With `workers` N, every followed frame's patch made first in N processes (each a part of consecutive
+    frames), so the clip is then written from them in order; with one worker the writing makes each as it goes."""
+    import torch
+
+    from dragedit.inversion.losses import said_once
+
+    cfg = plan.config
+    parts = cut_runs(sorted(track["frames"]), cfg.workers)
+    if len(parts) < 2:
+        return
+    total, done = sum(map(len, parts)), 0
+
+    def counted() -> None:
+        nonlocal done
+        done += 1
+        on_progress(Progress("patches", done, total))
+
+    threads = plan.settings.threads or max(1, torch.get_num_threads() // len(parts))
+    jobs = [FieldRun(str(s.folder), plan, track, edit_name, [part], threads, k, said_once(), "patches")
+            for k, part in enumerate(parts)]
+    _fan_out(s, jobs, counted)
+
+
+def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int, rgb: np.ndarray,
+                cached: Cached) -> dict:
+    """Frame i's `video/frames/NNNNNN` stage: its own pixels moved by its field averaged with its neighbours'
+    (1-2-1, no flicker), the changed patch kept; the entry's `bbox` says where it goes (None: nothing moved)."""
+    from PIL import Image
+
+    from dragedit.common.images import save_image
+    from dragedit.pipeline.imaging.paste import warp_paste
+
+    settings, cfg = plan.settings.with_composite_of(None), plan.config
+    frames = track["frames"]
+    name = L.video_frame_stage(i)
+    window = [j for j in range(i - cfg.field_window, i + cfg.field_window + 1) if j in frames]
+    inputs = {**frame_inputs(s, plan, key), "frame": i,
+              "fields": {str(j): s.stages[L.video_field_stage(j)]["key"] for j in window}}
+
+    def compute():
+        weights = [2.0 ** -abs(j - i) for j in window]  # 1, 2, 1 for a window of one each side
+        fields = [_field(s, j)[0] for j in window]
+        b = sum(w * f for w, f in zip(weights, fields)) / sum(weights)
+        field_dir = s.path(L.video_field_stage(i))
+        region = _field(s, i)[1]
+        b = b * (region > 0)[..., None]  # the smoothing never moves pixels outside this frame's region
+        crop, inside, p2c = crop_frame(rgb, frames[i], key.size)
+        recon = np.asarray(Image.open(field_dir / "recon.png").convert("RGB"))
+        edited_px = np.asarray(Image.open(field_dir / "edited.png").convert("RGB"))
+        _, lost = key.at_frame(crop_landmarks(frames[i], p2c))
+        wp = warp_paste(rgb, crop, recon, edited_px, region, p2c, config=settings.composite, paths=key.paths,
+                        field=b.astype(np.float32), lost=lost, drag_lost=key.drag_lost)
+        out = s.path(name)
+        out.mkdir(parents=True, exist_ok=True)
+        bbox = wp.stats["bbox"]
+        if bbox is None or not wp.stats["changed_pixels"]:
+            return [], {"bbox": None, "changed_pixels": 0}
+        x0, y0, x1, y1 = bbox
+        save_image(wp.photo[y0:y1, x0:x1], out / "patch.png")
+        return [out / "patch.png"], {"bbox": bbox, "changed_pixels": wp.stats["changed_pixels"]}
+
+    return cached(name, inputs, {"composite": settings.composite.to_dict(), "window": cfg.field_window}, compute)
+
+
+def _patch_frames(s: Session, plan: VideoPlan, track: dict, key: Keyframe, part: list[int], cached: Cached) -> None:
+    from dragedit.pipeline.imaging import video as V
+
+    wanted = set(part)
+    for i, _, rgb in V.frames(plan.info.path, plan.info.rotation):
+        if i > part[-1]:
+            break
+        if i in wanted:
+            frame_patch(s, plan, track, key, i, rgb, cached)
+
+
+def _field(s: Session, i: int) -> tuple[np.ndarray, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    data = load_file(str(s.path(L.video_field_stage(i), "field.safetensors")))
+    return data["field"], data["region"]
+
+
 # ---- runs across processes ----------------------------------------------------------------------------------
 @dataclass
 class FieldRun:
@@ -190,6 +275,15 @@ class FieldRun:
     threads: int
     index: int  # which worker
     said: list[str]  # the notes the parent has said (the worker does not say them again)
+    stage: str = "fields"  # or "patches" (each run then a part of frames whose patches it makes)
+
+
+def _fan_out(s: Session, jobs: list[FieldRun], counted: Callable[[], None]) -> None:
+    cfg = jobs[0].plan.config
+    if cfg.backend == "ray":
+        _on_ray(s, jobs, counted, cfg.address)
+    else:
+        _in_processes(s, jobs, counted)
 
 
 def _in_processes(s: Session, jobs: list[FieldRun], counted: Callable[[], None]) -> None:
@@ -271,8 +365,8 @@ def _collect(s: Session, jobs: list[FieldRun], reports, dead: Callable[[int], st
             s.mark_reused(msg[1])
             counted()
         elif kind == "computed":
-            _, name, inputs, params, paths = msg
-            s.commit(name, inputs, params, [Path(p) for p in paths])
+            _, name, inputs, params, paths, extra = msg
+            s.commit(name, inputs, params, [Path(p) for p in paths], extra)
             counted()
         elif kind == "done":
             running.discard(msg[1])
@@ -316,11 +410,14 @@ def _fit_share(job: FieldRun, reports) -> None:
                 if entry:
                     reports.put(("reused", name))
                     return entry
-                paths, _ = compute()
-                reports.put(("computed", name, inputs, params, [str(p) for p in paths]))
-                return {"outputs": {str(p.relative_to(s.folder)): file_sha256(p) for p in paths}}
+                paths, extra = compute()
+                reports.put(("computed", name, inputs, params, [str(p) for p in paths], extra))
+                return {"outputs": {str(p.relative_to(s.folder)): file_sha256(p) for p in paths}, **extra}
 
-            fit_runs(s, job.plan, job.track, key, job.runs, cached)
+            if job.stage == "patches":
+                _patch_frames(s, job.plan, job.track, key, job.runs[0], cached)
+            else:
+                fit_runs(s, job.plan, job.track, key, job.runs, cached)
         reports.put(("done", job.index))
     except BaseException as exc:  # noqa: BLE001 - the parent says it, in one line
         user = isinstance(exc, UserError)
