@@ -105,6 +105,20 @@ def run_edit(driver) -> None:
     driver.find_element(By.ID, "run").click()
 
 
+def edit_clip(driver, url: str, clip: Path, timeout: float) -> None:
+    """Open a clip, place the smile preset on its keyframe, run, and wait for the edited clip's panel."""
+    from selenium.webdriver.common.by import By
+
+    open_photo(driver, url, clip)
+    wait_for(driver, lambda d: d.execute_script("return !!document.querySelector('#presets button');"), 60,
+             "the preset buttons")
+    driver.execute_script("document.querySelector('#presets button[data-preset=smile]').click();")
+    wait_for(driver, lambda d: len(d.execute_script("return S.pairs;")) == 2, 30, "the smile preset's arrows")
+    assert driver.execute_script("return S.clip;") is True
+    run_edit(driver)
+    wait_for(driver, lambda d: d.find_element(By.ID, "clip-panel").is_displayed(), timeout, "the edited clip")
+
+
 def history_items(driver) -> list[str]:
     from selenium.webdriver.common.by import By
 
@@ -161,15 +175,7 @@ def screenshots() -> None:
 
 def _clip_screenshot(driver, url: str, clip: Path, path: Path) -> None:
     """A clip in the page: the smile preset on its keyframe, run, and the edited clip ready to play."""
-    from selenium.webdriver.common.by import By
-
-    open_photo(driver, url, clip)
-    wait_for(driver, lambda d: d.execute_script("return !!document.querySelector('#presets button');"), 60,
-             "the preset buttons")
-    driver.execute_script("document.querySelector('#presets button[data-preset=smile]').click();")
-    wait_for(driver, lambda d: len(d.execute_script("return S.pairs;")) == 2, 30, "the smile preset's arrows")
-    run_edit(driver)
-    wait_for(driver, lambda d: d.find_element(By.ID, "clip-panel").is_displayed(), 1800, "the edited clip")
+    edit_clip(driver, url, clip, 1800)
     wait_for(driver, lambda d: d.execute_script("return document.getElementById('clip-video').readyState >= 4;"),
              60, "the clip to load")
     time.sleep(2)  # the player's loading spinner fades out after the data is there

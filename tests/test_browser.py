@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser import chromium, click_photo_point, find_browser, history_items, open_photo, run_edit, \
-    running_server, session_id, wait_for
+from tests.browser import chromium, click_photo_point, edit_clip, find_browser, history_items, open_photo, \
+    run_edit, running_server, session_id, wait_for
 from tests.conftest import ASTRONAUT
 
 pytest.importorskip("fastapi", reason="the web extra is not installed (pip install 'dragedit[web]'); CI installs it")
@@ -77,15 +77,9 @@ def test_edit_a_clip_in_the_browser(tmp_path):
 
     clip = make_clip(tmp_path / "clip.mp4")
     with running_server(serve_config(tmp_path / "root")) as url, chromium() as driver:
-        open_photo(driver, url, clip)
-        assert driver.execute_script("return S.clip;") is True
-        assert "keyframe" in driver.find_element(By.ID, "status").text
-        wait_for(driver, lambda d: d.execute_script("return !!document.querySelector('#presets button');"), 30,
-                 "the preset buttons")
-        driver.execute_script("document.querySelector('#presets button[data-preset=smile]').click();")
-        wait_for(driver, lambda d: len(d.execute_script("return S.pairs;")) == 2, 30, "the smile preset's arrows")
-        run_edit(driver)
-        wait_for(driver, lambda d: d.find_element(By.ID, "clip-panel").is_displayed(), 300, "the edited clip")
+        edit_clip(driver, url, clip, 300)
+        assert driver.execute_script("return S.photo.src;").endswith("/keyframe")  # the picture the points are on
+        assert "every frame" in driver.find_element(By.ID, "status").text
         text = driver.find_element(By.ID, "progress-text").text
         assert f"({FRAMES + FACELESS} frames)" in text or f"({FRAMES} frames)" in text, text
         link = driver.find_element(By.ID, "clip-download").get_attribute("href")
