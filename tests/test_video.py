@@ -559,3 +559,15 @@ def test_runs_as_ray_tasks_give_the_bytes_of_local_processes(clip, edited_in_run
     assert sha(tmp_path / "ray.mkv") == sha(root / "out.mkv")
     assert_user_error(run_main("edit", clip, *SMILE, "--backend", "dask", "-o", tmp_path / "x.mkv"), "backend")
     assert_user_error(run_main("edit", ASTRONAUT, *SMILE, "--backend", "ray", "-o", tmp_path / "x.png"), "--backend")
+
+
+def test_no_more_local_workers_than_cores():
+    """A huge --workers starts no more processes than the machine has cores (each would load its own models);
+    Ray's tasks go to a cluster and are not cut."""
+    from dragedit.common.threads import available_cores
+    from dragedit.pipeline.core.video import VideoConfig
+    from dragedit.pipeline.core.video_fields import worker_count
+
+    assert worker_count(VideoConfig(workers=100000)) == available_cores()
+    assert worker_count(VideoConfig(workers=1)) == 1
+    assert worker_count(VideoConfig(workers=100000, backend="ray")) == 100000

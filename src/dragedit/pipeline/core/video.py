@@ -271,10 +271,10 @@ def _track(s: Session, plan: VideoPlan, keyframe: int, on_progress: ProgressHook
 def _found_faces(plan: VideoPlan, on_progress: ProgressHook) -> dict[int, list[dict[str, Any]]]:
     """Every face on every frame of the edited part: in this process, or with `workers` N in N processes, each
     detecting a part of consecutive frames (dlib's detector runs on one core; the faces found are the same)."""
-    from .video_fields import cut_runs
+    from .video_fields import cut_runs, worker_count
 
     total = plan.last - plan.first + 1
-    parts = cut_runs(list(range(plan.first, plan.last + 1)), plan.config.workers)
+    parts = cut_runs(list(range(plan.first, plan.last + 1)), worker_count(plan.config))
     if len(parts) == 1:
         return faces_on_frames(plan.info.path, plan.info.rotation, plan.first, plan.last,
                                lambda done: on_progress(Progress("track", done, total)))

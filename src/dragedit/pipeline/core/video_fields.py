@@ -22,6 +22,7 @@ process). This module imports no torch at load time: a worker sets its thread li
 """
 from __future__ import annotations
 
+import functools
 import math
 import queue as queue_module
 from dataclasses import dataclass
@@ -52,6 +53,23 @@ def cut_runs(frames: list[int], count: int) -> list[list[int]]:
     return [frames[bounds[k]:bounds[k + 1]] for k in range(count) if bounds[k] < bounds[k + 1]]
 
 
+def worker_count(cfg) -> int:
+    """The processes to start: `workers`, but no more local ones than this machine's cores (each takes a core
+    at least: more would only fight over them, and each holds its own models in memory); said once when cut."""
+    from dragedit.common.threads import available_cores
+
+    if cfg.backend == "ray" or cfg.workers <= available_cores():
+        return cfg.workers
+    _say_cut(cfg.workers, available_cores())
+    return available_cores()
+
+
+@functools.lru_cache(maxsize=None)
+def _say_cut(asked: int, cores: int) -> None:
+    log.warning(f"note: {asked} workers asked for on {cores} cores; {cores} processes run (more would only fight "
+                "over the cores)")
+
+
 def run_count(frames: int, fps: float, run_seconds: float, workers: int) -> int:
     """How many runs: none longer than `run_seconds` (0: no limit), at least one per worker."""
     if run_seconds <= 0:
@@ -69,7 +87,8 @@ def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_nam
 
     cfg = plan.config
     followed = sorted(track["frames"])
-    runs = cut_runs(followed, run_count(len(followed), plan.info.fps, cfg.run_seconds, cfg.workers))
+    workers = worker_count(cfg)
+    runs = cut_runs(followed, run_count(len(followed), plan.info.fps, cfg.run_seconds, workers))
     total, done = len(followed), 0
     if not runs:  # the face is followed on no frame (too small everywhere): nothing to fit
         return
@@ -79,12 +98,12 @@ def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_nam
         done += 1
         on_progress(Progress("fields", done, total))
 
-    if cfg.workers == 1 or len(runs) == 1:
+    if workers == 1 or len(runs) == 1:
         fit_runs(s, plan, track, key, runs, s.cached, counted)
         return
     # each process a share of the runs (consecutive ones) and of the cores: an explicit thread count is per
     # worker (as for a batch), else the session's split between them
-    shares = [[runs[k] for k in ks] for ks in cut_runs(list(range(len(runs))), cfg.workers)]
+    shares = [[runs[k] for k in ks] for ks in cut_runs(list(range(len(runs))), workers)]
     threads = plan.settings.threads or max(1, torch.get_num_threads() // len(shares))
     said = said_once()
     jobs = [FieldRun(str(s.folder), plan, track, edit_name, share, threads, k, said)
@@ -186,8 +205,7 @@ def make_patches(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_n
 
     from dragedit.inversion.losses import said_once
 
-    cfg = plan.config
-    parts = cut_runs(sorted(track["frames"]), cfg.workers)
+    parts = cut_runs(sorted(track["frames"]), worker_count(plan.config))
     if len(parts) < 2:
         return
     total, done = sum(map(len, parts)), 0
