@@ -64,12 +64,13 @@ def use_threads(threads: int) -> None:
     cv2.setNumThreads(threads)
 
 
-def compute_signature(device) -> dict:
-    """What a torch result depends on besides its inputs: the device type and, on a CPU, the thread count."""
+def compute_signature(device, threads: int | None = None) -> dict:
+    """What a torch result depends on besides its inputs: the device type and, on a CPU, the thread count
+    (this process's, or `threads`: the count a worker it starts will compute with)."""
     import torch
 
     kind = torch.device(device).type
-    return {"device": kind, "threads": torch.get_num_threads()} if kind == "cpu" else {"device": kind}
+    return {"device": kind, "threads": threads or torch.get_num_threads()} if kind == "cpu" else {"device": kind}
 
 
 class CoreShare:

@@ -83,8 +83,6 @@ def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_nam
     `workers` processes (`edit_name`: the keyframe session's edit whose offset is carried)."""
     import torch
 
-    from dragedit.inversion.losses import said_once
-
     cfg = plan.config
     followed = sorted(track["frames"])
     workers = worker_count(cfg)
@@ -105,17 +103,21 @@ def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_nam
     # worker (as for a batch), else the session's split between them
     shares = [[runs[k] for k in ks] for ks in cut_runs(list(range(len(runs))), workers)]
     threads = plan.settings.threads or max(1, torch.get_num_threads() // len(shares))
-    said = said_once()
-    jobs = [FieldRun(str(s.folder), plan, track, edit_name, share, threads, k, said)
-            for k, share in enumerate(shares)]
-    _fan_out(s, jobs, counted)
+
+    def lookup_all() -> None:
+        fit_runs(s, plan, track, key, runs, _lookup_only(s), counted, threads)
+
+    if not _all_committed(lookup_all):  # else nothing to start a worker for: the same command again
+        done = 0  # the workers report every frame, the looked-up ones too
+        _fan_out(s, _jobs(s, plan, track, edit_name, shares, threads, "fields"), counted)
 
 
 def fit_runs(s: Session, plan: VideoPlan, track: dict, key: Keyframe, runs: list[list[int]], cached: Cached,
-             on_frame: Callable[[], None] = lambda: None) -> None:
+             on_frame: Callable[[], None] = lambda: None, threads: int | None = None) -> None:
     """Runs of frames (in order, in one pass over the clip), each frame fitted from the previous one's pivot and
     each run's first from the keyframe's, each through `cached` (the session's own, or a worker's that reports
-    to the parent)."""
+    to the parent). `threads`: the count the frames are keyed with, where not this process's (a look-up only,
+    made by the parent for its workers: the clip is then not decoded)."""
     import torch
     from safetensors.numpy import save_file as save_numpy
     from safetensors.torch import load_file, save_file
@@ -135,7 +137,7 @@ def fit_runs(s: Session, plan: VideoPlan, track: dict, key: Keyframe, runs: list
     frames = track["frames"]
     base = frame_inputs(s, plan, key)
     params = {"pivot_steps": cfg.pivot_steps, "pivot_lr": cfg.pivot_lr, "motion": composite.motion.to_dict(),
-              "composite": composite.to_dict(), "compute": compute_signature(device)}  # results depend on it
+              "composite": composite.to_dict(), "compute": compute_signature(device, threads)}  # results depend on it
     render_size = key.cap or key.Gt.img_resolution
     fit_cap = key.Gt.synthesis.resolution_at(min(cfg.pivot_resolution, render_size))
     fit_size = fit_cap or key.Gt.img_resolution
@@ -144,7 +146,8 @@ def fit_runs(s: Session, plan: VideoPlan, track: dict, key: Keyframe, runs: list
     loss = None
     w_prev, prev_sha = key.w_pivot, "keyframe"
     starts, wanted = {run[0] for run in runs}, {i for run in runs for i in run}
-    for i, _, rgb in V.frames(info.path, info.rotation):
+    decoded = V.frames(info.path, info.rotation) if threads is None else ((i, None, None) for i in sorted(wanted))
+    for i, _, rgb in decoded:
         if i > runs[-1][-1]:
             break
         if i not in wanted:
@@ -203,8 +206,6 @@ def make_patches(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_n
     frames), so the clip is then written from them in order; with one worker the writing makes each as it goes."""
     import torch
 
-    from dragedit.inversion.losses import said_once
-
     parts = cut_runs(sorted(track["frames"]), worker_count(plan.config))
     if len(parts) < 2:
         return
@@ -215,16 +216,22 @@ def make_patches(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_n
         done += 1
         on_progress(Progress("patches", done, total))
 
-    threads = plan.settings.threads or max(1, torch.get_num_threads() // len(parts))
-    jobs = [FieldRun(str(s.folder), plan, track, edit_name, [part], threads, k, said_once(), "patches")
-            for k, part in enumerate(parts)]
-    _fan_out(s, jobs, counted)
+    def lookup_all() -> None:
+        for i in sorted(track["frames"]):
+            frame_patch(s, plan, track, key, i, None, _lookup_only(s))
+            counted()
+
+    if not _all_committed(lookup_all):
+        threads = plan.settings.threads or max(1, torch.get_num_threads() // len(parts))
+        done = 0
+        _fan_out(s, _jobs(s, plan, track, edit_name, [[part] for part in parts], threads, "patches"), counted)
 
 
-def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int, rgb: np.ndarray,
+def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int, rgb: np.ndarray | None,
                 cached: Cached) -> dict:
     """Frame i's `video/frames/NNNNNN` stage: its own pixels moved by its field averaged with its neighbours'
-    (1-2-1, no flicker), the changed patch kept; the entry's `bbox` says where it goes (None: nothing moved)."""
+    (1-2-1, no flicker), the changed patch kept; the entry's `bbox` says where it goes (None: nothing moved).
+    `rgb` (the frame) is only read to compute it: a look-up passes None."""
     from PIL import Image
 
     from dragedit.common.images import save_image
@@ -281,6 +288,37 @@ def _field(s: Session, i: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---- runs across processes ----------------------------------------------------------------------------------
+class _Missing(Exception):
+    """A stage not committed yet (a look-up only pass stops at the first)."""
+
+
+def _lookup_only(s: Session) -> Cached:
+    def lookup(name: str, inputs: dict, params: dict, compute) -> dict:
+        entry = s.lookup(name, inputs, params)
+        if entry is None:
+            raise _Missing(name)
+        return entry
+
+    return lookup
+
+
+def _all_committed(look: Callable[[], None]) -> bool:
+    """Every stage `look` looks up is committed (then nothing is left for the workers)."""
+    try:
+        look()
+    except _Missing:
+        return False
+    return True
+
+
+def _jobs(s: Session, plan: VideoPlan, track: dict, edit_name: str, shares: list[list[list[int]]], threads: int,
+          stage: str) -> list["FieldRun"]:
+    from dragedit.inversion.losses import said_once
+
+    said = said_once()
+    return [FieldRun(str(s.folder), plan, track, edit_name, share, threads, k, said, stage)
+            for k, share in enumerate(shares)]
+
 @dataclass
 class FieldRun:
     """One worker's share of the runs: plain data, so it travels to a spawned interpreter or a Ray task."""

@@ -63,14 +63,7 @@ async def start_edit(sid: str, request: Request):
     plan = await asyncio.to_thread(_checked, job, cfg.settings, store)
     _check_on_face(job.requests[0], meta, store, job.face)
     edit = plan.edit_numbers[-1]
-    if folder.is_dir() and not runner.state(sid).active:
-        _check_not_locked(folder)
-    try:
-        runner.submit(sid, edit, lambda update: _run_edit(cfg, store, sid, plan, update))
-    except Busy as exc:
-        raise ApiError(409, str(exc)) from None
-    except QueueFull as exc:
-        raise ApiError(503, str(exc)) from None
+    _submit(runner, sid, folder, edit, lambda update: _run_edit(cfg, store, sid, plan, update))
     return {"edit": edit, "reused": plan.reused}
 
 
@@ -320,14 +313,7 @@ async def _start_clip_edit(cfg, store, runner, sid: str, folder: Path, body: Any
     _check_on_face(req, meta, store, face)
     with Session(folder / L.KEYFRAME, read_only=True) as ks:  # the edit the keyframe's session will make
         edit = L.edit_number(ks.next_edit_names(1)[0])
-    if folder.is_dir() and not runner.state(sid).active:
-        _check_not_locked(folder)
-    try:
-        runner.submit(sid, edit, lambda update: _run_clip(cfg, store, sid, edit, plan, update))
-    except Busy as exc:
-        raise ApiError(409, str(exc)) from None
-    except QueueFull as exc:
-        raise ApiError(503, str(exc)) from None
+    _submit(runner, sid, folder, edit, lambda update: _run_clip(cfg, store, sid, edit, plan, update))
     return {"edit": edit, "reused": False}
 
 
@@ -388,6 +374,19 @@ def _progress(cfg, update):
         update(**changes)
 
     return on_progress
+
+
+def _submit(runner, sid: str, folder: Path, edit: int, work) -> None:
+    """Queue the job: 409 while the session is busy here or held by a `dragedit` command, 503 when the queue is
+    full."""
+    if folder.is_dir() and not runner.state(sid).active:
+        _check_not_locked(folder)
+    try:
+        runner.submit(sid, edit, work)
+    except Busy as exc:
+        raise ApiError(409, str(exc)) from None
+    except QueueFull as exc:
+        raise ApiError(503, str(exc)) from None
 
 
 def _check_not_locked(folder: Path) -> None:

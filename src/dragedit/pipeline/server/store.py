@@ -101,7 +101,9 @@ class SessionStore:
                 faces = find_faces(photo.pixels)
             except UserError as exc:
                 photo_path.unlink(missing_ok=True)
-                raise ApiError(400, self.private(str(exc).replace(str(photo_path), "the uploaded photo"))) from None
+                said = self.private(str(exc).replace(str(photo_path), "the uploaded photo"))
+                clip = "" if fmt else " (FFmpeg cannot read it as a clip either: send a clip whole, MP4, MOV or MKV)"
+                raise ApiError(400, said + clip) from None
         finally:
             probe.unlink(missing_ok=True)
         w, h = photo.size
