@@ -21,7 +21,7 @@ keyframe's face) through `edit_video` into a lossless .mkv, and the same drag ma
 
     python scripts/eval_video.py CLIPS_DIR [--seconds 3] [--work DIR] [--json out.json] [--figure out.jpg]
                                  [--gif out.gif] [--figure-clip NAME] [--pivot-steps N --tune-steps N --steps N]
-                                 [--tune-frames N --companion-weight W]
+                                 [--tune-frames N --companion-weight W] [--clip NAME] [--keyframe SECONDS]
 """
 from __future__ import annotations
 
@@ -168,6 +168,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, help="VideoConfig.workers (processes fitting the frames, in runs)")
     ap.add_argument("--run-seconds", type=float, help="VideoConfig.run_seconds (runs started afresh this often)")
     ap.add_argument("--clip", action="append", help="only this clip of the folder (file name; repeatable)")
+    ap.add_argument("--keyframe", type=float, help="the keyframe's time in seconds (default: the first frame with "
+                                                   "a face, the recipe's default)")
     a = ap.parse_args()
 
     from dragedit.draggan.config import DragConfig
@@ -193,7 +195,7 @@ def main() -> None:
         for clip in clips:
             out, session = work / f"{clip.stem}.mkv", work / f"{clip.stem}.dragedit"
             job = VideoJob(clip, requests=[edit_request(*SMILE)], output=out, session=session, end=a.seconds,
-                           overwrite=True)
+                           keyframe=a.keyframe, overwrite=True)
             t0 = time.perf_counter()
             try:
                 plan = check_video(job, settings, config)

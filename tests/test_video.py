@@ -499,6 +499,58 @@ def test_the_server_edits_a_clip(clip, edited, tmp_path):
         assert res.status_code == 400 and "\n" not in res.json()["error"] and str(tmp_path) not in res.text
 
 
+def test_the_server_opens_a_clip_session_the_cli_made(clip, edited, tmp_path):
+    """A clip session made by `dragedit edit CLIP --session` under the server's root opens as a clip: its keyframe
+    is the picture, its faces the keyframe's, and an edit there reuses the session's alignment, tuning and track;
+    a session whose clip has gone is a one-line 404."""
+    pytest.importorskip("fastapi", reason="the web extra is not installed (pip install 'dragedit[web]')")
+    import shutil
+
+    from dragedit.pipeline.core.session import Session
+    from dragedit.pipeline.imaging.video import probe_video
+    from tests.conftest import serve_client, serve_config
+    from tests.test_server import _events
+
+    root = tmp_path / "serve"
+    root.mkdir()
+    shutil.copytree(edited[0] / "s", root / "s")
+    track_before = json.loads((root / "s" / "session.json").read_text())["stages"]["video/track"]
+    with serve_client(serve_config(root)) as client:
+        assert "s" in client.get("/api/sessions").json()["sessions"]
+        res = client.get("/api/sessions/s")
+        assert res.status_code == 200, res.text
+        body = res.json()
+        assert body["kind"] == "clip" and body["frames"] == FRAMES + FACELESS and body["keyframe"] == 0
+        assert body["face"] == 0 and body["faces"] and body["edited_clip"] is False
+        assert not set(body) & {"photo_path", "keyframe_path", "landmarks", "face_at", "part"}
+        key = client.get("/api/sessions/s/keyframe")
+        assert key.status_code == 200
+        assert np.array_equal(np.asarray(Image.open(__import__("io").BytesIO(key.content)).convert("RGB")),
+                              _frames(clip)[0])
+        drags = client.get("/api/sessions/s/presets/smile?strength=0.5").json()["drags"]
+        assert client.post("/api/sessions/s/edits", json={"drags": [[1, 1, 2, 2]]}).status_code == 400  # off face
+        res = client.post("/api/sessions/s/edits", json={"drags": drags})
+        assert res.status_code == 202, res.text
+        assert res.json()["edit"] == 2  # the keyframe session's second edit
+        events = _events(client, "s")
+        assert events[-1]["status"] == "done", events[-1]
+        out = client.get("/api/sessions/s/clip")
+        assert out.status_code == 200
+        got = tmp_path / "got.mp4"
+        got.write_bytes(out.content)
+        assert probe_video(got).frames == FRAMES + FACELESS
+    data = json.loads((root / "s" / "session.json").read_text())
+    assert data["stages"]["video/track"] == track_before  # the track reused, not made again
+    with Session(root / "s" / "keyframe", read_only=True) as ks:
+        assert len(ks.edit_names()) == 2
+    # the clip moved away: a one-line 404 naming the clip, no server path
+    data["identity"]["photo_path"] = str(tmp_path / "gone.mp4")
+    (root / "s" / "session.json").write_text(json.dumps(data))
+    with serve_client(serve_config(root)) as client:
+        res = client.get("/api/sessions/s")
+        assert res.status_code == 404 and "gone.mp4" in res.json()["error"] and str(tmp_path) not in res.text
+
+
 def test_runs_are_at_most_run_seconds_long_and_one_per_worker_at_least():
     from dragedit.pipeline.core.video_fields import run_count
 
@@ -548,12 +600,22 @@ def test_runs_as_ray_tasks_give_the_bytes_of_local_processes(clip, edited_in_run
     threads as a local worker's, its reports committed by the command, so the clip is the same bytes."""
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'dragedit[ray]'); CI installs it")
     root, _ = edited_in_runs
+    from dragedit.pipeline.core.library import edit_request
+    from dragedit.pipeline.core.progress import ignore
+    from dragedit.pipeline.core.video import (VideoConfig, VideoJob, _found_faces, check_video,
+                                              faces_on_frames)
+
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         proc = run_main("edit", clip, *SMILE, "-o", tmp_path / "ray.mkv", "--session", tmp_path / "s", *FAST,
                         "--workers", "2", "--backend", "ray", "--json")
+        # the track's face detection goes to Ray tasks too: the faces found are those found here
+        plan = check_video(VideoJob(clip, requests=[edit_request(*SMILE[1::2])], output=tmp_path / "d.mkv",
+                                    session=tmp_path / "d"), config=VideoConfig(workers=2, backend="ray"))
+        on_ray = _found_faces(plan, ignore)
     finally:
         ray.shutdown()
+    assert on_ray == faces_on_frames(clip, 0, 0, FRAMES + FACELESS - 1)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["stages"]["fields computed"] == FRAMES
     assert sha(tmp_path / "ray.mkv") == sha(root / "out.mkv")

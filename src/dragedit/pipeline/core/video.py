@@ -24,7 +24,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -269,8 +269,9 @@ def _track(s: Session, plan: VideoPlan, keyframe: int, on_progress: ProgressHook
 
 
 def _found_faces(plan: VideoPlan, on_progress: ProgressHook) -> dict[int, list[dict[str, Any]]]:
-    """Every face on every frame of the edited part: in this process, or with `workers` N in N processes, each
-    detecting a part of consecutive frames (dlib's detector runs on one core; the faces found are the same)."""
+    """Every face on every frame of the edited part: in this process, or with `workers` N in N processes (or Ray
+    tasks), each detecting a part of consecutive frames (dlib's detector runs on one core; the faces found are
+    the same)."""
     from .video_fields import cut_runs, worker_count
 
     total = plan.last - plan.first + 1
@@ -278,6 +279,8 @@ def _found_faces(plan: VideoPlan, on_progress: ProgressHook) -> dict[int, list[d
     if len(parts) == 1:
         return faces_on_frames(plan.info.path, plan.info.rotation, plan.first, plan.last,
                                lambda done: on_progress(Progress("track", done, total)))
+    if plan.config.backend == "ray":
+        return _faces_on_ray(plan, parts, on_progress)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -290,6 +293,32 @@ def _found_faces(plan: VideoPlan, on_progress: ProgressHook) -> dict[int, list[d
         for job in as_completed(jobs):
             found.update(job.result())
             on_progress(Progress("track", len(found), total))
+    return found
+
+
+def _faces_on_ray(plan: VideoPlan, parts: list[list[int]], on_progress: ProgressHook) -> dict[int, list[dict]]:
+    """The parts' detection as Ray tasks of one CPU each (the clip read where it is: a path every node sees)."""
+    from dragedit.common.cluster import connect_ray
+
+    ray = connect_ray(plan.config.address)
+    task = ray.remote(num_cpus=1, max_retries=0)(faces_on_frames)
+    share = {task.remote(plan.info.path, plan.info.rotation, p[0], p[-1]): p for p in parts}
+    waiting = list(share)
+    found: dict[int, list[dict[str, Any]]] = {}
+    try:
+        while waiting:
+            done, waiting = ray.wait(waiting, num_returns=1)
+            try:
+                found.update(ray.get(done[0]))
+            except Exception as exc:  # noqa: BLE001 - a task that died: one line, the command stops
+                part = share[done[0]]
+                raise UserError(f"the Ray task detecting faces on frames {part[0]}-{part[-1]} failed "
+                                f"({str(exc).strip().splitlines()[-1][:200]}); the clip must be at the same path on "
+                                "every node") from None
+            on_progress(Progress("track", len(found), plan.last - plan.first + 1))
+    finally:
+        for ref in waiting:
+            ray.cancel(ref, force=True)
     return found
 
 
@@ -444,6 +473,44 @@ def _write(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_name: s
 def is_clip_session(folder: str | os.PathLike) -> bool:
     with Session(folder, read_only=True) as s:
         return L.VIDEO_TRACK in s.stages
+
+
+@dataclass(frozen=True)
+class ClipSessionView:
+    """What a clip session keeps of its clip, for a door that opens a session the CLI made (the server)."""
+    clip: Path  # where the clip was when it was edited (its content is checked by the next edit)
+    keyframe: int
+    keyframe_png: Path  # the frame the points refer to, upright
+    face: int | None  # the face edited, an index into `faces`
+    face_at: tuple[float, float] | None
+    faces: list[dict[str, Any]]  # the keyframe's faces, largest first (their boxes)
+    landmarks: list[list[list[float]] | None]  # each face's 68 landmarks (keyframe pixels), where kept
+    first: int | None  # the edited part's frames, once the face was followed
+    last: int | None
+
+
+def clip_session_view(folder: str | os.PathLike) -> ClipSessionView | None:
+    """The clip a session was made for, its keyframe and the keyframe's faces; None for a photo's session.
+    A one-line `UserError` for a clip session whose keyframe was not aligned yet (stopped before)."""
+    with Session(folder, read_only=True) as s:
+        ident = s.identity or {}
+        spec = ident.get("face_spec") if isinstance(ident.get("face_spec"), dict) else {}
+        entry = s.stages.get(L.VIDEO_KEYFRAME)
+        if spec.get("kind") != "video" and entry is None:
+            return None
+        track = s.stages.get(L.VIDEO_TRACK, {}).get("params", {})
+        png = s.path(L.KEYFRAME_PNG)
+    with Session(Path(folder) / L.KEYFRAME, read_only=True) as ks:
+        faces = ks.faces()
+        landmarks = [ks.landmarks(i) for i in range(len(faces))]
+    if entry is None or not faces or not png.is_file():
+        raise UserError(f"session {Path(folder).name} has not aligned its clip's keyframe yet; run its clip edit "
+                        "again with the CLI")
+    at = spec.get("face_at")
+    return ClipSessionView(clip=Path(ident.get("photo_path") or ""), keyframe=int(entry["params"]["keyframe"]),
+                           keyframe_png=png, face=ident.get("face"),
+                           face_at=(float(at[0]), float(at[1])) if isinstance(at, list) and len(at) == 2 else None,
+                           faces=faces, landmarks=landmarks, first=track.get("first"), last=track.get("last"))
 
 
 def preview_strip(folder: str | os.PathLike, count: int = 4, tile: int = 256) -> np.ndarray:

@@ -307,8 +307,12 @@ async def _start_clip_edit(cfg, store, runner, sid: str, folder: Path, body: Any
     if isinstance(body, dict) and body.get("from") is not None:
         raise ApiError(400, "\"from\" goes with photos; a clip's edit is always made from the keyframe's pivot")
     req, face = _request_and_face(body, meta, store, folder)
+    face_at = None
+    if face is None:  # the face the session edits, as it was chosen (a CLI session's may be --face-at's)
+        face, face_at = (None, meta["face_at"]) if meta.get("face_at") else (meta.get("face"), None)
+    part = meta.get("part") or [None, None]  # a CLI session's edited part, kept
     job = VideoJob(Path(meta["photo_path"]), requests=[req], output=store.clip_output(sid), session=folder,
-                   face=face, keyframe=meta["keyframe_seconds"])
+                   face=face, face_at=face_at, keyframe=meta["keyframe_seconds"], start=part[0], end=part[1])
     plan = await asyncio.to_thread(_checked, job, cfg.settings, store, check_video)
     _check_on_face(req, meta, store, face)
     with Session(folder / L.KEYFRAME, read_only=True) as ks:  # the edit the keyframe's session will make

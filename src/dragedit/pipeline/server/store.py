@@ -8,6 +8,7 @@ request reaches the filesystem outside it; the list and the id route agree on wh
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import uuid
@@ -23,6 +24,15 @@ UPLOADS = "uploads"
 # letters, digits, '_', '-' and '.', starting with a letter or digit: uuid4 hex ids, and the CLI's STEM.dragedit
 ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MAX_MASK_BYTES = 16 * 2 ** 20
+PRIVATE = ("photo_path", "photo", "landmarks", "keyframe_path", "face_at", "part")  # the server's own use only
+
+
+@functools.lru_cache(maxsize=16)
+def _probe(clip: Path, mtime_ns: int):
+    """A clip's frames and times (decoding it whole takes seconds: once per clip and version)."""
+    from dragedit.pipeline.imaging.video import probe_video
+
+    return probe_video(clip)
 
 
 class ApiError(Exception):
@@ -141,9 +151,10 @@ class SessionStore:
 
     def keyframe(self, sid: str) -> Path:
         """A clip session's keyframe (PNG): the picture its points refer to; 404 for a photo."""
-        if self.describe(sid).get("kind") != "clip":
+        meta = self.describe(sid)
+        if meta.get("kind") != "clip":
             raise ApiError(404, f"session {sid} is a photo's; its picture is /photo")
-        return self.uploads / f"{sid}-keyframe.png"
+        return Path(meta.get("keyframe_path") or self.uploads / f"{sid}-keyframe.png")
 
     def clip_output(self, sid: str) -> Path:
         """Where a clip session's edited clip goes (H.264 in MP4: what every player plays); each edit replaces it."""
@@ -193,6 +204,9 @@ class SessionStore:
             with self._session(sid) as s:
                 out["face"] = s.face
             return out
+        clip = self._clip_folder(sid)
+        if clip is not None:
+            return clip
         with self._session(sid) as s:
             size, photo_path = s.photo_size, s.aligned_photo_path()
             if size is None or photo_path is None:
@@ -200,9 +214,43 @@ class SessionStore:
             return {"id": sid, "width": size[0], "height": size[1], "photo_path": photo_path, "face": s.face,
                     "faces": [{"box": f.get("box")} for f in s.faces()]}
 
+    def _clip_folder(self, sid: str) -> dict[str, Any] | None:
+        """A clip session the CLI made under the root, described as a clip upload is (None for a photo's): its
+        keyframe and faces as the session keeps them, its frames from the clip where it was edited."""
+        from PIL import Image
+
+        from dragedit.pipeline.core.video import clip_session_view
+
+        try:
+            view = clip_session_view(self.root / sid)
+        except UserError as exc:
+            raise ApiError(404, self.private(str(exc))) from None
+        if view is None:
+            return None
+        if not view.clip.is_file():
+            raise ApiError(404, f"session {sid}'s clip {view.clip.name} is missing (moved or deleted); edit it where "
+                                "it is now with `dragedit edit CLIP --session`")
+        try:
+            info = _probe(view.clip, view.clip.stat().st_mtime_ns)
+        except UserError as exc:
+            raise ApiError(409, self.private(str(exc))) from None
+        if not view.keyframe < info.frames:
+            raise ApiError(409, f"session {sid}'s clip {view.clip.name} changed since it was edited; edit it with "
+                                "`dragedit edit CLIP --session`")
+        with Image.open(view.keyframe_png) as img:
+            width, height = img.size
+        part = (None if view.first is None or view.last is None or not view.last < info.frames else
+                [info.times[view.first], info.times[view.last]])
+        return {"id": sid, "kind": "clip", "width": width, "height": height,
+                "faces": [{"box": f.get("box")} for f in view.faces], "frames": info.frames,
+                "seconds": round(info.times[-1], 3), "keyframe": view.keyframe,
+                "keyframe_seconds": info.times[view.keyframe], "face": view.face, "photo_path": str(view.clip),
+                "keyframe_path": str(view.keyframe_png), "landmarks": view.landmarks, "face_at": view.face_at,
+                "part": part}
+
     @staticmethod
     def public(meta: dict[str, Any]) -> dict[str, Any]:
-        return {"kind": "photo", **{k: v for k, v in meta.items() if k not in ("photo_path", "photo", "landmarks")}}
+        return {"kind": "photo", **{k: v for k, v in meta.items() if k not in PRIVATE}}
 
     def landmarks(self, sid: str, face: int):
         """Face `face`'s 68 landmarks (photo pixels), as found at upload or by the session's alignment."""
@@ -212,8 +260,11 @@ class SessionStore:
 
         self.folder(sid)
         upload = self.uploads / f"{sid}.json"
+        meta = None if upload.is_file() else self.describe(sid)
         if upload.is_file():
             found = json.loads(upload.read_text())["landmarks"]
+        elif meta is not None and meta.get("kind") == "clip":
+            found = meta["landmarks"]
         else:
             with self._session(sid) as s:
                 found = [s.landmarks(i) for i in range(len(s.faces()))]
