@@ -167,6 +167,7 @@ def main() -> None:
     ap.add_argument("--companion-weight", type=float, help="PTIConfig.companion_weight (a sampled frame's loss)")
     ap.add_argument("--workers", type=int, help="VideoConfig.workers (processes fitting the frames, in runs)")
     ap.add_argument("--run-seconds", type=float, help="VideoConfig.run_seconds (runs started afresh this often)")
+    ap.add_argument("--crop-smoothing", type=float, help="VideoConfig.crop_smoothing_s (the crop's Gaussian, s)")
     ap.add_argument("--clip", action="append", help="only this clip of the folder (file name; repeatable)")
     ap.add_argument("--keyframe", type=float, help="the keyframe's time in seconds (default: the first frame with "
                                                    "a face, the recipe's default)")
@@ -185,7 +186,8 @@ def main() -> None:
     settings = EditSettings(generator=a.generator, device="cpu", offline=True, pti=pti,
                             drag=DragConfig(**({"max_steps": a.steps} if a.steps else {})))
     config = VideoConfig(**{k: v for k, v in (("tune_frames", a.tune_frames), ("workers", a.workers),
-                                                 ("run_seconds", a.run_seconds))
+                                                 ("run_seconds", a.run_seconds),
+                                                 ("crop_smoothing_s", a.crop_smoothing))
                             if v is not None})
     det = Dlib()
     rows = []

@@ -338,6 +338,26 @@ def test_shared_tuning_over_sampled_frames(clip, tmp_path):
                       "--tune-frames")
 
 
+def test_the_keyframe_keeps_its_own_crop_in_a_smoothed_track():
+    """The crop is smoothed over time (no jitter), but the keyframe keeps the crop its photo edit was made on,
+    the correction fading over the same Gaussian: far from it the track is as smoothed as before."""
+    from dragedit.pipeline.core.video import smooth_crops
+    from dragedit.pipeline.imaging.align import crop_to_photo_matrix, ffhq_quad
+
+    rng = np.random.default_rng(0)
+    base = np.stack([np.linspace(150, 350, 68), 200 + 60 * np.sin(np.linspace(0, 6, 68))], axis=1)
+    base[36:42], base[42:48], base[48], base[54] = [200, 200], [300, 200], [215, 320], [285, 320]
+    linked = {i: base + [3.0 * i, 0] + rng.normal(0, 2.0, 2) for i in range(30)}  # moving, jittering
+    plain, pinned = smooth_crops(linked, 128, 2.0), smooth_crops(linked, 128, 2.0, keyframe=8)
+    own = crop_to_photo_matrix(ffhq_quad(linked[8]), 128)
+    assert np.allclose(pinned[8]["c2p"], own, atol=1e-9)
+    assert not np.allclose(plain[8]["c2p"], own, atol=1e-3)  # smoothing alone moved it
+    assert np.allclose(pinned[25]["c2p"], plain[25]["c2p"], atol=1e-6)  # faded out far from it
+    centre = np.array([np.asarray(pinned[i]["c2p"])[:2, 2] for i in range(30)])
+    raw = np.array([crop_to_photo_matrix(ffhq_quad(linked[i]), 128)[:2, 2] for i in range(30)])
+    assert np.abs(np.diff(centre, 2, axis=0)).mean() < 0.5 * np.abs(np.diff(raw, 2, axis=0)).mean()  # still smooth
+
+
 def test_tuning_frames_are_spread_over_the_followed_ones():
     from dragedit.pipeline.core.video import tuning_frames
 

@@ -253,12 +253,12 @@ def _track(s: Session, plan: VideoPlan, keyframe: int, on_progress: ProgressHook
     size, face_box = al.crop_size, list(al.face_box)
     params = {"first": plan.first, "last": plan.last, "keyframe": keyframe, "size": size,
               "min_face_px": cfg.min_face_px, "smoothing": cfg.crop_smoothing_s,
-              "follow": cfg.follow_distance, "face_box": [round(v, 3) for v in face_box]}
+              "follow": cfg.follow_distance, "face_box": [round(v, 3) for v in face_box], "keyframe_crop": "own"}
 
     def compute():
         found = _found_faces(plan, on_progress)
         linked = follow_face(found, keyframe, face_box, cfg.follow_distance, cfg.min_face_px)
-        frames = smooth_crops(linked, size, cfg.crop_smoothing_s * max(info.fps, 1.0))
+        frames = smooth_crops(linked, size, cfg.crop_smoothing_s * max(info.fps, 1.0), keyframe)
         path = s.path(L.TRACK_JSON)
         atomic.write_json(path, {"frames": {str(i): f for i, f in frames.items()}})
         return [path], {"linked": len(frames)}
@@ -399,9 +399,13 @@ def follow_face(found: dict[int, list[dict[str, Any]]], keyframe: int, box: list
     return linked
 
 
-def smooth_crops(linked: dict[int, np.ndarray], size: int, sigma_frames: float) -> dict[int, dict[str, Any]]:
+def smooth_crops(linked: dict[int, np.ndarray], size: int, sigma_frames: float,
+                 keyframe: int | None = None) -> dict[int, dict[str, Any]]:
     """Each frame's FFHQ crop from its landmarks, its quad's centre and axes smoothed by a Gaussian over time
-    within each run of consecutive frames (a run breaks where the face is missing)."""
+    within each run of consecutive frames (a run breaks where the face is missing). The keyframe keeps its own
+    crop, the one its photo edit was made on: what smoothing moved there is put back, fading over the same
+    Gaussian, so the keyframe of the clip gets the photo's edit (a crop a few pixels off changes what the
+    latent offset does: on a fast-moving face it doubled the identity change)."""
     from dragedit.pipeline.imaging.align import crop_to_photo_matrix, ffhq_quad
 
     out: dict[int, dict[str, Any]] = {}
@@ -416,7 +420,12 @@ def smooth_crops(linked: dict[int, np.ndarray], size: int, sigma_frames: float) 
         centre = quads.mean(axis=1)
         x_axis = (quads[:, 3] - quads[:, 0] + quads[:, 2] - quads[:, 1]) / 4
         y_axis = (quads[:, 1] - quads[:, 0] + quads[:, 2] - quads[:, 3]) / 4
-        centre, x_axis, y_axis = (_gaussian(a, sigma_frames) for a in (centre, x_axis, y_axis))
+        raw = (centre, x_axis, y_axis)
+        centre, x_axis, y_axis = (_gaussian(a, sigma_frames) for a in raw)
+        if keyframe in run and sigma_frames > 0:
+            k = run.index(keyframe)
+            fade = np.exp(-0.5 * ((np.arange(len(run)) - k) / sigma_frames) ** 2)[:, None]
+            centre, x_axis, y_axis = (a + fade * (r[k] - a[k]) for a, r in zip((centre, x_axis, y_axis), raw))
         for t, i in enumerate(run):
             c, x, y = centre[t], x_axis[t], y_axis[t]
             quad = np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
@@ -494,7 +503,8 @@ def clip_session_view(folder: str | os.PathLike) -> ClipSessionView | None:
     A one-line `UserError` for a clip session whose keyframe was not aligned yet (stopped before)."""
     with Session(folder, read_only=True) as s:
         ident = s.identity or {}
-        spec = ident.get("face_spec") if isinstance(ident.get("face_spec"), dict) else {}
+        found = ident.get("face_spec")
+        spec: dict[str, Any] = found if isinstance(found, dict) else {}
         entry = s.stages.get(L.VIDEO_KEYFRAME)
         if spec.get("kind") != "video" and entry is None:
             return None

@@ -26,7 +26,7 @@ class VideoConfig:
     # where its neighbour's left off, and the motion is pinned to the keyframe's anyway; at 512 a fitting step at
     # 256 px cost 1.05 s, 12 of them 95 % of a frame. The renders the motion is measured on keep the tuned size.
     pivot_resolution: int = 128
-    crop_smoothing_s: float = 0.06  # Gaussian sigma, in seconds, over the crop's centre and axes
+    crop_smoothing_s: float = 0.03  # Gaussian sigma, in seconds, over the crop's centre and axes (the keyframe kept)
     field_window: int = 1  # each frame's motion is averaged with this many neighbours on each side (1, 2, 1)
     min_face_px: int = 40  # a face box narrower than this (photo px) is left untouched
     follow_distance: float = 0.5  # a face in the next frame is the same one within this fraction of its box
