@@ -572,14 +572,33 @@ def test_the_server_opens_a_clip_session_the_cli_made(clip, edited, tmp_path):
 
 
 def test_runs_are_at_most_run_seconds_long_and_one_per_worker_at_least():
-    from dragedit.pipeline.core.video_fields import run_count
+    from dragedit.pipeline.core.video_fields import cut_runs, plan_runs
 
-    assert run_count(282, 30.0, 3.0, 1) == 4  # 9.4 s: four runs of 70-71 frames
-    assert run_count(282, 30.0, 0.0, 1) == 1  # no limit: the whole clip
-    assert run_count(282, 30.0, 0.0, 2) == 2
-    assert run_count(30, 30.0, 3.0, 2) == 2  # a short clip: still one run per worker
-    assert run_count(90, 30.0, 3.0, 1) == 1  # exactly 3 s
-    assert run_count(5, 0.0, 3.0, 1) == 5  # no frame rate known: a run is a frame
+    def lengths(runs):
+        return [len(r) for r in runs]
+
+    assert lengths(plan_runs(list(range(282)), 0, 30.0, 3.0, 1)) == [70, 71, 71, 70]  # 9.4 s: four runs
+    assert plan_runs(list(range(282)), 0, 30.0, 0.0, 1) == [list(range(282))]  # no limit: the whole clip
+    assert plan_runs(list(range(282)), 0, 30.0, 0.0, 2) == cut_runs(list(range(282)), 2)
+    assert lengths(plan_runs(list(range(30)), 0, 30.0, 3.0, 2)) == [15, 15]  # a short clip: a run per worker
+    assert len(plan_runs(list(range(90)), 0, 30.0, 3.0, 1)) == 1  # exactly 3 s
+    assert len(plan_runs(list(range(5)), 0, 0.0, 3.0, 1)) == 5  # no frame rate known: a run is a frame
+    for workers in (1, 2, 3, 5):  # one piece: the runs of before, whatever the workers
+        assert plan_runs(list(range(61)), 0, 30.0, 3.0, workers) == cut_runs(list(range(61)), workers)
+
+
+def test_runs_break_where_the_face_was_lost_and_at_the_keyframe():
+    """A run's pivots are fitted in a chain, so none spans a frame where the face was lost (a cut: the pose after
+    it may be anything), and the keyframe starts one (its own pivot fits it already)."""
+    from dragedit.pipeline.core.video_fields import plan_runs
+
+    followed = [*range(82, 97), *range(120, 211)]  # a shot, a cut, the keyframe's shot
+    runs = plan_runs(followed, 120, 30.0, 3.0, 1)
+    assert runs[0] == list(range(82, 97)) and runs[1][0] == 120 and all(len(r) <= 90 for r in runs)
+    assert [i for r in runs for i in r] == followed
+    assert plan_runs(list(range(20)), 8, 30.0, 0.0, 1) == [list(range(8)), list(range(8, 20))]
+    assert len(plan_runs(followed, 120, 30.0, 0.0, 4)) == 4  # more runs for the workers: the longest cut first
+    assert plan_runs([3, 4], 3, 30.0, 3.0, 8) == [[3], [4]]  # no more runs than frames
 
 
 @pytest.mark.slow
@@ -593,7 +612,7 @@ def test_runs_in_one_process_each_start_from_the_keyframe(clip, edited, tmp_path
     from dragedit.pipeline.cli.main import build_parser
     from dragedit.pipeline.core.library import edit_request
     from dragedit.pipeline.core.video import VideoConfig, edit_video
-    from dragedit.pipeline.core.video_fields import cut_runs, run_count
+    from dragedit.pipeline.core.video_fields import plan_runs
     from dragedit.pipeline.imaging.video import probe_video
 
     root, _ = edited
@@ -605,7 +624,7 @@ def test_runs_in_one_process_each_start_from_the_keyframe(clip, edited, tmp_path
     manifest = json.loads((s / "session.json").read_text())
     fields = {int(k.rsplit("/", 1)[1]): v for k, v in manifest["stages"].items() if k.startswith("video/fields/")}
     starts = sorted(i for i, v in fields.items() if v["inputs"]["start"] == "keyframe")
-    runs = cut_runs(sorted(fields), run_count(len(fields), probe_video(clip).fps, 0.5, 1))
+    runs = plan_runs(sorted(fields), 0, probe_video(clip).fps, 0.5, 1)
     assert len(runs) >= 2 and starts == [r[0] for r in runs] == [0, *starts[1:]]
     assert all(fields[i]["params"]["pivot_steps"] == 50 for i in starts[1:])
     threads = json.loads((s / "keyframe" / "session.json").read_text())["threads"]

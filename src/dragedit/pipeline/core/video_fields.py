@@ -5,9 +5,10 @@ them) and `video/frames/NNNNNN` (the frame's own pixels moved by its field, the 
 A frame's pivot is fitted from its neighbour's (a short fit: a face moves little from one frame to the next).
 Followed so over a long clip it drifts (on a 9 s clip where the head turns, TG-ID fell to 0.972 of the
 source's), so the followed frames are cut into runs of consecutive frames, at most `VideoConfig.run_seconds`
-long and at least one per worker, each fitted in order. A run starts from the keyframe's pivot: on the keyframe
-itself in `pivot_steps` (its pivot fits it already), on any other frame in `run_start_steps` (its pose may be
-far from the keyframe's). With one worker (the default) the runs are fitted in this process, in one pass over
+long and at least one per worker, each fitted in order; a run never spans a frame where the face was lost (a
+cut, a turn away: the pose after it may be anything), and the keyframe starts one. A run starts from the
+keyframe's pivot: on the keyframe itself in `pivot_steps` (its pivot fits it already), on any other frame in
+`run_start_steps` (its pose may be far from the keyframe's). With one worker (the default) the runs are fitted in this process, in one pass over
 the clip; with `workers` N, each of N processes takes a share of consecutive runs.
 
 Worker processes each take cores/workers threads, look up what is committed, and write each frame's artifacts
@@ -70,11 +71,27 @@ def _say_cut(asked: int, cores: int) -> None:
                 "over the cores)")
 
 
-def run_count(frames: int, fps: float, run_seconds: float, workers: int) -> int:
-    """How many runs: none longer than `run_seconds` (0: no limit), at least one per worker."""
-    if run_seconds <= 0:
-        return workers
-    return max(workers, math.ceil(frames / max(1.0, run_seconds * fps)))
+def plan_runs(followed: list[int], keyframe: int, fps: float, run_seconds: float, workers: int) -> list[list[int]]:
+    """The followed frames (in order) cut into the runs whose pivots are fitted in a chain. A run never spans a
+    frame where the face was lost (a cut, or the face gone: the pose after it may be anything), and the keyframe
+    starts one (its pivot fits it already, and the frames after it are best fitted from it). Each piece between
+    those is cut into runs of like length, none longer than `run_seconds` (0: no limit), and into more where
+    that makes at least one run per worker (the longest runs cut first)."""
+    pieces: list[list[int]] = []
+    for i in followed:
+        if pieces and i == pieces[-1][-1] + 1 and i != keyframe:
+            pieces[-1].append(i)
+        else:
+            pieces.append([i])
+    longest = max(1.0, run_seconds * fps) if run_seconds > 0 else math.inf
+    counts = [1 if math.isinf(longest) else math.ceil(len(p) / longest) for p in pieces]
+    while sum(counts) < workers:
+        more = [k for k in range(len(pieces)) if counts[k] < len(pieces[k])]
+        if not more:
+            break
+        k = max(more, key=lambda k: len(pieces[k]) / counts[k])
+        counts[k] += 1
+    return [run for piece, n in zip(pieces, counts) for run in cut_runs(piece, n)]
 
 
 def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_name: str,
@@ -86,7 +103,7 @@ def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_nam
     cfg = plan.config
     followed = sorted(track["frames"])
     workers = worker_count(cfg)
-    runs = cut_runs(followed, run_count(len(followed), plan.info.fps, cfg.run_seconds, workers))
+    runs = plan_runs(followed, plan.keyframe, plan.info.fps, cfg.run_seconds, workers)
     total, done = len(followed), 0
     if not runs:  # the face is followed on no frame (too small everywhere): nothing to fit
         return
