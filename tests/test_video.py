@@ -428,6 +428,33 @@ def test_frames_fitted_in_runs_across_processes(clip, edited, edited_in_runs):
 
 
 @pytest.mark.slow
+def test_the_workers_that_fit_the_fields_make_the_patches_too(clip, edited, tmp_path, monkeypatch):
+    """With `workers` 2 the processes that fitted the fields make the patches once every field is in: one set
+    of processes for both, none started (and no model loaded) again for the patches."""
+    import shutil
+
+    from dragedit.pipeline.cli import options as O
+    from dragedit.pipeline.cli.main import build_parser
+    from dragedit.pipeline.core import video_fields
+    from dragedit.pipeline.core.library import edit_request
+    from dragedit.pipeline.core.video import VideoConfig, edit_video
+
+    started = []
+    fan_out = video_fields._in_processes
+    monkeypatch.setattr(video_fields, "_in_processes", lambda s, jobs, counted: (
+        started.append([job.patches for job in jobs]), fan_out(s, jobs, counted))[1])
+    s = tmp_path / "s"
+    shutil.copytree(edited[0] / "s", s)  # the keyframe edit and the track: the fields are fitted anew (2 workers)
+    settings = O.settings_from(build_parser().parse_args(["edit", str(clip), *FAST]))
+    res = edit_video(clip, [edit_request(*SMILE[1::2])], tmp_path / "w.mkv", session=s, settings=settings,
+                     config=VideoConfig(workers=2))
+    assert len(started) == 1 and [i for part in started[0] for i in part] == list(range(FRAMES))
+    assert res.stages["fields computed"] == FRAMES and res.stages["frames computed"] == FRAMES
+    manifest = json.loads((s / "session.json").read_text())
+    assert all(manifest["stages"][f"video/frames/{i:06d}"].get("bbox") for i in range(FRAMES))
+
+
+@pytest.mark.slow
 def test_kill_while_runs_are_fitted_then_resume_gives_the_same_bytes(clip, edited_in_runs, tmp_path):
     """kill -9 of the command while its workers fit frames: the workers die with it (none is left holding a core),
     and the same command resumes what they committed, to the bytes of an uninterrupted run."""

@@ -17,9 +17,9 @@ reports it, so a kill loses only the frames being fitted. A frame's key holds wh
 keyframe, or the previous frame's pivot by content) and the threads it was computed with, so a clip fitted
 with another `workers` is recomputed, never mixed.
 
-Patches need every field of their neighbours, so with N workers they are made after the fields, each worker a
-part of consecutive frames; the clip is then written in order from them (decoding and encoding stay in one
-process). This module imports no torch at load time: a worker sets its thread limits first.
+Patches need every field of their neighbours, so with N workers they are made after the fields, by the same
+workers (no process started, no model loaded again), each a part of consecutive frames; the clip is then written
+in order from them (decoding and encoding stay in one process). This module imports no torch at load time: a worker sets its thread limits first.
 """
 from __future__ import annotations
 
@@ -104,14 +104,18 @@ def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_nam
     followed = sorted(track["frames"])
     workers = worker_count(cfg)
     runs = plan_runs(followed, plan.keyframe, plan.info.fps, cfg.run_seconds, workers)
-    total, done = len(followed), 0
+    total, done, patched = len(followed), 0, 0
     if not runs:  # the face is followed on no frame (too small everywhere): nothing to fit
         return
 
-    def counted() -> None:
-        nonlocal done
-        done += 1
-        on_progress(Progress("fields", done, total))
+    def counted(name: str = "") -> None:
+        nonlocal done, patched
+        if name.startswith(L.VIDEO + "/frames/"):
+            patched += 1
+            on_progress(Progress("patches", patched, total))
+        else:
+            done += 1
+            on_progress(Progress("fields", done, total))
 
     if workers == 1 or len(runs) == 1:
         fit_runs(s, plan, track, key, runs, s.cached, counted)
@@ -126,7 +130,10 @@ def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_nam
 
     if not _all_committed(lookup_all):  # else nothing to start a worker for: the same command again
         done = 0  # the workers report every frame, the looked-up ones too
-        _fan_out(s, _jobs(s, plan, track, edit_name, shares, threads, "fields"), counted)
+        # once every field is in, the same workers make the patches (a part of consecutive frames each), so no
+        # process is started and no model loaded again for them
+        parts = cut_runs(followed, len(shares))
+        _fan_out(s, _jobs(s, plan, track, edit_name, shares, threads, "fields", parts), counted)
 
 
 def fit_runs(s: Session, plan: VideoPlan, track: dict, key: Keyframe, runs: list[list[int]], cached: Cached,
@@ -228,7 +235,7 @@ def make_patches(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_n
         return
     total, done = sum(map(len, parts)), 0
 
-    def counted() -> None:
+    def counted(_name: str = "") -> None:
         nonlocal done
         done += 1
         on_progress(Progress("patches", done, total))
@@ -329,12 +336,12 @@ def _all_committed(look: Callable[[], None]) -> bool:
 
 
 def _jobs(s: Session, plan: VideoPlan, track: dict, edit_name: str, shares: list[list[list[int]]], threads: int,
-          stage: str) -> list["FieldRun"]:
+          stage: str, patches: list[list[int]] | None = None) -> list["FieldRun"]:
     from dragedit.inversion.losses import said_once
 
     said = said_once()
-    return [FieldRun(str(s.folder), plan, track, edit_name, share, threads, k, said, stage)
-            for k, share in enumerate(shares)]
+    return [FieldRun(str(s.folder), plan, track, edit_name, share, threads, k, said, stage,
+                     patches[k] if patches else None) for k, share in enumerate(shares)]
 
 @dataclass
 class FieldRun:
@@ -349,9 +356,10 @@ class FieldRun:
     index: int  # which worker
     said: list[str]  # the notes the parent has said (the worker does not say them again)
     stage: str = "fields"  # or "patches" (each run then a part of frames whose patches it makes)
+    patches: list[int] | None = None  # with "fields": the frames whose patches it makes once every field is in
 
 
-def _fan_out(s: Session, jobs: list[FieldRun], counted: Callable[[], None]) -> None:
+def _fan_out(s: Session, jobs: list[FieldRun], counted: Callable[[str], None]) -> None:
     cfg = jobs[0].plan.config
     if cfg.backend == "ray":
         _on_ray(s, jobs, counted, cfg.address)
@@ -359,13 +367,13 @@ def _fan_out(s: Session, jobs: list[FieldRun], counted: Callable[[], None]) -> N
         _in_processes(s, jobs, counted)
 
 
-def _in_processes(s: Session, jobs: list[FieldRun], counted: Callable[[], None]) -> None:
+def _in_processes(s: Session, jobs: list[FieldRun], counted: Callable[[str], None]) -> None:
     """One spawned process per share; each frame's entry committed here as its worker reports it."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: thread limits set before torch loads
-    reports = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(job, reports), daemon=True) for job in jobs]
+    reports, go = ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(job, reports, go), daemon=True) for job in jobs]
     for p in procs:
         p.start()
 
@@ -373,7 +381,7 @@ def _in_processes(s: Session, jobs: list[FieldRun], counted: Callable[[], None])
         return None if procs[k].is_alive() else f"exit code {procs[k].exitcode}"
 
     try:
-        _collect(s, jobs, reports, dead, counted)
+        _collect(s, jobs, reports, dead, counted, go)
     finally:
         for p in procs:
             if p.is_alive():
@@ -381,9 +389,10 @@ def _in_processes(s: Session, jobs: list[FieldRun], counted: Callable[[], None])
         for p in procs:
             p.join()
         reports.close()
+        go.close()
 
 
-def _on_ray(s: Session, jobs: list[FieldRun], counted: Callable[[], None], address: str | None) -> None:
+def _on_ray(s: Session, jobs: list[FieldRun], counted: Callable[[str], None], address: str | None) -> None:
     """One Ray task per share (the session on a filesystem every node sees at the same path), each asking for
     its threads' CPUs; their reports come back through a Ray queue and are committed here."""
     from dragedit.common.cluster import connect_ray
@@ -391,9 +400,9 @@ def _on_ray(s: Session, jobs: list[FieldRun], counted: Callable[[], None], addre
     ray = connect_ray(address)
     from ray.util.queue import Queue
 
-    reports = Queue()
+    reports, go = Queue(), Queue()
     task = ray.remote(num_cpus=jobs[0].threads, max_retries=0)(_fit_share)
-    refs = [task.remote(job, reports) for job in jobs]
+    refs = [task.remote(job, reports, go) for job in jobs]
 
     def dead(k: int) -> str | None:
         done, _ = ray.wait([refs[k]], timeout=0)
@@ -406,18 +415,20 @@ def _on_ray(s: Session, jobs: list[FieldRun], counted: Callable[[], None], addre
         return "it ended without a word"
 
     try:
-        _collect(s, jobs, reports, dead, counted)
+        _collect(s, jobs, reports, dead, counted, go)
     finally:
         for ref in refs:
             ray.cancel(ref, force=True)
         reports.shutdown()
+        go.shutdown()
 
 
 def _collect(s: Session, jobs: list[FieldRun], reports, dead: Callable[[int], str | None],
-             counted: Callable[[], None]) -> None:
+             counted: Callable[[str], None], go) -> None:
     """The workers' reports, until each has said it is done: frames reused or computed (committed here, under
-    the session's lock), their notes (each said once), a failure (raised, in one line)."""
-    running = set(range(len(jobs)))
+    the session's lock), their notes (each said once), a failure (raised, in one line). Workers that make
+    patches after their fields wait on `go`, put there once all of them have said their fields are in."""
+    running, fields_in = set(range(len(jobs))), set()
     warned: set[str] = set()
     while running:
         try:
@@ -436,11 +447,16 @@ def _collect(s: Session, jobs: list[FieldRun], reports, dead: Callable[[int], st
                 log.warning(msg[1])
         elif kind == "reused":
             s.mark_reused(msg[1])
-            counted()
+            counted(msg[1])
         elif kind == "computed":
             _, name, inputs, params, paths, extra = msg
             s.commit(name, inputs, params, [Path(p) for p in paths], extra)
-            counted()
+            counted(name)
+        elif kind == "fields in":  # every field a worker fitted is committed (reported in order, before this)
+            fields_in.add(msg[1])
+            if len(fields_in) == len(jobs):
+                for _ in jobs:
+                    go.put(True)
         elif kind == "done":
             running.discard(msg[1])
         else:  # "failed": its one-line reason
@@ -448,15 +464,29 @@ def _collect(s: Session, jobs: list[FieldRun], reports, dead: Callable[[int], st
             raise (UserError if user_error else RuntimeError)(text)
 
 
-def _worker(job: FieldRun, reports) -> None:
+def _worker(job: FieldRun, reports, go) -> None:
     """A spawned worker process: its thread limits before torch loads, death with its parent, then its share."""
     from dragedit.common.threads import start_worker
 
     start_worker(job.threads)
-    _fit_share(job, reports)
+    _fit_share(job, reports, go)
 
 
-def _fit_share(job: FieldRun, reports) -> None:
+def _reporting(s: Session, reports) -> Cached:
+    """A worker's `cached`: a stage the parent committed is reused, else computed, written and reported."""
+    def cached(name: str, inputs: dict, params: dict, compute) -> dict:
+        entry = s.lookup(name, inputs, params)
+        if entry:
+            reports.put(("reused", name))
+            return entry
+        paths, extra = compute()
+        reports.put(("computed", name, inputs, params, [str(p) for p in paths], extra))
+        return {"outputs": {str(p.relative_to(s.folder)): file_sha256(p) for p in paths}, **extra}
+
+    return cached
+
+
+def _fit_share(job: FieldRun, reports, go=None) -> None:
     """A worker's runs: each frame looked up in what the parent committed, else fitted, written and reported;
     its notes go to the parent too (in a worker process or a Ray task alike)."""
     import logging
@@ -477,20 +507,15 @@ def _fit_share(job: FieldRun, reports) -> None:
         already_said(job.said)
         with Session(job.session, read_only=True) as s:
             key = Keyframe.load(s.path(L.KEYFRAME), job.edit_name, job.plan.settings)
-
-            def cached(name: str, inputs: dict, params: dict, compute) -> dict:
-                entry = s.lookup(name, inputs, params)
-                if entry:
-                    reports.put(("reused", name))
-                    return entry
-                paths, extra = compute()
-                reports.put(("computed", name, inputs, params, [str(p) for p in paths], extra))
-                return {"outputs": {str(p.relative_to(s.folder)): file_sha256(p) for p in paths}, **extra}
-
             if job.stage == "patches":
-                _patch_frames(s, job.plan, job.track, key, job.runs[0], cached)
+                _patch_frames(s, job.plan, job.track, key, job.runs[0], _reporting(s, reports))
             else:
-                fit_runs(s, job.plan, job.track, key, job.runs, cached)
+                fit_runs(s, job.plan, job.track, key, job.runs, _reporting(s, reports))
+        if job.patches:  # then the patches, once every worker's fields are committed (a patch needs its
+            reports.put(("fields in", job.index))  # neighbours'), read from the manifest as it is now
+            go.get()
+            with Session(job.session, read_only=True) as s:
+                _patch_frames(s, job.plan, job.track, key, job.patches, _reporting(s, reports))
         reports.put(("done", job.index))
     except BaseException as exc:  # noqa: BLE001 - the parent says it, in one line
         user = isinstance(exc, UserError)
