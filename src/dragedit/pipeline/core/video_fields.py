@@ -8,8 +8,9 @@ source's), so the followed frames are cut into runs of consecutive frames, at mo
 long and at least one per worker, each fitted in order; a run never spans a frame where the face was lost (a
 cut, a turn away: the pose after it may be anything), and the keyframe starts one. A run starts from the
 keyframe's pivot: on the keyframe itself in `pivot_steps` (its pivot fits it already), on any other frame in
-`run_start_steps` (its pose may be far from the keyframe's). With one worker (the default) the runs are fitted in this process, in one pass over
-the clip; with `workers` N, each of N processes takes a share of consecutive runs.
+`run_start_steps` (its pose may be far from the keyframe's). With one worker (the default) the runs are fitted
+in this process, in one pass over the clip; with `workers` N, each of N processes takes a share of consecutive
+runs.
 
 Worker processes each take cores/workers threads, look up what is committed, and write each frame's artifacts
 atomically; the parent, which holds the session's lock, commits each frame's manifest entry as its worker
@@ -18,8 +19,9 @@ keyframe, or the previous frame's pivot by content) and the threads it was compu
 with another `workers` is recomputed, never mixed.
 
 Patches need every field of their neighbours, so with N workers they are made after the fields, by the same
-workers (no process started, no model loaded again), each a part of consecutive frames; the clip is then written
-in order from them (decoding and encoding stay in one process). This module imports no torch at load time: a worker sets its thread limits first.
+workers (no process started, no model loaded again), each a part of consecutive frames; the clip is then
+written in order from them (decoding and encoding stay in one process). This module imports no torch at load
+time: a worker sets its thread limits first.
 """
 from __future__ import annotations
 
@@ -486,7 +488,7 @@ def _reporting(s: Session, reports) -> Cached:
     return cached
 
 
-def _fit_share(job: FieldRun, reports, go=None) -> None:
+def _fit_share(job: FieldRun, reports, go) -> None:
     """A worker's runs: each frame looked up in what the parent committed, else fitted, written and reported;
     its notes go to the parent too (in a worker process or a Ray task alike)."""
     import logging

@@ -219,12 +219,7 @@ class SessionStore:
         keyframe and faces as the session keeps them, its frames from the clip where it was edited."""
         from PIL import Image
 
-        from dragedit.pipeline.core.video import clip_session_view
-
-        try:
-            view = clip_session_view(self.root / sid)
-        except UserError as exc:
-            raise ApiError(404, self.private(str(exc))) from None
+        view = self._clip_view(sid)
         if view is None:
             return None
         if not view.clip.is_file():
@@ -248,6 +243,15 @@ class SessionStore:
                 "keyframe_path": str(view.keyframe_png), "landmarks": view.landmarks, "face_at": view.face_at,
                 "part": part}
 
+    def _clip_view(self, sid: str):
+        """What a session folder keeps of its clip (None for a photo's session); 404 before its keyframe is aligned."""
+        from dragedit.pipeline.core.video import clip_session_view
+
+        try:
+            return clip_session_view(self.root / sid)
+        except UserError as exc:
+            raise ApiError(404, self.private(str(exc))) from None
+
     @staticmethod
     def public(meta: dict[str, Any]) -> dict[str, Any]:
         return {"kind": "photo", **{k: v for k, v in meta.items() if k not in PRIVATE}}
@@ -260,11 +264,11 @@ class SessionStore:
 
         self.folder(sid)
         upload = self.uploads / f"{sid}.json"
-        meta = None if upload.is_file() else self.describe(sid)
+        view = None if upload.is_file() else self._clip_view(sid)  # (the clip itself is not read)
         if upload.is_file():
             found = json.loads(upload.read_text())["landmarks"]
-        elif meta is not None and meta.get("kind") == "clip":
-            found = meta["landmarks"]
+        elif view is not None:
+            found = view.landmarks
         else:
             with self._session(sid) as s:
                 found = [s.landmarks(i) for i in range(len(s.faces()))]
