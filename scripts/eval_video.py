@@ -2,8 +2,9 @@
 
 For each clip in a folder: a smile (both mouth corners out 4 % and up 8 % of the eye distance, anchored on the
 keyframe's face) through `edit_video` into a lossless .mkv, and the same drag made on the keyframe as a photo
-(the photo recipe on the keyframe, in a photo session of its own). Then, on every frame of the edited part where dlib finds the face
-(followed from the keyframe by box overlap):
+(the photo recipe on the keyframe, in a photo session of its own). Then, on every frame of the edited part where
+dlib finds the face (followed from the keyframe by box overlap; where that loses it, as after a cut, the face dlib
+recognises as the person, within its 0.6 rule of the followed frames' mean descriptor):
 
   identity   dlib face-recognition ResNet distance, edited frame vs source frame (0.6 = another person); the
              photo edit's on the keyframe beside it
@@ -11,9 +12,10 @@ keyframe's face) through `edit_video` into a lossless .mkv, and the same drag ma
              edited clip's consecutive descriptors / the source's (1 = as consistent as the source)
   TG-ID      the same over every pair of frames (sampled)
   motion     OpenCV's pyramidal Lucas-Kanade from the source frame's mouth corners (dlib 48, 54) to the
-             edited frame: the edit's size in px, median over frames, / the photo edit's on the keyframe
-  visible    share of face frames whose corner motion is at least 0.5 px and 30 % of the photo edit's
-  flicker    median frame-to-frame change of the corner motion vectors / median motion (0 = steady)
+             edited frame: the edit's size in px, median over frames; its ratio to the photo edit's on the
+             keyframe with each frame's motion scaled to the keyframe's face size (from dlib's landmarks)
+  visible    share of face frames whose corner motion is at least 0.5 px and, so scaled, 30 % of the photo edit's
+  flicker    median frame-to-frame change of the (scaled) corner motion vectors / their median size (0 = steady)
   outside    share of frames whose changed pixels all lie in the dlib face box grown by half its size
   timing     largest difference of the frames' timestamps (from the first frame's), and whether every audio
              packet is there, through PyAV
@@ -22,6 +24,7 @@ keyframe's face) through `edit_video` into a lossless .mkv, and the same drag ma
     python scripts/eval_video.py CLIPS_DIR [--seconds 3] [--work DIR] [--json out.json] [--figure out.jpg]
                                  [--gif out.gif] [--figure-clip NAME] [--pivot-steps N --tune-steps N --steps N]
                                  [--tune-frames N --companion-weight W] [--clip NAME] [--keyframe SECONDS]
+                                 [--same-person D]
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from benchlib import Dlib  # a sibling module (the script's folder is on the pat
 
 SMILE = ["@mouth_left:-4%,-8%", "@mouth_right:4%,-8%"]
 CORNERS = (48, 54)
+SAME_PERSON = 0.6  # dlib's face-recognition rule: two descriptors of one person lie within 0.6
 
 
 def clips_in(folder: str) -> list[Path]:
@@ -58,6 +62,14 @@ def _rect(dlib, box):
 
 def _box(r) -> tuple[int, int, int, int]:
     return r.left(), r.top(), r.right(), r.bottom()
+
+
+def face_size(lm: np.ndarray) -> float:
+    """A face's size from its 68 landmarks that a turn of the head changes little: the larger of twice the eye
+    distance and 1.8 times the eyes-to-mouth distance (the FFHQ crop's measure; dlib's boxes come in steps)."""
+    eyes = lm[36:42].mean(0), lm[42:48].mean(0)
+    mouth = (lm[48] + lm[54]) / 2
+    return float(max(2.0 * np.linalg.norm(eyes[1] - eyes[0]), 1.8 * np.linalg.norm(mouth - (eyes[0] + eyes[1]) / 2)))
 
 
 def corner_motion(src: np.ndarray, out: np.ndarray, corners: np.ndarray) -> np.ndarray:
@@ -96,6 +108,17 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
             if best is not None:
                 rects[i] = best
                 prev = _box(best)
+    # where overlap lost the face (a cut), the detection dlib recognises as the person (its 0.6 rule, against the
+    # mean descriptor of the frames followed) is that face again
+    src_desc = {i: det.descriptor(s, det.shape(s, rects[i])) for i, s, _ in rows if i in rects}
+    person = np.mean(list(src_desc.values()), axis=0)
+    for i, s, _ in rows:
+        if i not in rects:
+            seen = [(float(np.linalg.norm(det.descriptor(s, det.shape(s, r)) - person)), k, r)
+                    for k, r in enumerate(det.faces(s))]
+            if seen and min(seen)[0] <= SAME_PERSON:
+                rects[i] = min(seen)[2]
+                src_desc[i] = det.descriptor(s, det.shape(s, rects[i]))
     per_frame = []
     for i, s, e in rows:
         if i not in rects:
@@ -103,7 +126,7 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
         r = rects[i]
         shape_s = det.shape(s, r)
         lm = det.landmarks(shape_s)
-        d_s = det.descriptor(s, shape_s)
+        d_s = src_desc[i]
         d_e = det.descriptor(e, det.shape(e, r))
         motion = corner_motion(s, e, lm[list(CORNERS)])
         x0, y0, x1, y1 = _box(r)
@@ -112,7 +135,7 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
         grown = np.zeros_like(changed)
         grown[max(0, y0 - h // 2):y1 + h // 2, max(0, x0 - w // 2):x1 + w // 2] = True
         per_frame.append({"frame": i, "identity": float(np.linalg.norm(d_e - d_s)), "d_s": d_s, "d_e": d_e,
-                          "motion": motion, "outside_ok": not (changed & ~grown).any()})
+                          "motion": motion, "size": face_size(lm), "outside_ok": not (changed & ~grown).any()})
     # the photo edit on the keyframe, measured the same way
     rk = rects[keyframe]
     shape_k = det.shape(key_src, rk)
@@ -122,7 +145,11 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
     photo_size = float(np.nanmean(np.linalg.norm(photo_motion, axis=1)))
 
     size = np.array([np.nanmean(np.linalg.norm(f["motion"], axis=1)) for f in per_frame])
-    vecs = np.stack([f["motion"] for f in per_frame])  # T x 2 x 2
+    # the edit's size as if each face were the keyframe's size (after a cut the face may be twice as large, and the
+    # same edit moves it twice as many pixels)
+    key_size = face_size(det.landmarks(shape_k))
+    scale = np.array([key_size / max(f["size"], 1e-6) for f in per_frame])
+    vecs = np.stack([f["motion"] * k for f, k in zip(per_frame, scale)])  # T x 2 x 2
     change = np.nanmean(np.linalg.norm(np.diff(vecs, axis=0), axis=2), axis=1) if len(vecs) > 1 else np.array([0.0])
     ds, de = np.stack([f["d_s"] for f in per_frame]), np.stack([f["d_e"] for f in per_frame])
 
@@ -140,9 +167,9 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
         "identity": float(np.mean([f["identity"] for f in per_frame])), "identity_photo": photo_id,
         "tl_id": tl, "tg_id": tg,
         "motion_px": float(np.nanmedian(size)), "motion_photo_px": photo_size,
-        "motion_ratio": float(np.nanmedian(size) / photo_size) if photo_size > 0 else float("nan"),
-        "visible": float(np.mean((size >= 0.5) & (size >= 0.3 * photo_size))),
-        "flicker": float(np.nanmedian(change) / max(np.nanmedian(size), 1e-6)),
+        "motion_ratio": float(np.nanmedian(size * scale) / photo_size) if photo_size > 0 else float("nan"),
+        "visible": float(np.mean((size >= 0.5) & (size * scale >= 0.3 * photo_size))),
+        "flicker": float(np.nanmedian(change) / max(np.nanmedian(size * scale), 1e-6)),
         "outside": float(np.mean([f["outside_ok"] for f in per_frame])),
         "timestamps_ms": 1000 * max((abs(a - b) for a, b in zip(src_t, out_t)), default=0.0) if len(src_t) ==
         len(out_t) else float("inf"),
@@ -168,6 +195,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, help="VideoConfig.workers (processes fitting the frames, in runs)")
     ap.add_argument("--run-seconds", type=float, help="VideoConfig.run_seconds (runs started afresh this often)")
     ap.add_argument("--crop-smoothing", type=float, help="VideoConfig.crop_smoothing_s (the crop's Gaussian, s)")
+    ap.add_argument("--same-person", type=float, help="VideoConfig.same_person (0: a face lost is never found again)")
     ap.add_argument("--clip", action="append", help="only this clip of the folder (file name; repeatable)")
     ap.add_argument("--keyframe", type=float, help="the keyframe's time in seconds (default: the first frame with "
                                                    "a face, the recipe's default)")
@@ -187,7 +215,8 @@ def main() -> None:
                             drag=DragConfig(**({"max_steps": a.steps} if a.steps else {})))
     config = VideoConfig(**{k: v for k, v in (("tune_frames", a.tune_frames), ("workers", a.workers),
                                                  ("run_seconds", a.run_seconds),
-                                                 ("crop_smoothing_s", a.crop_smoothing))
+                                                 ("crop_smoothing_s", a.crop_smoothing),
+                                                 ("same_person", a.same_person))
                             if v is not None})
     det = Dlib()
     rows = []

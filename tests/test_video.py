@@ -26,11 +26,15 @@ FAST = [*QUICK, "--steps", "6"]
 
 
 def make_clip(path: Path, frames: int = FRAMES, faceless: int = FACELESS, sound: bool = True,
-              rotation: int = 0) -> Path:
+              rotation: int = 0, back: int = 0) -> Path:
     """H.264 at RATE fps: the test photo drifting a few pixels a frame, then `faceless` grey frames; an AAC sine.
-    `rotation`: the frames are stored turned, with a display matrix that turns them back (a phone's clip)."""
+    `rotation`: the frames are stored turned, with a display matrix that turns them back (a phone's clip).
+    `back`: after the grey frames, this many of the photo again, smaller and elsewhere (a cut back to the face)."""
     face = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
     import cv2
+
+    small = np.full_like(face, 90)
+    small[180:180 + 332, 160:160 + 332] = cv2.resize(face, (332, 332), interpolation=cv2.INTER_AREA)
 
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=RATE)
@@ -42,19 +46,22 @@ def make_clip(path: Path, frames: int = FRAMES, faceless: int = FACELESS, sound:
         if sound:
             a = out.add_stream("aac", rate=16000)
             a.layout = "mono"
-        for i in range(frames + faceless):
+        for i in range(frames + faceless + back):
             if i < frames:
                 m = np.float32([[1, 0, 1.5 * i], [0, 1, 0.5 * i]])
                 rgb = cv2.warpAffine(face, m, (512, 512), borderMode=cv2.BORDER_REFLECT)
-            else:
+            elif i < frames + faceless:
                 rgb = np.full((512, 512, 3), 90, np.uint8)
+            else:
+                rgb = cv2.warpAffine(small, np.float32([[1, 0, -(i - frames - faceless)], [0, 1, 0]]), (512, 512),
+                                     borderMode=cv2.BORDER_REPLICATE)
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90)), format="rgb24")
             frame.pts = i
             frame.time_base = v.codec_context.time_base = __import__("fractions").Fraction(1, RATE)
             out.mux(v.encode(frame))
         out.mux(v.encode(None))
         if a is not None:
-            t = np.arange(int(16000 * (frames + faceless) / RATE)) / 16000
+            t = np.arange(int(16000 * (frames + faceless + back) / RATE)) / 16000
             samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
             for k in range(0, len(samples), 1024):
                 chunk = samples[k:k + 1024][None]
@@ -341,7 +348,7 @@ def test_shared_tuning_over_sampled_frames(clip, tmp_path):
 def test_the_keyframe_keeps_its_own_crop_in_a_smoothed_track():
     """The crop is smoothed over time (no jitter), but the keyframe keeps the crop its photo edit was made on,
     the correction fading over the same Gaussian: far from it the track is as smoothed as before."""
-    from dragedit.pipeline.core.video import smooth_crops
+    from dragedit.pipeline.core.video_track import smooth_crops
     from dragedit.pipeline.imaging.align import crop_to_photo_matrix, ffhq_quad
 
     rng = np.random.default_rng(0)
@@ -356,6 +363,109 @@ def test_the_keyframe_keeps_its_own_crop_in_a_smoothed_track():
     centre = np.array([np.asarray(pinned[i]["c2p"])[:2, 2] for i in range(30)])
     raw = np.array([crop_to_photo_matrix(ffhq_quad(linked[i]), 128)[:2, 2] for i in range(30)])
     assert np.abs(np.diff(centre, 2, axis=0)).mean() < 0.5 * np.abs(np.diff(raw, 2, axis=0)).mean()  # still smooth
+
+
+def test_a_face_lost_at_a_cut_is_found_again_by_who_it_is():
+    """Real dlib on the test photo: the face, then a cut to grey frames, then the same face elsewhere and smaller
+    (position cannot link it). Its face descriptor finds it again on a searched frame, and it is followed from
+    there both ways; the grey frames stay unlinked, and with `same_person` 0 nothing is found again."""
+    import cv2
+
+    from dragedit.pipeline.core.video_track import find_again, follow_face
+    from dragedit.pipeline.imaging.faces import NoFaceError, face_descriptor, find_faces
+
+    face = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+    grey = np.full_like(face, 90)
+    elsewhere = np.full_like(face, 90)
+    elsewhere[200:200 + 307, 180:180 + 307] = cv2.resize(face, (307, 307), interpolation=cv2.INTER_AREA)
+    shots = [face, face, grey, grey, elsewhere, elsewhere, elsewhere]
+
+    def faces(rgb):
+        try:
+            return find_faces(rgb)
+        except NoFaceError:
+            return []
+
+    found = {i: faces(rgb) for i, rgb in enumerate(shots)}
+    followed = follow_face(found, 0, found[0][0]["box"], 0.5, 40)
+    assert sorted(followed) == [0, 1]  # by position: lost at the cut, not found after it
+    asked: list = []
+
+    def describe(ask):
+        asked.append(sorted(ask))
+        return {i: [face_descriptor(shots[i], f["box"], f["landmarks"]) for f in ask[i]] for i in ask}
+
+    linked = find_again(found, followed, describe, 0.5, 40, 0.55, every=2)
+    assert sorted(linked) == [0, 1, 4, 5, 6]  # found on frame 4 or 6, followed to the whole shot
+    assert asked == [[0, 1, 4, 6]]  # one pass: the followed frames' faces and the searched frames' faces
+    assert all(linked[i] is found[i][0] for i in (4, 5, 6))
+    assert find_again(found, followed, describe, 0.5, 40, 0.0, every=2) == followed
+
+
+def test_another_person_is_not_taken_for_the_face():
+    """After a cut, only a face within `same_person` of the followed face's mean descriptor is that face again
+    (the nearest one when several are); nothing is asked of dlib when the face was never lost."""
+    from dragedit.pipeline.core.video_track import find_again
+
+    def face(x, size=60):
+        return {"box": [x, 100, x + size, 100 + size], "landmarks": [[x, 100]] * 68}
+
+    me, other = np.zeros(128), np.full(128, 0.1)  # 1.13 apart
+    found = {0: [face(10)], 1: [face(12)], 2: [face(300, 100)], 3: [face(300, 100), face(50)], 4: [face(52)]}
+    who = {(2, 0): other, (3, 0): other, (3, 1): me + 0.02, (4, 0): me}
+    followed = {0: found[0][0], 1: found[1][0]}
+
+    def describe(ask):
+        return {i: [me if i < 2 else who[(i, found[i].index(f))] for f in ask[i]] for i in ask}
+
+    linked = find_again(found, followed, describe, 0.5, 40, 0.55, every=1)
+    assert sorted(linked) == [0, 1, 3, 4] and linked[3] is found[3][1]  # the other person (frame 2) left out
+    # a stranger who comes near on one frame only (a turn, a blur): the stretch he is followed over is refused
+    strangers = {i: [face(300 + i, 100)] for i in range(2, 6)}
+    near_once = {2: me + 0.04, 3: other, 4: other, 5: other}
+
+    def describe_near(ask):
+        return {i: [me if i < 2 else near_once[i] for _ in ask[i]] for i in ask}
+
+    assert sorted(find_again({**found, **strangers}, followed, describe_near, 0.5, 40, 0.55, every=1)) == [0, 1]
+    never = {i: [face(10 + i)] for i in range(5)}
+
+    def no_call(ask):
+        raise AssertionError("nothing was lost, yet dlib was asked")
+
+    assert find_again(never, {i: never[i][0] for i in range(5)}, no_call, 0.5, 40, 0.55, every=1).keys() == set(range(5))
+
+
+@pytest.mark.slow
+def test_the_face_is_edited_again_after_a_cut_back_to_it(tmp_path):
+    """The face, a cut to grey frames, then the same face smaller and elsewhere: the whole path finds it again by
+    who it is and edits it there too (the grey frames untouched); `--same-person 0` edits only the first shot,
+    reusing the keyframe's edit."""
+    clip = make_clip(tmp_path / "cut.mp4", frames=3, faceless=2, back=3, sound=False)
+    args = ("edit", clip, *SMILE, "--session", tmp_path / "s", *FAST, "--json")
+    proc = run_main(*args, "-o", tmp_path / "out.mkv")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    track = json.loads((tmp_path / "s" / "video" / "track.json").read_text())["frames"]
+    assert sorted(map(int, track)) == [0, 1, 2, 5, 6, 7] and res["edited"] >= 5 and res["untouched"] == 2
+    assert res["found_again"] == 3
+    before, after = _frames(clip), _frames(tmp_path / "out.mkv")
+    assert not any((before[i] != after[i]).any() for i in (3, 4))
+    assert sum((before[i] != after[i]).any() for i in (5, 6, 7)) >= 2  # the edit is there after the cut
+    once = run_main(*args, "-o", tmp_path / "once.mkv", "--same-person", "0")
+    assert once.returncode == 0, once.stderr
+    res = json.loads(once.stdout)
+    assert res["untouched"] == 5 and res["found_again"] == 0 and res["keyframe_stages"]["invert"] == "reused"
+    again = _frames(tmp_path / "once.mkv")
+    assert not any((before[i] != again[i]).any() for i in (3, 4, 5, 6, 7))
+
+
+def test_same_person_is_checked_before_any_work(clip, tmp_path):
+    assert_user_error(run_main("edit", clip, *SMILE, "--same-person", "-1", "-o", tmp_path / "x.mkv"),
+                      "--same-person")
+    assert_user_error(run_main("edit", ASTRONAUT, *SMILE, "--same-person", "0.5", "-o", tmp_path / "x.png"),
+                      "--same-person")
+    assert not (tmp_path / "x.mkv").exists() and not (tmp_path / "x.png").exists()
 
 
 def test_tuning_frames_are_spread_over_the_followed_ones():
@@ -670,8 +780,8 @@ def test_runs_as_ray_tasks_give_the_bytes_of_local_processes(clip, edited_in_run
     root, _ = edited_in_runs
     from dragedit.pipeline.core.library import edit_request
     from dragedit.pipeline.core.progress import ignore
-    from dragedit.pipeline.core.video import (VideoConfig, VideoJob, _found_faces, check_video,
-                                              faces_on_frames)
+    from dragedit.pipeline.core.video import VideoConfig, VideoJob, check_video
+    from dragedit.pipeline.core.video_track import faces_on_frames, found_faces
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -680,7 +790,7 @@ def test_runs_as_ray_tasks_give_the_bytes_of_local_processes(clip, edited_in_run
         # the track's face detection goes to Ray tasks too: the faces found are those found here
         plan = check_video(VideoJob(clip, requests=[edit_request(*SMILE[1::2])], output=tmp_path / "d.mkv",
                                     session=tmp_path / "d"), config=VideoConfig(workers=2, backend="ray"))
-        on_ray = _found_faces(plan, ignore)
+        on_ray = found_faces(plan, ignore)
     finally:
         ray.shutdown()
     assert on_ray == faces_on_frames(clip, 0, 0, FRAMES + FACELESS - 1)

@@ -8,7 +8,8 @@ The keyframe is edited by the one photo recipe (`edit.py`: align, PTI, drag) in 
 session (`keyframe/`). The edit is the latent offset it made (edited w minus the keyframe's pivot). The clip's
 own stages are cached in the clip session's manifest, so a kill anywhere resumes, the same command again
 reuses everything, and a second edit reuses the alignment, the tuning, the face track and nothing else:
-- `video/track`: the face followed over the frames, its FFHQ crop smoothed in time (no jitter);
+- `video/track`: the face followed over the frames, and found again by who it is after a cut, its FFHQ crop
+  smoothed in time (no jitter: `video_track.py`);
 - `video/fields/NNNNNN`: the frame's pivot (fitted from its neighbour's, in runs of at most 3 s that each
   start from the keyframe's pivot, across processes with `workers`: `video_fields.py`), its renders at the
   pivot and at the pivot plus the offset, and the motion between them;
@@ -19,8 +20,6 @@ stage (runs of frames, in this process or across processes) `video_fields.py`'s.
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 import shutil
 import time
@@ -30,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from dragedit.common import atomic
 from dragedit.common.errors import UserError
 from dragedit.common.hashing import file_sha256
 from dragedit.pipeline.imaging import video as V
@@ -43,6 +41,7 @@ from .requests import EditRequest
 from .session import Session
 from .settings import EditSettings
 from .video_keyframe import Keyframe, crop_frame
+from .video_track import track_face
 from .video_types import VideoConfig, VideoJob, VideoPlan, VideoResult
 
 
@@ -159,7 +158,7 @@ def run_video(plan: VideoPlan, on_progress: ProgressHook = ignore) -> VideoResul
 
         # 2. the face followed over the frames, its crop smoothed in time
         t = time.perf_counter()
-        track = _track(s, plan, keyframe, on_progress)
+        track = track_face(s, plan, keyframe, on_progress)
         seconds["track"] = round(time.perf_counter() - t, 3)
 
         # 3. the keyframe edited (PTI tuned on it and on a few sampled frames' crops, then the drag)
@@ -188,7 +187,8 @@ def run_video(plan: VideoPlan, on_progress: ProgressHook = ignore) -> VideoResul
     linked = len(track["frames"])
     return VideoResult(session=str(plan.session), output=str(plan.output), keyframe=keyframe,
                        keyframe_seconds=info.times[keyframe], frames=info.frames, edited=edited,
-                       untouched=(plan.last - plan.first + 1) - linked, edits=res.edits, stages=counts,
+                       untouched=(plan.last - plan.first + 1) - linked, found_again=track["found_again"],
+                       edits=res.edits, stages=counts,
                        keyframe_stages=dict(res.stages), seconds=seconds)
 
 
@@ -242,104 +242,6 @@ def _keyframe(s: Session, plan: VideoPlan, on_progress: ProgressHook) -> int:
     return plan.keyframe
 
 
-def _track(s: Session, plan: VideoPlan, keyframe: int, on_progress: ProgressHook) -> dict:
-    """The keyframe's face followed frame to frame (by position and size), its FFHQ quad smoothed in time:
-    {"frames": {index: {"c2p": 3x3, "landmarks": 68x2}}} for the frames where it is found and large enough."""
-    from .stages.align import alignment
-
-    cfg, info = plan.config, plan.info
-    with Session(s.path(L.KEYFRAME), read_only=True) as ks:
-        al = alignment(ks)
-    size, face_box = al.crop_size, list(al.face_box)
-    params = {"first": plan.first, "last": plan.last, "keyframe": keyframe, "size": size,
-              "min_face_px": cfg.min_face_px, "smoothing": cfg.crop_smoothing_s,
-              "follow": cfg.follow_distance, "face_box": [round(v, 3) for v in face_box], "keyframe_crop": "own"}
-
-    def compute():
-        found = _found_faces(plan, on_progress)
-        linked = follow_face(found, keyframe, face_box, cfg.follow_distance, cfg.min_face_px)
-        frames = smooth_crops(linked, size, cfg.crop_smoothing_s * max(info.fps, 1.0), keyframe)
-        path = s.path(L.TRACK_JSON)
-        atomic.write_json(path, {"frames": {str(i): f for i, f in frames.items()}})
-        return [path], {"linked": len(frames)}
-
-    s.cached(L.VIDEO_TRACK, {"clip": plan.clip_sha}, params, compute)
-    data = json.loads(s.path(L.TRACK_JSON).read_text())
-    return {"frames": {int(i): f for i, f in data["frames"].items()}, "size": size}
-
-
-def _found_faces(plan: VideoPlan, on_progress: ProgressHook) -> dict[int, list[dict[str, Any]]]:
-    """Every face on every frame of the edited part: in this process, or with `workers` N in N processes (or Ray
-    tasks), each detecting a part of consecutive frames (dlib's detector runs on one core; the faces found are
-    the same)."""
-    from .video_fields import cut_runs, worker_count
-
-    total = plan.last - plan.first + 1
-    parts = cut_runs(list(range(plan.first, plan.last + 1)), worker_count(plan.config))
-    if len(parts) == 1:
-        return faces_on_frames(plan.info.path, plan.info.rotation, plan.first, plan.last,
-                               lambda done: on_progress(Progress("track", done, total)))
-    if plan.config.backend == "ray":
-        return _faces_on_ray(plan, parts, on_progress)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from dragedit.common.threads import start_worker
-
-    found: dict[int, list[dict[str, Any]]] = {}
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(len(parts), mp_context=ctx, initializer=start_worker, initargs=(1,)) as pool:
-        jobs = [pool.submit(faces_on_frames, plan.info.path, plan.info.rotation, p[0], p[-1]) for p in parts]
-        for job in as_completed(jobs):
-            found.update(job.result())
-            on_progress(Progress("track", len(found), total))
-    return found
-
-
-def _faces_on_ray(plan: VideoPlan, parts: list[list[int]], on_progress: ProgressHook) -> dict[int, list[dict]]:
-    """The parts' detection as Ray tasks of one CPU each (the clip read where it is: a path every node sees)."""
-    from dragedit.common.cluster import connect_ray
-
-    ray = connect_ray(plan.config.address)
-    task = ray.remote(num_cpus=1, max_retries=0)(faces_on_frames)
-    share = {task.remote(plan.info.path, plan.info.rotation, p[0], p[-1]): p for p in parts}
-    waiting = list(share)
-    found: dict[int, list[dict[str, Any]]] = {}
-    try:
-        while waiting:
-            done, waiting = ray.wait(waiting, num_returns=1)
-            try:
-                found.update(ray.get(done[0]))
-            except Exception as exc:  # noqa: BLE001 - a task that died: one line, the command stops
-                part = share[done[0]]
-                raise UserError(f"the Ray task detecting faces on frames {part[0]}-{part[-1]} failed "
-                                f"({str(exc).strip().splitlines()[-1][:200]}); the clip must be at the same path on "
-                                "every node") from None
-            on_progress(Progress("track", len(found), plan.last - plan.first + 1))
-    finally:
-        for ref in waiting:
-            ray.cancel(ref, force=True)
-    return found
-
-
-def faces_on_frames(path: Path, rotation: int, first: int, last: int,
-                    on_frame=lambda done: None) -> dict[int, list[dict[str, Any]]]:
-    """index -> the faces found on it (none: []), for frames first..last of the clip."""
-    from dragedit.pipeline.imaging.faces import NoFaceError, find_faces
-
-    found: dict[int, list[dict[str, Any]]] = {}
-    for i, _, rgb in V.frames(path, rotation):
-        if i > last:
-            break
-        if i >= first:
-            try:
-                found[i] = find_faces(rgb)
-            except NoFaceError:
-                found[i] = []
-            on_frame(len(found))
-    return found
-
-
 def tuning_frames(followed: list[int], keyframe: int, count: int) -> list[int]:
     """`count` of the followed frames (the keyframe left out), spread evenly over them: the middles of `count`
     equal parts, so a turn of the head late in the clip is among them as much as the start."""
@@ -371,78 +273,6 @@ def _tuning_crops(s: Session, plan: VideoPlan, track: dict, keyframe: int) -> li
         s.cached(L.VIDEO_TUNING, {"track": s.stages[L.VIDEO_TRACK]["outputs"][L.TRACK_JSON]},
                  {"frames": picks}, compute)
     return paths
-
-
-def follow_face(found: dict[int, list[dict[str, Any]]], keyframe: int, box: list[float], reach: float,
-                min_px: int) -> dict[int, np.ndarray]:
-    """index -> 68 landmarks of the face followed from `box` on the keyframe, outwards frame by frame: the face
-    whose box centre is nearest the last one found, within `reach` of its size and of a like size."""
-    linked: dict[int, np.ndarray] = {}
-    for step in (1, -1):
-        last = list(box)
-        i = keyframe
-        while i in found:
-            cx, cy = (last[0] + last[2]) / 2, (last[1] + last[3]) / 2
-            side = max(last[2] - last[0], last[3] - last[1])
-            best, dist = None, reach * side
-            for f in found[i]:
-                b = f["box"]
-                d = math.hypot((b[0] + b[2]) / 2 - cx, (b[1] + b[3]) / 2 - cy)
-                ratio = max(b[2] - b[0], 1e-6) / max(last[2] - last[0], 1e-6)
-                if d <= dist and 0.6 <= ratio <= 1.6:
-                    best, dist = f, d
-            if best is not None:
-                last = list(best["box"])
-                if best["box"][2] - best["box"][0] >= min_px:
-                    linked[i] = np.asarray(best["landmarks"], np.float64)
-            i += step
-    return linked
-
-
-def smooth_crops(linked: dict[int, np.ndarray], size: int, sigma_frames: float,
-                 keyframe: int | None = None) -> dict[int, dict[str, Any]]:
-    """Each frame's FFHQ crop from its landmarks, its quad's centre and axes smoothed by a Gaussian over time
-    within each run of consecutive frames (a run breaks where the face is missing). The keyframe keeps its own
-    crop, the one its photo edit was made on: what smoothing moved there is put back, fading over the same
-    Gaussian, so the keyframe of the clip gets the photo's edit (a crop a few pixels off changes what the
-    latent offset does: on a fast-moving face it doubled the identity change)."""
-    from dragedit.pipeline.imaging.align import crop_to_photo_matrix, ffhq_quad
-
-    out: dict[int, dict[str, Any]] = {}
-    runs: list[list[int]] = []
-    for i in sorted(linked):
-        if runs and runs[-1][-1] == i - 1:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    for run in runs:
-        quads = np.stack([ffhq_quad(linked[i]) for i in run])  # T x 4 x 2 (tl, bl, br, tr)
-        centre = quads.mean(axis=1)
-        x_axis = (quads[:, 3] - quads[:, 0] + quads[:, 2] - quads[:, 1]) / 4
-        y_axis = (quads[:, 1] - quads[:, 0] + quads[:, 2] - quads[:, 3]) / 4
-        raw = (centre, x_axis, y_axis)
-        centre, x_axis, y_axis = (_gaussian(a, sigma_frames) for a in raw)
-        if keyframe in run and sigma_frames > 0:
-            k = run.index(keyframe)
-            fade = np.exp(-0.5 * ((np.arange(len(run)) - k) / sigma_frames) ** 2)[:, None]
-            centre, x_axis, y_axis = (a + fade * (r[k] - a[k]) for a, r in zip((centre, x_axis, y_axis), raw))
-        for t, i in enumerate(run):
-            c, x, y = centre[t], x_axis[t], y_axis[t]
-            quad = np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
-            out[i] = {"c2p": crop_to_photo_matrix(quad, size).tolist(), "landmarks": linked[i].tolist()}
-    return out
-
-
-def _gaussian(a: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian over the first axis (edges reflected); sigma 0 leaves it as it is."""
-    if sigma <= 0 or len(a) < 2:
-        return a
-    r = max(1, int(math.ceil(3 * sigma)))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k /= k.sum()
-    padded = np.concatenate([a[r:0:-1], a, a[-2:-r - 2:-1]]) if len(a) > r else np.pad(a, [(r, r)] + [(0, 0)] *
-                                                                                           (a.ndim - 1), mode="edge")
-    return np.stack([np.tensordot(k, padded[t:t + 2 * r + 1], axes=(0, 0)) for t in range(len(a))])
 
 
 def _write(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_name: str,

@@ -41,6 +41,9 @@ def _add_video(p) -> None:
     g.add_argument("--tune-frames", type=O.whole, metavar="N", help="frames sampled over the clip that the "
                    f"generator is tuned on beside the keyframe (default {O.default(VideoConfig, 'tune_frames')}; "
                    "0: the keyframe alone)")
+    g.add_argument("--same-person", type=O.number, metavar="DISTANCE", help="where the face was lost (a cut, the "
+                   "person gone), a face within this dlib face-descriptor distance of it is taken as the same person "
+                   f"and edited (default {O.default(VideoConfig, 'same_person')}; dlib's own rule is 0.6; 0: never)")
     g.add_argument("--workers", type=O.whole, metavar="N", help="processes detecting the faces and fitting the "
                    "clip's frames, each a part of consecutive frames with cores/N threads (default "
                    f"{O.default(VideoConfig, 'workers')}: all in this process)")
@@ -49,7 +52,7 @@ def _add_video(p) -> None:
     g.add_argument("--address", help="the Ray cluster's address (default: a running local instance, else a new one)")
 
 
-VIDEO_OPTIONS = ("keyframe", "start", "end", "crf", "tune_frames", "workers", "backend", "address")
+VIDEO_OPTIONS = ("keyframe", "start", "end", "crf", "tune_frames", "same_person", "workers", "backend", "address")
 
 
 def session_dir(args: argparse.Namespace) -> Path:
@@ -146,16 +149,18 @@ def _video(args: argparse.Namespace) -> int:
     if args.from_spec is not None:
         raise UserError("--from goes with photos; a clip's edit is always made from the keyframe's pivot")
     face = O.face(args)
-    config = O.config_of(VideoConfig, crf=args.crf, tune_frames=args.tune_frames, workers=args.workers,
-                         backend=args.backend, address=args.address)
+    config = O.config_of(VideoConfig, crf=args.crf, tune_frames=args.tune_frames, same_person=args.same_person,
+                         workers=args.workers, backend=args.backend, address=args.address)
     job = VideoJob(args.photo, requests=O.requests_from(args), output=args.output, session=args.session, face=face,
                    face_at=O.face_at(args.face_at), keyframe=args.keyframe, start=args.start, end=args.end,
                    overwrite=args.overwrite)
     plan = check_video(job, O.settings_from(args), config)
     with Bars(not args.json) as bars:
         result = run_video(plan, bars)
+    again = f"; the face found again after it was lost on {result.found_again}" if result.found_again else ""
     text = (f"keyframe {result.keyframe} ({result.keyframe_seconds:.2f} s); edited {result.edited} of "
-            f"{result.frames} frames ({result.untouched} in the edited part without the face, left as they were)\n"
+            f"{result.frames} frames ({result.untouched} in the edited part without the face, left as they were"
+            f"{again})\n"
             f"wrote {result.output} (session {result.session})")
     O.report(args, result.to_dict(), text)
     return 0
