@@ -157,10 +157,11 @@ def _video(args: argparse.Namespace) -> int:
     plan = check_video(job, O.settings_from(args), config)
     with Bars(not args.json) as bars:
         result = run_video(plan, bars)
-    again = f"; the face found again after it was lost on {result.found_again}" if result.found_again else ""
+    again = (f"{result.found_again} of them where the face was found again after it was lost; "
+             if result.found_again else "")
     text = (f"keyframe {result.keyframe} ({result.keyframe_seconds:.2f} s); edited {result.edited} of "
-            f"{result.frames} frames ({result.untouched} in the edited part without the face, left as they were"
-            f"{again})\n"
+            f"{result.frames} frames ({again}{result.untouched} in the edited part without the face, left as they "
+            "were)\n"
             f"wrote {result.output} (session {result.session})")
     O.report(args, result.to_dict(), text)
     return 0
