@@ -7,7 +7,7 @@ dlib finds the face (followed from the keyframe by box overlap; where that loses
 recognises as the person, within its 0.6 rule of the followed frames' mean descriptor):
 
   identity   dlib face-recognition ResNet distance, edited frame vs source frame (0.6 = another person); the
-             photo edit's on the keyframe beside it
+             photo edit's on the keyframe beside it (the JSON's identity_edited: over the frames the edit changed)
   TL-ID      STIT's temporal identity consistency over adjacent frames: mean similarity (1 - distance) of the
              edited clip's consecutive descriptors / the source's (1 = as consistent as the source)
   TG-ID      the same over every pair of frames (sampled)
@@ -135,7 +135,8 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
         grown = np.zeros_like(changed)
         grown[max(0, y0 - h // 2):y1 + h // 2, max(0, x0 - w // 2):x1 + w // 2] = True
         per_frame.append({"frame": i, "identity": float(np.linalg.norm(d_e - d_s)), "d_s": d_s, "d_e": d_e,
-                          "motion": motion, "size": face_size(lm), "outside_ok": not (changed & ~grown).any()})
+                          "motion": motion, "size": face_size(lm), "outside_ok": not (changed & ~grown).any(),
+                          "changed": bool(changed.any())})
     # the photo edit on the keyframe, measured the same way
     rk = rects[keyframe]
     shape_k = det.shape(key_src, rk)
@@ -165,7 +166,13 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
     return {
         "face_frames": len(per_frame), "frames": len(rows),
         "identity": float(np.mean([f["identity"] for f in per_frame])), "identity_photo": photo_id,
+        # the same over the face frames the edit changed only (a frame left as it was counts 0 above)
+        "identity_edited": float(np.mean([f["identity"] for f in per_frame if f["changed"]] or [np.nan])),
         "tl_id": tl, "tg_id": tg,
+        # TG-ID's pairs as mean descriptor distances, source and edited (where the source's pairs are far apart, as
+        # across shots, a small change of distance is a large change of the ratio)
+        "tg_pair_distance": [float(np.linalg.norm(ds[pick][ii] - ds[pick][jj], axis=-1).mean()) if len(ii) else 0.0,
+                             float(np.linalg.norm(de[pick][ii] - de[pick][jj], axis=-1).mean()) if len(ii) else 0.0],
         "motion_px": float(np.nanmedian(size)), "motion_photo_px": photo_size,
         "motion_ratio": float(np.nanmedian(size * scale) / photo_size) if photo_size > 0 else float("nan"),
         "visible": float(np.mean((size >= 0.5) & (size * scale >= 0.3 * photo_size))),
