@@ -65,7 +65,7 @@ def track_face(s: Session, plan: VideoPlan, keyframe: int, on_progress: Progress
             "found_again": again if isinstance(again, int) and not isinstance(again, bool) else 0}
 
 
-def found_faces(plan: VideoPlan, on_progress: ProgressHook) -> dict[int, list[dict[str, Any]]]:
+def found_faces(plan: VideoPlan, on_progress: ProgressHook) -> Faces:
     """Every face on every frame of the edited part: in this process, or with `workers` N in N processes (or Ray
     tasks), each detecting a part of consecutive frames (dlib's detector runs on one core; the faces found are
     the same)."""
@@ -83,7 +83,7 @@ def found_faces(plan: VideoPlan, on_progress: ProgressHook) -> dict[int, list[di
 
     from dragedit.common.threads import start_worker
 
-    found: dict[int, list[dict[str, Any]]] = {}
+    found: Faces = {}
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(len(parts), mp_context=ctx, initializer=start_worker, initargs=(1,)) as pool:
         jobs = [pool.submit(faces_on_frames, plan.info.path, plan.info.rotation, p[0], p[-1]) for p in parts]
@@ -93,7 +93,7 @@ def found_faces(plan: VideoPlan, on_progress: ProgressHook) -> dict[int, list[di
     return found
 
 
-def _faces_on_ray(plan: VideoPlan, parts: list[list[int]], on_progress: ProgressHook) -> dict[int, list[dict]]:
+def _faces_on_ray(plan: VideoPlan, parts: list[list[int]], on_progress: ProgressHook) -> Faces:
     """The parts' detection as Ray tasks of one CPU each (the clip read where it is: a path every node sees)."""
     from dragedit.common.cluster import connect_ray
 
@@ -101,7 +101,7 @@ def _faces_on_ray(plan: VideoPlan, parts: list[list[int]], on_progress: Progress
     task = ray.remote(num_cpus=1, max_retries=0)(faces_on_frames)
     share = {task.remote(plan.info.path, plan.info.rotation, p[0], p[-1]): p for p in parts}
     waiting = list(share)
-    found: dict[int, list[dict[str, Any]]] = {}
+    found: Faces = {}
     try:
         while waiting:
             done, waiting = ray.wait(waiting, num_returns=1)
@@ -120,11 +120,11 @@ def _faces_on_ray(plan: VideoPlan, parts: list[list[int]], on_progress: Progress
 
 
 def faces_on_frames(path: Path, rotation: int, first: int, last: int,
-                    on_frame=lambda done: None) -> dict[int, list[dict[str, Any]]]:
+                    on_frame=lambda done: None) -> Faces:
     """index -> the faces found on it (none: []), for frames first..last of the clip."""
     from dragedit.pipeline.imaging.faces import NoFaceError, find_faces
 
-    found: dict[int, list[dict[str, Any]]] = {}
+    found: Faces = {}
     for i, _, rgb in V.frames(path, rotation):
         if i > last:
             break
