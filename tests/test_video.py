@@ -402,6 +402,40 @@ def test_a_face_lost_at_a_cut_is_found_again_by_who_it_is():
     assert find_again(found, followed, describe, 0.5, 40, 0.0, every=2) == followed
 
 
+def test_a_face_at_the_same_place_after_a_cut_is_not_followed_by_position(tmp_path):
+    """A cut to a shot with a face where the followed one was (the test photo, its colours turned: a hard cut
+    for the shot detector, the same box for dlib): position alone no longer carries the track over the cut;
+    the face is followed there only when it is found again by who it is (here it is the same person)."""
+    from fractions import Fraction
+
+    from dragedit.pipeline.core.video_track import faces_on_frames, find_again, follow_face
+    from dragedit.pipeline.imaging.faces import face_descriptor
+
+    face = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+    turned = (face[:, :, ::-1] * 0.7).astype(np.uint8)
+    shots = [face, face, face, turned, turned, turned]
+    path = tmp_path / "cut.mp4"
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=RATE)
+        v.width, v.height, v.pix_fmt, v.options = 512, 512, "yuv420p", {"crf": "12"}
+        for i, rgb in enumerate(shots):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, RATE)
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+    found = faces_on_frames(path, 0, 0, len(shots) - 1)
+    assert [{f["shot"] for f in found[i]} for i in range(6)] == [{0}] * 3 + [{3}] * 3
+    followed = follow_face(found, 0, found[0][0]["box"], 0.5, 40)
+    assert sorted(followed) == [0, 1, 2]  # the box on frame 3 is where it was, but in another shot
+    decoded = _frames(path)
+
+    def describe(ask):
+        return {i: [face_descriptor(decoded[i], f["box"], f["landmarks"]) for f in ask[i]] for i in ask}
+
+    assert sorted(find_again(found, followed, describe, 0.5, 40, 0.55, every=1)) == list(range(6))
+    assert find_again(found, followed, describe, 0.5, 40, 0.0, every=1) == followed
+
+
 def test_another_person_is_not_taken_for_the_face():
     """After a cut, only a face within `same_person` of the followed face's mean descriptor is that face again
     (the nearest one when several are); nothing is asked of dlib when the face was never lost."""

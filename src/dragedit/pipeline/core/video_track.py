@@ -1,9 +1,10 @@
 """A clip's face track: the keyframe's face followed over the frames, its FFHQ crop smoothed in time.
 
-dlib finds the faces on every frame (in this process, in worker processes or as Ray tasks). The keyframe's face
-is followed outwards frame by frame by position and size. Where it is lost (a cut, the person leaving), it is
-found again by who it is: dlib's face-recognition descriptor of a face on a later (or earlier) frame against the
-followed face's, and followed by position from there. The crop of each frame where the face is followed is then
+dlib finds the faces on every frame (in this process, in worker processes or as Ray tasks), and each frame's
+shot is told from hard cuts. The keyframe's face is followed outwards frame by frame by position and size,
+within its shot. Where it is lost (a cut, the person leaving), it is found again by who it is: dlib's
+face-recognition descriptor of a face on a later (or earlier) frame against the followed face's, and followed
+by position from there. The crop of each frame where the face is followed is then
 smoothed over time so it does not jitter (`video/track` in the clip session).
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ def track_face(s: Session, plan: VideoPlan, keyframe: int, on_progress: Progress
     params = {"first": plan.first, "last": plan.last, "keyframe": keyframe, "size": size,
               "min_face_px": cfg.min_face_px, "smoothing": cfg.crop_smoothing_s,
               "follow": cfg.follow_distance, "face_box": [round(v, 3) for v in face_box], "keyframe_crop": "own",
-              "same_person": cfg.same_person}
+              "same_person": cfg.same_person, "cut_score": V.CUT_SCORE}
 
     def compute():
         found = found_faces(plan, on_progress)
@@ -121,16 +122,20 @@ def _faces_on_ray(plan: VideoPlan, parts: list[list[int]], on_progress: Progress
 
 def faces_on_frames(path: Path, rotation: int, first: int, last: int,
                     on_frame=lambda done: None) -> Faces:
-    """index -> the faces found on it (none: []), for frames first..last of the clip."""
+    """index -> the faces found on it (none: []), for frames first..last of the clip, each face with the shot it
+    is in ("shot": the index of the shot's first frame; every frame from the clip's start is looked at for cuts,
+    so parts read by different processes name their shots alike)."""
     from dragedit.pipeline.imaging.faces import NoFaceError, find_faces
 
     found: Faces = {}
+    shots = V.Shots()
     for i, _, rgb in V.frames(path, rotation):
         if i > last:
             break
+        shot = shots.see(i, rgb)
         if i >= first:
             try:
-                found[i] = find_faces(rgb)
+                found[i] = [{**f, "shot": shot} for f in find_faces(rgb)]
             except NoFaceError:
                 found[i] = []
             on_frame(len(found))
@@ -140,9 +145,11 @@ def faces_on_frames(path: Path, rotation: int, first: int, last: int,
 def follow_face(found: Faces, start: int, box: list[float], reach: float, min_px: int,
                 taken: Container[int] = ()) -> dict[int, dict[str, Any]]:
     """index -> the face (box, landmarks) followed from `box` on frame `start`, outwards frame by frame: the face
-    whose box centre is nearest the last one found, within `reach` of its size and of a like size. Faces narrower
-    than `min_px` are followed but not kept; a frame in `taken` (another stretch's) stops the walk."""
+    whose box centre is nearest the last one found, within `reach` of its size and of a like size, in the same
+    shot (after a cut, another person may stand where the face was: who it is decides there, `find_again`). Faces
+    narrower than `min_px` are followed but not kept; a frame in `taken` (another stretch's) stops the walk."""
     linked: dict[int, dict[str, Any]] = {}
+    shot = _nearest(found.get(start, []), box, {}).get("shot")
     for step in (1, -1):
         last = list(box)
         i = start
@@ -151,6 +158,8 @@ def follow_face(found: Faces, start: int, box: list[float], reach: float, min_px
             side = max(last[2] - last[0], last[3] - last[1])
             best, dist = None, reach * side
             for f in found[i]:
+                if f.get("shot") != shot:
+                    continue
                 b = f["box"]
                 d = math.hypot((b[0] + b[2]) / 2 - cx, (b[1] + b[3]) / 2 - cy)
                 ratio = max(b[2] - b[0], 1e-6) / max(last[2] - last[0], 1e-6)
@@ -216,6 +225,14 @@ def _descriptors(plan: VideoPlan, ask: Faces, on_progress: ProgressHook) -> dict
             got[i] = [face_descriptor(rgb, f["box"], f["landmarks"]) for f in ask[i]]
             on_progress(Progress("identity", len(got), len(ask)))
     return got
+
+
+def _nearest(faces: list[dict[str, Any]], box: list[float], default: dict[str, Any]) -> dict[str, Any]:
+    """The face whose box centre is nearest `box`'s (`default` when there is none)."""
+    def off(f):
+        return math.hypot(f["box"][0] + f["box"][2] - box[0] - box[2], f["box"][1] + f["box"][3] - box[1] - box[3])
+
+    return min(faces, key=off, default=default)
 
 
 def _width(face: dict[str, Any]) -> float:
