@@ -425,6 +425,7 @@ def test_a_face_at_the_same_place_after_a_cut_is_not_followed_by_position(tmp_pa
         out.mux(v.encode(None))
     found = faces_on_frames(path, 0, 0, len(shots) - 1)
     assert [{f["shot"] for f in found[i]} for i in range(6)] == [{0}] * 3 + [{3}] * 3
+    assert faces_on_frames(path, 0, 4, 5) == {i: found[i] for i in (4, 5)}  # a worker's part names shots alike
     followed = follow_face(found, 0, found[0][0]["box"], 0.5, 40)
     assert sorted(followed) == [0, 1, 2]  # the box on frame 3 is where it was, but in another shot
     decoded = _frames(path)
