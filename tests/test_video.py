@@ -495,6 +495,21 @@ def test_the_face_is_edited_again_after_a_cut_back_to_it(tmp_path):
     assert not any((before[i] != again[i]).any() for i in (3, 4, 5, 6, 7))
 
 
+@pytest.mark.slow
+def test_a_jump_cut_splits_the_track_into_shots(tmp_path):
+    """The face, then straight away (a jump cut) the same face smaller and elsewhere: found again by who it is,
+    the track says where the shot starts, and neither a run of pivots nor a frame's field window crosses it."""
+    clip = make_clip(tmp_path / "jump.mp4", frames=3, faceless=0, back=3, sound=False)
+    proc = run_main("edit", clip, *SMILE, "--session", tmp_path / "s", *FAST, "--json", "-o", tmp_path / "out.mkv")
+    assert proc.returncode == 0, proc.stderr
+    track = json.loads((tmp_path / "s" / "video" / "track.json").read_text())
+    assert sorted(map(int, track["frames"])) == list(range(6)) and track["cuts"] == [3]
+    stages = json.loads((tmp_path / "s" / "session.json").read_text())["stages"]
+    assert sorted(stages["video/frames/000002"]["inputs"]["fields"]) == ["1", "2"]
+    assert sorted(stages["video/frames/000003"]["inputs"]["fields"]) == ["3", "4"]
+    assert stages["video/fields/000003"]["inputs"]["start"] == "keyframe"  # a run starts afresh at the cut
+
+
 def test_same_person_is_checked_before_any_work(clip, tmp_path):
     assert_user_error(run_main("edit", clip, *SMILE, "--same-person", "-1", "-o", tmp_path / "x.mkv"),
                       "--same-person")
@@ -773,6 +788,25 @@ def test_runs_break_where_the_face_was_lost_and_at_the_keyframe():
     assert plan_runs(list(range(20)), 8, 30.0, 0.0, 1) == [list(range(8)), list(range(8, 20))]
     assert len(plan_runs(followed, 120, 30.0, 0.0, 4)) == 4  # more runs for the workers: the longest cut first
     assert plan_runs([3, 4], 3, 30.0, 3.0, 8) == [[3], [4]]  # no more runs than frames
+
+
+def test_nothing_is_carried_over_a_cut_where_the_face_is_on_both_sides():
+    """A jump cut with the face followed on both sides (found again by who it is): no run of pivots, crop
+    smoothing or field averaging crosses it. The crops on each side are those of that side alone."""
+    from dragedit.pipeline.core.video_fields import plan_runs
+    from dragedit.pipeline.core.video_track import shot_of, smooth_crops
+
+    assert plan_runs(list(range(20)), 0, 30.0, 0.0, 1, cuts=[10]) == [list(range(10)), list(range(10, 20))]
+    assert plan_runs(list(range(20)), 0, 30.0, 0.0, 1) == [list(range(20))]
+    assert [shot_of(i, [10, 15]) for i in (0, 9, 10, 14, 15, 19)] == [0, 0, 1, 1, 2, 2]
+    base = np.stack([np.linspace(150, 350, 68), 200 + 60 * np.sin(np.linspace(0, 6, 68))], axis=1)
+    base[36:42], base[42:48], base[48], base[54] = [200, 200], [300, 200], [215, 320], [285, 320]
+    linked = {i: base + [2.0 * i + (120 if i >= 10 else 0), 0] for i in range(20)}  # the face jumps at 10
+    cut = smooth_crops(linked, 128, 2.0, cuts=[10])
+    first = smooth_crops({i: linked[i] for i in range(10)}, 128, 2.0)
+    second = smooth_crops({i: linked[i] for i in range(10, 20)}, 128, 2.0)
+    assert all(np.allclose(cut[i]["c2p"], {**first, **second}[i]["c2p"]) for i in range(20))
+    assert not np.allclose(smooth_crops(linked, 128, 2.0)[9]["c2p"], first[9]["c2p"], atol=1.0)  # blended before
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ import math
 import queue as queue_module
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Container
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from . import layout as L
 from .progress import Progress, ProgressHook
 from .session import Session
 from .video_keyframe import Keyframe, crop_frame, crop_landmarks, frame_inputs, frame_region
+from .video_track import shot_of
 from .video_types import VideoPlan
 
 Cached = Callable[[str, dict, dict, Callable[[], tuple[list[Path], dict]]], dict]
@@ -73,15 +74,17 @@ def _say_cut(asked: int, cores: int) -> None:
                 "over the cores)")
 
 
-def plan_runs(followed: list[int], keyframe: int, fps: float, run_seconds: float, workers: int) -> list[list[int]]:
+def plan_runs(followed: list[int], keyframe: int, fps: float, run_seconds: float, workers: int,
+              cuts: Container[int] = ()) -> list[list[int]]:
     """The followed frames (in order) cut into the runs whose pivots are fitted in a chain. A run never spans a
-    frame where the face was lost (a cut, or the face gone: the pose after it may be anything), and the keyframe
-    starts one (its pivot fits it already, and the frames after it are best fitted from it). Each piece between
+    frame where the face was lost (a cut, or the face gone: the pose after it may be anything) or a cut (`cuts`:
+    the first frames of shots), and the keyframe starts one (its pivot fits it already, and the frames after it
+    are best fitted from it). Each piece between
     those is cut into runs of like length, none longer than `run_seconds` (0: no limit), and into more where
     that makes at least one run per worker (the longest runs cut first)."""
     pieces: list[list[int]] = []
     for i in followed:
-        if pieces and i == pieces[-1][-1] + 1 and i != keyframe:
+        if pieces and i == pieces[-1][-1] + 1 and i != keyframe and i not in cuts:
             pieces[-1].append(i)
         else:
             pieces.append([i])
@@ -105,7 +108,7 @@ def fit_fields(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_nam
     cfg = plan.config
     followed = sorted(track["frames"])
     workers = worker_count(cfg)
-    runs = plan_runs(followed, plan.keyframe, plan.info.fps, cfg.run_seconds, workers)
+    runs = plan_runs(followed, plan.keyframe, plan.info.fps, cfg.run_seconds, workers, track.get("cuts", ()))
     total, done, patched = len(followed), 0, 0
     if not runs:  # the face is followed on no frame (too small everywhere): nothing to fit
         return
@@ -266,7 +269,9 @@ def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int,
     settings, cfg = plan.settings.with_composite_of(None), plan.config
     frames = track["frames"]
     name = L.video_frame_stage(i)
-    window = [j for j in range(i - cfg.field_window, i + cfg.field_window + 1) if j in frames]
+    cuts = track.get("cuts", [])
+    window = [j for j in range(i - cfg.field_window, i + cfg.field_window + 1)
+              if j in frames and shot_of(j, cuts) == shot_of(i, cuts)]  # never a field from another shot
     inputs = {**frame_inputs(s, plan, key), "frame": i,
               "fields": {str(j): s.stages[L.video_field_stage(j)]["key"] for j in window}}
 

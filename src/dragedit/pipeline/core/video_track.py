@@ -9,6 +9,7 @@ smoothed over time so it does not jitter (`video/track` in the clip session).
 """
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from pathlib import Path
@@ -34,8 +35,9 @@ SEARCH_EVERY_S = 0.25
 def track_face(s: Session, plan: VideoPlan, keyframe: int, on_progress: ProgressHook) -> dict:
     """The keyframe's face followed frame to frame (by position and size, and found again by who it is where it
     was lost), its FFHQ quad smoothed in time: {"frames": {index: {"c2p": 3x3, "landmarks": 68x2}}} for the
-    frames where it is found and large enough, "size" (the crop's) and "found_again" (how many of the frames were
-    found by who the face is)."""
+    frames where it is found and large enough, "size" (the crop's), "cuts" (the first frames of the shots after
+    the first among them: no smoothing, pivot or field is carried over one) and "found_again" (how many of the
+    frames were found by who the face is)."""
     from .stages.align import alignment
 
     cfg, info = plan.config, plan.info
@@ -45,7 +47,7 @@ def track_face(s: Session, plan: VideoPlan, keyframe: int, on_progress: Progress
     params = {"first": plan.first, "last": plan.last, "keyframe": keyframe, "size": size,
               "min_face_px": cfg.min_face_px, "smoothing": cfg.crop_smoothing_s,
               "follow": cfg.follow_distance, "face_box": [round(v, 3) for v in face_box], "keyframe_crop": "own",
-              "same_person": cfg.same_person, "cut_score": V.CUT_SCORE}
+              "same_person": cfg.same_person, "cut_score": V.CUT_SCORE, "shots": "split"}
 
     def compute():
         found = found_faces(plan, on_progress)
@@ -54,15 +56,18 @@ def track_face(s: Session, plan: VideoPlan, keyframe: int, on_progress: Progress
         linked = find_again(found, followed, lambda ask: _descriptors(plan, ask, on_progress), cfg.follow_distance,
                             cfg.min_face_px, cfg.same_person, every)
         landmarks = {i: np.asarray(f["landmarks"], np.float64) for i, f in linked.items()}
-        frames = smooth_crops(landmarks, size, cfg.crop_smoothing_s * max(info.fps, 1.0), keyframe)
+        cuts = sorted({f["shot"] for f in linked.values() if "shot" in f})[1:]
+        frames = smooth_crops(landmarks, size, cfg.crop_smoothing_s * max(info.fps, 1.0), keyframe, cuts)
         path = s.path(L.TRACK_JSON)
-        atomic.write_json(path, {"frames": {str(i): f for i, f in frames.items()}})
+        # "cuts": where a shot among the followed frames starts (absent when they are all in one shot)
+        atomic.write_json(path, {"frames": {str(i): f for i, f in frames.items()}, **({"cuts": cuts} if cuts else {})})
         return [path], {"linked": len(frames), "found_again": len(linked) - len(followed)}
 
     entry = s.cached(L.VIDEO_TRACK, {"clip": plan.clip_sha}, params, compute)
     data = json.loads(s.path(L.TRACK_JSON).read_text())
     again = entry.get("found_again")
     return {"frames": {int(i): f for i, f in data["frames"].items()}, "size": size,
+            "cuts": [int(c) for c in data.get("cuts", [])],
             "found_again": again if isinstance(again, int) and not isinstance(again, bool) else 0}
 
 
@@ -181,8 +186,8 @@ def find_again(found: Faces, linked: dict[int, dict[str, Any]],
     over up to 8 frames spread over `linked`) is that face again, and is followed by position from there, both
     ways, up to the frames already linked; that stretch is kept when its face is within `same_person` on the
     median of the searched frames it holds (one near look is not enough). Position alone cannot do it: after a
-    cut the face is elsewhere and of another size. `describe` gives the descriptors of the faces asked for, frame by frame (one pass over the clip);
-    it is not called when nothing was lost."""
+    cut the face is elsewhere and of another size. `describe` gives the descriptors of the faces asked for, frame
+    by frame (one pass over the clip); it is not called when nothing was lost."""
     lost = [i for i in sorted(found) if i not in linked and i % every == 0
             and any(_width(f) >= min_px for f in found[i])]
     if not lost or not linked or same_person <= 0:
@@ -227,6 +232,11 @@ def _descriptors(plan: VideoPlan, ask: Faces, on_progress: ProgressHook) -> dict
     return got
 
 
+def shot_of(i: int, cuts: list[int]) -> int:
+    """How many of the track's `cuts` (sorted) lie at or before frame `i`: frames of one shot share it."""
+    return bisect.bisect_right(cuts, i)
+
+
 def _nearest(faces: list[dict[str, Any]], box: list[float], default: dict[str, Any]) -> dict[str, Any]:
     """The face whose box centre is nearest `box`'s (`default` when there is none)."""
     def off(f):
@@ -240,9 +250,10 @@ def _width(face: dict[str, Any]) -> float:
 
 
 def smooth_crops(linked: dict[int, np.ndarray], size: int, sigma_frames: float,
-                 keyframe: int | None = None) -> dict[int, dict[str, Any]]:
+                 keyframe: int | None = None, cuts: Container[int] = ()) -> dict[int, dict[str, Any]]:
     """Each frame's FFHQ crop from its landmarks, its quad's centre and axes smoothed by a Gaussian over time
-    within each run of consecutive frames (a run breaks where the face is missing). The keyframe keeps its own
+    within each run of consecutive frames (a run breaks where the face is missing, and at `cuts`: the first
+    frames of shots, where the face jumps). The keyframe keeps its own
     crop, the one its photo edit was made on: what smoothing moved there is put back, fading over the same
     Gaussian, so the keyframe of the clip gets the photo's edit (a crop a few pixels off changes what the
     latent offset does: on a fast-moving face it doubled the identity change)."""
@@ -251,7 +262,7 @@ def smooth_crops(linked: dict[int, np.ndarray], size: int, sigma_frames: float,
     out: dict[int, dict[str, Any]] = {}
     runs: list[list[int]] = []
     for i in sorted(linked):
-        if runs and runs[-1][-1] == i - 1:
+        if runs and runs[-1][-1] == i - 1 and i not in cuts:
             runs[-1].append(i)
         else:
             runs.append([i])
