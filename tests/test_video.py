@@ -793,8 +793,8 @@ def test_runs_break_where_the_face_was_lost_and_at_the_keyframe():
 def test_nothing_is_carried_over_a_cut_where_the_face_is_on_both_sides():
     """A jump cut with the face followed on both sides (found again by who it is): no run of pivots, crop
     smoothing or field averaging crosses it. The crops on each side are those of that side alone."""
-    from dragedit.pipeline.core.video_fields import plan_runs
-    from dragedit.pipeline.core.video_track import shot_of, smooth_crops
+    from dragedit.pipeline.core.video_fields import plan_runs, shot_of
+    from dragedit.pipeline.core.video_track import smooth_crops
 
     assert plan_runs(list(range(20)), 0, 30.0, 0.0, 1, cuts=[10]) == [list(range(10)), list(range(10, 20))]
     assert plan_runs(list(range(20)), 0, 30.0, 0.0, 1) == [list(range(20))]

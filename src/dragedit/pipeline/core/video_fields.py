@@ -25,6 +25,7 @@ time: a worker sets its thread limits first.
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import queue as queue_module
@@ -43,7 +44,6 @@ from . import layout as L
 from .progress import Progress, ProgressHook
 from .session import Session
 from .video_keyframe import Keyframe, crop_frame, crop_landmarks, frame_inputs, frame_region
-from .video_track import shot_of
 from .video_types import VideoPlan
 
 Cached = Callable[[str, dict, dict, Callable[[], tuple[list[Path], dict]]], dict]
@@ -55,6 +55,11 @@ def cut_runs(frames: list[int], count: int) -> list[list[int]]:
     count = max(1, min(count, len(frames)))
     bounds = [round(k * len(frames) / count) for k in range(count + 1)]
     return [frames[bounds[k]:bounds[k + 1]] for k in range(count) if bounds[k] < bounds[k + 1]]
+
+
+def shot_of(i: int, cuts: list[int]) -> int:
+    """How many of the track's `cuts` (sorted) lie at or before frame `i`: frames of one shot share it."""
+    return bisect.bisect_right(cuts, i)
 
 
 def worker_count(cfg) -> int:

@@ -9,7 +9,6 @@ smoothed over time so it does not jitter (`video/track` in the clip session).
 """
 from __future__ import annotations
 
-import bisect
 import json
 import math
 from pathlib import Path
@@ -230,11 +229,6 @@ def _descriptors(plan: VideoPlan, ask: Faces, on_progress: ProgressHook) -> dict
             got[i] = [face_descriptor(rgb, f["box"], f["landmarks"]) for f in ask[i]]
             on_progress(Progress("identity", len(got), len(ask)))
     return got
-
-
-def shot_of(i: int, cuts: list[int]) -> int:
-    """How many of the track's `cuts` (sorted) lie at or before frame `i`: frames of one shot share it."""
-    return bisect.bisect_right(cuts, i)
 
 
 def _nearest(faces: list[dict[str, Any]], box: list[float], default: dict[str, Any]) -> dict[str, Any]:
