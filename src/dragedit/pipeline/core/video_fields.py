@@ -84,9 +84,9 @@ def plan_runs(followed: list[int], keyframe: int, fps: float, run_seconds: float
     """The followed frames (in order) cut into the runs whose pivots are fitted in a chain. A run never spans a
     frame where the face was lost (a cut, or the face gone: the pose after it may be anything) or a cut (`cuts`:
     the first frames of shots), and the keyframe starts one (its pivot fits it already, and the frames after it
-    are best fitted from it). Each piece between
-    those is cut into runs of like length, none longer than `run_seconds` (0: no limit), and into more where
-    that makes at least one run per worker (the longest runs cut first)."""
+    are best fitted from it). Each piece between those is cut into runs of like length, none longer than
+    `run_seconds` (0: no limit), and into more where that makes at least one run per worker (the longest runs
+    cut first)."""
     pieces: list[list[int]] = []
     for i in followed:
         if pieces and i == pieces[-1][-1] + 1 and i != keyframe and i not in cuts:
