@@ -281,3 +281,24 @@ def test_cli_library_and_server_make_the_same_photo(tmp_path):
         assert _events(client, sid)[-1]["status"] == "done"
         served = client.get(f"/api/sessions/{sid}/edits/1/photo").content
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(served))), np.asarray(Image.open(tmp_path / "cli.png")))
+
+
+def test_events_end_with_the_final_state_when_the_job_ends_while_one_is_sent(tmp_path):
+    """A job that finishes while its last progress event is on its way: the stream still sends the final state
+    before it ends (it used to end on the live state, after sending a stale 'running')."""
+    pytest.importorskip("fastapi", reason="the web extra is not installed (pip install 'dragedit[web]')")
+    with serve_client(serve_config(tmp_path / "serve")) as client:
+        sid = upload(client).json()["id"]
+        runner = client.app.state.runner
+        runner.update(sid, status="running", edit=1, stage="frames")
+        read = runner.snapshot
+
+        def racing(session_id, preview_url):
+            snap = read(session_id, preview_url)
+            if snap["status"] == "running":
+                runner.update(session_id, status="done", stage=None)  # the job ends as this one is sent
+            return snap
+
+        runner.snapshot = racing
+        events = _events(client, sid)
+    assert [e["status"] for e in events] == ["running", "done"]

@@ -29,6 +29,9 @@ class Cancelled(UserError):
     """The job was cancelled (`DELETE .../job`); it stops at its next step and commits nothing half done."""
 
 
+ACTIVE = ("queued", "running")  # a job's states before its final one
+
+
 @dataclass
 class JobState:
     """What a session's latest job is doing, as the page sees it (`snapshot()`)."""
@@ -54,7 +57,7 @@ class JobState:
 
     @property
     def active(self) -> bool:
-        return self.status in ("queued", "running")
+        return self.status in ACTIVE
 
 
 class JobRunner:
@@ -71,6 +74,12 @@ class JobRunner:
     def state(self, session_id: str) -> JobState:
         with self._lock:
             return self._states.setdefault(session_id, JobState())
+
+    def snapshot(self, session_id: str, preview_url: str) -> dict[str, Any]:
+        """The session's job state as the page sees it, read whole under the lock (a job that finishes while an
+        event is being sent must not be taken for finished before its final state is sent)."""
+        with self._lock:
+            return self._states.setdefault(session_id, JobState()).snapshot(preview_url)
 
     def update(self, session_id: str, **changes: Any) -> None:
         """Change a session's job state and wake its event streams."""

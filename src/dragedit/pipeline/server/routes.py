@@ -15,7 +15,7 @@ from dragedit.common.errors import FieldError, UserError
 from dragedit.pipeline.core import layout as L
 from dragedit.pipeline.core.errors import SessionBusy, SessionMismatch
 
-from .jobs import Busy, QueueFull, png_bytes
+from .jobs import ACTIVE, Busy, QueueFull, png_bytes
 from .store import ApiError
 
 router = APIRouter()
@@ -43,7 +43,7 @@ def list_sessions(request: Request):
 def get_session(sid: str, request: Request):
     _, store, runner = _state(request)
     meta = store.describe(sid)
-    job = runner.state(sid).snapshot(f"/api/sessions/{sid}/live.png")
+    job = runner.snapshot(sid, f"/api/sessions/{sid}/live.png")
     interrupted = store.interrupted(sid)
     if job["status"] == "idle" and interrupted is not None:
         job.update(status="interrupted", edit=interrupted)  # the server stopped mid-job; POST it again to resume
@@ -111,12 +111,12 @@ async def events(sid: str, request: Request):
     async def stream():
         seen, idle = -1, 0.0
         while True:
-            st = runner.state(sid)
-            if st.version != seen:
-                seen = st.version
-                yield f"data: {json.dumps(st.snapshot(preview_url))}\n\n"
+            snap = runner.snapshot(sid, preview_url)  # one reading: what is sent is what ends the stream
+            if snap["version"] != seen:
+                seen = snap["version"]
+                yield f"data: {json.dumps(snap)}\n\n"
                 idle = 0.0
-                if not st.active:
+                if snap["status"] not in ACTIVE:
                     return  # the final state is sent; the page reconnects for the next job
             if await request.is_disconnected():
                 return
