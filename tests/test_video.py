@@ -131,6 +131,30 @@ def test_the_same_command_again_reuses_everything(clip, edited):
 
 
 @pytest.mark.slow
+def test_a_clip_session_writes_its_edit_again_from_what_it_keeps(clip, edited, tmp_path):
+    """A door serving a clip the CLI edited writes it again from the session's patches (nothing computed): the same
+    bytes; and a session whose edit stopped before its end (a frame without its patch) holds no whole edit."""
+    import shutil
+
+    from dragedit.pipeline.core.video import finished_clip_edit, write_session_clip
+
+    root, _ = edited
+    made = finished_clip_edit(root / "s")
+    assert made is not None
+    write_session_clip(root / "s", tmp_path / "again.mkv")
+    assert sha(tmp_path / "again.mkv") == sha(root / "out.mkv")
+    s = tmp_path / "s"
+    shutil.copytree(root / "s", s)
+    data = json.loads((s / "session.json").read_text())
+    frame = sorted(k for k in data["stages"] if k.startswith("video/frames/"))[2]
+    del data["stages"][frame]  # killed before this frame's patch was committed
+    (s / "session.json").write_text(json.dumps(data))
+    assert finished_clip_edit(s) is None
+    (s / "video" / "track.json").write_text("{}")  # a tampered track: no edit is trusted on it
+    assert finished_clip_edit(s) is None
+
+
+@pytest.mark.slow
 def test_a_second_edit_reuses_the_keyframe_inversion_and_the_track(clip, edited, tmp_path):
     import shutil
 
@@ -716,7 +740,7 @@ def test_the_server_opens_a_clip_session_the_cli_made(clip, edited, tmp_path):
     import shutil
 
     from dragedit.pipeline.core.session import Session
-    from dragedit.pipeline.imaging.video import probe_video
+    from dragedit.pipeline.imaging.video import probe_video, timestamps
     from tests.conftest import serve_client, serve_config
     from tests.test_server import _events
 
@@ -730,8 +754,16 @@ def test_the_server_opens_a_clip_session_the_cli_made(clip, edited, tmp_path):
         assert res.status_code == 200, res.text
         body = res.json()
         assert body["kind"] == "clip" and body["frames"] == FRAMES + FACELESS and body["keyframe"] == 0
-        assert body["face"] == 0 and body["faces"] and body["edited_clip"] is False
+        assert body["face"] == 0 and body["faces"] and body["edited_clip"] is True  # the CLI's edit
         assert not set(body) & {"photo_path", "keyframe_path", "landmarks", "face_at", "part"}
+        cli = client.get("/api/sessions/s/clip")  # written from the session's patches: the CLI's frames
+        assert cli.status_code == 200, cli.text
+        (tmp_path / "cli.mp4").write_bytes(cli.content)
+        (got_t, got_a), (src_t, src_a) = timestamps(tmp_path / "cli.mp4"), timestamps(clip)
+        assert got_a == src_a and max(abs(a - b) for a, b in zip(got_t, src_t)) < 0.001 and len(got_t) == len(src_t)
+        cli_frames = _frames(tmp_path / "cli.mp4")
+        assert max(np.abs(a.astype(int) - b).mean() for a, b in zip(cli_frames, _frames(edited[0] / "out.mkv"))) < 2
+        assert client.get("/api/sessions/s/clip").content == cli.content  # kept, not written again
         key = client.get("/api/sessions/s/keyframe")
         assert key.status_code == 200
         assert np.array_equal(np.asarray(Image.open(__import__("io").BytesIO(key.content)).convert("RGB")),
@@ -748,6 +780,7 @@ def test_the_server_opens_a_clip_session_the_cli_made(clip, edited, tmp_path):
         got = tmp_path / "got.mp4"
         got.write_bytes(out.content)
         assert probe_video(got).frames == FRAMES + FACELESS
+        assert out.content != cli.content  # the new edit, not the copy of the CLI's
     data = json.loads((root / "s" / "session.json").read_text())
     assert data["stages"]["video/track"] == track_before  # the track reused, not made again
     with Session(root / "s" / "keyframe", read_only=True) as ks:

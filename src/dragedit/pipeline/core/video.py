@@ -280,8 +280,6 @@ def _write(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_name: s
     """The output clip: every frame of the source, the tracked ones of the edited range with their patch (cached
     per frame; computed first across processes with `workers`), with the source's timestamps and sound. Returns
     how many frames changed."""
-    from PIL import Image
-
     from .video_fields import frame_patch, make_patches
 
     cfg, info = plan.config, plan.info
@@ -297,15 +295,21 @@ def _write(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_name: s
         entry = frame_patch(s, plan, track, key, i, rgb, s.cached)
         if not entry.get("bbox"):
             return rgb
-        x0, y0, x1, y1 = entry["bbox"]
-        patch = np.asarray(Image.open(s.path(L.video_frame_stage(i), "patch.png")).convert("RGB"))
-        out = rgb.copy()
-        out[y0:y1, x0:x1] = patch
         changed += 1
-        return out
+        return _with_patch(s, i, rgb, entry["bbox"])
 
     V.write_video(info, plan.output, edited, crf=cfg.crf)
     return changed
+
+
+def _with_patch(s: Session, i: int, rgb: np.ndarray, bbox: list[int]) -> np.ndarray:
+    """Frame i with its kept patch pasted where its entry says."""
+    from PIL import Image
+
+    x0, y0, x1, y1 = bbox
+    out = rgb.copy()
+    out[y0:y1, x0:x1] = np.asarray(Image.open(s.path(L.video_frame_stage(i), "patch.png")).convert("RGB"))
+    return out
 
 
 # ---- a look at what a clip session made ---------------------------------------------------------------------
@@ -353,17 +357,67 @@ def clip_session_view(folder: str | os.PathLike) -> ClipSessionView | None:
                            faces=faces, landmarks=landmarks, first=track.get("first"), last=track.get("last"))
 
 
+def finished_clip_edit(folder: str | os.PathLike) -> str | None:
+    """A name (a digest) for the clip edit the session holds whole: its track, and every followed frame's patch
+    made on that track for one edit of the keyframe. None while one is missing (no edit yet, or one stopped
+    before its end). A door that serves the edited clip (the server, for a session the CLI edited) keys its copy
+    with it, so a later edit is never served stale."""
+    import hashlib
+    import json
+
+    with Session(folder, read_only=True) as s:
+        track_sha, frames = _followed(s)
+        keys, edits = [], set()
+        for i in frames:
+            e = s.stages.get(L.video_frame_stage(i))
+            if not e or e.get("inputs", {}).get("track") != track_sha:
+                return None
+            keys.append(e.get("key"))
+            edits.add(e["inputs"].get("edit"))
+    if not frames or len(edits) != 1:
+        return None
+    return hashlib.sha256(json.dumps([track_sha, keys]).encode()).hexdigest()
+
+
+def _followed(s: Session) -> tuple[str | None, list[int]]:
+    """(the track's SHA-256, the frames it follows) as committed and intact; (None, []) before the track."""
+    import json
+
+    sha = s.stages.get(L.VIDEO_TRACK, {}).get("outputs", {}).get(L.TRACK_JSON)
+    path = s.path(L.TRACK_JSON)
+    if not sha or not path.is_file() or file_sha256(path) != sha:
+        return None, []
+    try:
+        return sha, sorted(int(k) for k in json.loads(path.read_text())["frames"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None, []
+
+
+def write_session_clip(folder: str | os.PathLike, output: Path, crf: int = V.DEFAULT_CRF) -> None:
+    """The session's clip edit written again from the patches it keeps (nothing computed but the encoding), the
+    source's timing and sound kept: for a door that serves a clip edited elsewhere. Check `finished_clip_edit`
+    first: a frame without its patch is copied as it is."""
+    with Session(folder, read_only=True) as s:
+        clip = s.photo_path()  # checked against the content the session was made of
+        info = V.probe_video(clip)
+        boxes = {i: s.stages.get(L.video_frame_stage(i), {}).get("bbox") for i in _followed(s)[1]}
+
+        def edited(i: int, rgb: np.ndarray) -> np.ndarray:
+            box = boxes.get(i)
+            return _with_patch(s, i, rgb, box) if box else rgb
+
+        V.write_video(info, Path(output), edited, crf=crf)
+
+
 def preview_strip(folder: str | os.PathLike, count: int = 4, tile: int = 256) -> np.ndarray:
     """Source frames above, the edited ones below, around the face: `count` frames across the ones the clip
     session edited (read from its patches; nothing is computed)."""
     import cv2
-    from PIL import Image
 
     with Session(folder, read_only=True) as s:
         clip = s.photo_path()
         info = V.probe_video(clip)
-        edited = sorted(int(n.rsplit("/", 1)[1]) for n, e in s.stages.items()
-                        if n.startswith(f"{L.VIDEO}/frames/") and e.get("bbox"))
+        edited = [i for i in _followed(s)[1] if s.stages.get(L.video_frame_stage(i), {}).get("bbox")]
         if not edited:
             raise UserError(f"session {Path(folder).name} has no edited frame yet; edit the clip first")
         picks = sorted({edited[int(k)] for k in np.linspace(0, len(edited) - 1, min(count, len(edited)))})
@@ -372,9 +426,7 @@ def preview_strip(folder: str | os.PathLike, count: int = 4, tile: int = 256) ->
             if i not in picks:
                 continue
             x0, y0, x1, y1 = s.stages[L.video_frame_stage(i)]["bbox"]
-            patch = np.asarray(Image.open(s.path(L.video_frame_stage(i), "patch.png")).convert("RGB"))
-            after = rgb.copy()
-            after[y0:y1, x0:x1] = patch
+            after = _with_patch(s, i, rgb, [x0, y0, x1, y1])
             cx, cy, half = (x0 + x1) // 2, (y0 + y1) // 2, max(x1 - x0, y1 - y0)
             box = (max(0, cx - half), max(0, cy - half), min(rgb.shape[1], cx + half), min(rgb.shape[0], cy + half))
             pair = [cv2.resize(np.ascontiguousarray(img[box[1]:box[3], box[0]:box[2]]), (tile, tile),

@@ -47,7 +47,7 @@ def get_session(sid: str, request: Request):
     interrupted = store.interrupted(sid)
     if job["status"] == "idle" and interrupted is not None:
         job.update(status="interrupted", edit=interrupted)  # the server stopped mid-job; POST it again to resume
-    clip = {"edited_clip": store.clip_output(sid).is_file()} if meta.get("kind") == "clip" else {}
+    clip = {"edited_clip": store.has_edited_clip(sid)} if meta.get("kind") == "clip" else {}
     return {**store.public(meta), **clip, "job": job, "history": store.history(sid)}
 
 
@@ -156,9 +156,7 @@ def edited_clip(sid: str, request: Request):
     store.keyframe(sid)  # 404 unless a clip's session
     if runner.state(sid).active:
         raise ApiError(409, f"session {sid} is busy; the clip is written at the end of the job")
-    out = store.clip_output(sid)
-    if not out.is_file():
-        raise ApiError(404, "no edited clip yet; POST an edit first")
+    out = store.edited_clip(sid)
     return FileResponse(out, media_type="video/mp4", filename=f"{sid}_edited.mp4",
                         headers={"Cache-Control": "no-store"})
 
@@ -327,6 +325,7 @@ def _run_clip(cfg, store, sid: str, edit: int, plan, update) -> None:
     store.job_started(sid, edit)
     try:
         run_video(plan, _progress(cfg, update))
+        store.clip_written(sid)
     finally:
         store.job_ended(sid)
 

@@ -160,6 +160,46 @@ class SessionStore:
         """Where a clip session's edited clip goes (H.264 in MP4: what every player plays); each edit replaces it."""
         return self.uploads / f"{sid}-edited.mp4"
 
+    def has_edited_clip(self, sid: str) -> bool:
+        from dragedit.pipeline.core.video import finished_clip_edit
+
+        return finished_clip_edit(self.folder(sid)) is not None
+
+    def clip_written(self, sid: str) -> None:
+        """The server's own edit has just written `clip_output`: it is the session's latest whole edit."""
+        from dragedit.pipeline.core.video import finished_clip_edit
+
+        made = finished_clip_edit(self.folder(sid))
+        if made is not None:
+            atomic.write_json(self._clip_note(sid), {"edit": made})
+
+    def edited_clip(self, sid: str) -> Path:
+        """The session's latest whole clip edit as H.264 MP4: the copy kept in uploads/ when it is of that edit,
+        else written again from the session's patches (a clip the CLI edited, or a copy from before a later edit
+        made elsewhere). 404 while the session holds no whole edit."""
+        from dragedit.pipeline.core.video import finished_clip_edit, write_session_clip
+
+        folder, out, note = self.folder(sid), self.clip_output(sid), self._clip_note(sid)
+        made = finished_clip_edit(folder)
+        if made is None:
+            raise ApiError(404, "no edited clip yet; POST an edit first")
+        try:
+            kept = json.loads(note.read_text()).get("edit")
+        except (OSError, ValueError, AttributeError):
+            kept = None
+        if kept == made and out.is_file():
+            return out
+        try:
+            write_session_clip(folder, out)  # (to a temporary name, renamed when whole)
+        except UserError as exc:
+            raise ApiError(409, self.private(str(exc))) from None
+        if finished_clip_edit(folder) == made:  # else an edit began meanwhile: its job writes the clip again
+            atomic.write_json(note, {"edit": made})
+        return out
+
+    def _clip_note(self, sid: str) -> Path:
+        return self.uploads / f"{sid}-edited.json"
+
     def mask_file(self, data_url: Any, sid: str, size: tuple[int, int]) -> str | None:
         """A PNG data URL (white = may move, the photo's size) -> a file in uploads/, or None."""
         if data_url is None:
