@@ -20,11 +20,15 @@ recognises as the person, within its 0.6 rule of the followed frames' mean descr
   timing     largest difference of the frames' timestamps (from the first frame's), and whether every audio
              packet is there, through PyAV
   s/frame    the whole clip edit's wall time per frame of the edited part
+  like for like (--photo-frames N)
+             the same drag made as a photo on N face frames spread over the edited ones, on the face followed
+             there: the clip's identity on those frames beside those photo edits' (where the keyframe's face is
+             small, a drag on it changes its descriptor less than the same drag on a close shot's)
 
     python scripts/eval_video.py CLIPS_DIR [--seconds 3] [--work DIR] [--json out.json] [--figure out.jpg]
                                  [--gif out.gif] [--figure-clip NAME] [--pivot-steps N --tune-steps N --steps N]
                                  [--tune-frames N --companion-weight W] [--clip NAME] [--keyframe SECONDS]
-                                 [--same-person D]
+                                 [--same-person D] [--photo-frames N]
 """
 from __future__ import annotations
 
@@ -84,7 +88,8 @@ def corner_motion(src: np.ndarray, out: np.ndarray, corners: np.ndarray) -> np.n
 
 
 def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo_edit: np.ndarray,
-                 first: int, last: int) -> dict:
+                 first: int, last: int) -> tuple[dict, dict[int, dict]]:
+    """The clip's figures, and each face frame's identity and dlib box (for `photo_frames`)."""
     from dragedit.pipeline.imaging.video import frames, timestamps
 
     rows, prev = [], None
@@ -163,6 +168,8 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
     tg = float(sim(de[pick][ii], de[pick][jj]).mean() / sim(ds[pick][ii], ds[pick][jj]).mean()) if len(ii) else 1.0
     src_t, src_a = timestamps(clip)
     out_t, out_a = timestamps(out)
+    faces = {f["frame"]: {"identity": f["identity"], "box": _box(rects[f["frame"]]), "changed": f["changed"]}
+             for f in per_frame}
     return {
         "face_frames": len(per_frame), "frames": len(rows),
         "identity": float(np.mean([f["identity"] for f in per_frame])), "identity_photo": photo_id,
@@ -181,7 +188,37 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
         "timestamps_ms": 1000 * max((abs(a - b) for a, b in zip(src_t, out_t)), default=0.0) if len(src_t) ==
         len(out_t) else float("inf"),
         "sound_kept": src_a == out_a,
-    }
+    }, faces
+
+
+def photo_frames(det: Dlib, clip: Path, faces: dict[int, dict], keyframe: int, count: int, work: Path,
+                 settings) -> dict:
+    """The same drag made as a photo on `count` face frames spread over the edited ones (the keyframe left out),
+    each on the face the clip's edit followed there: identity like for like, where the keyframe's face is not
+    like the others (a small face before a close shot: a drag on it changes its descriptor less)."""
+    from PIL import Image
+
+    from dragedit.pipeline.core.edit import EditJob, edit
+    from dragedit.pipeline.core.library import edit_request
+    from dragedit.pipeline.imaging.video import frames
+
+    order = sorted(i for i in faces if i != keyframe and faces[i]["changed"])
+    picks = sorted({order[int(k)] for k in np.linspace(0, len(order) - 1, count + 2)[1:-1]}) if order else []
+    clip_ids, photo_ids = [], []
+    for i, _, rgb in frames(clip):
+        if i not in picks:
+            continue
+        x0, y0, x1, y1 = faces[i]["box"]
+        src, out = work / f"{clip.stem}_frame{i}.png", work / f"{clip.stem}_frame{i}_photo.png"
+        Image.fromarray(rgb).save(src)
+        edit(EditJob(work / f"{clip.stem}_frame{i}.dragedit", photo=src, requests=[edit_request(*SMILE)], output=out,
+                     face_at=((x0 + x1) / 2, (y0 + y1) / 2), overwrite=True), settings)
+        e = np.asarray(Image.open(out).convert("RGB"))
+        r = _rect(det.dlib, faces[i]["box"])
+        photo_ids.append(float(np.linalg.norm(det.descriptor(e, det.shape(e, r)) - det.descriptor(rgb, det.shape(rgb, r)))))
+        clip_ids.append(faces[i]["identity"])
+    return {"photo_frames": picks, "identity_on_photo_frames": [float(np.mean(clip_ids)) if clip_ids else float("nan"),
+                                                                 float(np.mean(photo_ids)) if photo_ids else float("nan")]}
 
 
 def main() -> None:
@@ -204,6 +241,9 @@ def main() -> None:
     ap.add_argument("--crop-smoothing", type=float, help="VideoConfig.crop_smoothing_s (the crop's Gaussian, s)")
     ap.add_argument("--same-person", type=float, help="VideoConfig.same_person (0: a face lost is never found again)")
     ap.add_argument("--clip", action="append", help="only this clip of the folder (file name; repeatable)")
+    ap.add_argument("--photo-frames", type=int, default=0,
+                    help="also make the drag as a photo on this many face frames besides the keyframe, and compare "
+                         "the clip's identity there with those photo edits' (about a minute each)")
     ap.add_argument("--keyframe", type=float, help="the keyframe's time in seconds (default: the first frame with "
                                                    "a face, the recipe's default)")
     a = ap.parse_args()
@@ -255,9 +295,11 @@ def main() -> None:
 
             with Session(session / "keyframe", read_only=True) as ks:
                 key_box = ks.faces()[ks.face]["box"]
-            m = measure_clip(det, clip, out, res.keyframe, key_box, photo_edit, plan.first, plan.last)
+            m, faces = measure_clip(det, clip, out, res.keyframe, key_box, photo_edit, plan.first, plan.last)
             row = {"clip": clip.name, "s_per_frame": seconds / (plan.last - plan.first + 1),
                    "edited_frames": res.edited, "untouched": res.untouched, **m}
+            if a.photo_frames > 0:
+                row.update(photo_frames(det, clip, faces, res.keyframe, a.photo_frames, work, settings))
             rows.append(row)
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
             shown = clip.name == a.figure_clip if a.figure_clip else len(rows) == 1
@@ -336,6 +378,11 @@ def _table(rows: list[dict]) -> None:
               f"| {r['motion_ratio']:.2f} | {100 * r['visible']:.0f} % | {r['flicker']:.2f} "
               f"| {100 * r['outside']:.0f} % | {r['timestamps_ms']:.2f} | {'kept' if r['sound_kept'] else 'LOST'} "
               f"| {r['s_per_frame']:.2f} |")
+    for r in rows:
+        if r.get("photo_frames"):
+            c, p = r["identity_on_photo_frames"]
+            print(f"{r['clip']}: identity like for like on frames {r['photo_frames']}: the clip {c:.3f}, the same drag "
+                  f"as a photo on each {p:.3f}")
 
 
 if __name__ == "__main__":
