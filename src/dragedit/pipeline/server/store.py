@@ -11,6 +11,7 @@ import base64
 import functools
 import json
 import re
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ class ApiError(Exception):
 class SessionStore:
     def __init__(self, root: Path):
         self.root = root.resolve()
+        self._clip_lock = threading.Lock()
         self.uploads = self.root / UPLOADS
         try:
             self.uploads.mkdir(parents=True, exist_ok=True)
@@ -180,22 +182,23 @@ class SessionStore:
         from dragedit.pipeline.core.video import finished_clip_edit, write_session_clip
 
         folder, out, note = self.folder(sid), self.clip_output(sid), self._clip_note(sid)
-        made = finished_clip_edit(folder)
-        if made is None:
-            raise ApiError(404, "no edited clip yet; POST an edit first")
-        try:
-            kept = json.loads(note.read_text()).get("edit")
-        except (OSError, ValueError, AttributeError):
-            kept = None
-        if kept == made and out.is_file():
+        with self._clip_lock:  # two requests at once: one writes, the other then finds it written
+            made = finished_clip_edit(folder)
+            if made is None:
+                raise ApiError(404, "no edited clip yet; POST an edit first")
+            try:
+                kept = json.loads(note.read_text()).get("edit")
+            except (OSError, ValueError, AttributeError):
+                kept = None
+            if kept == made and out.is_file():
+                return out
+            try:
+                write_session_clip(folder, out)  # (to a temporary name, renamed when whole)
+            except UserError as exc:
+                raise ApiError(409, self.private(str(exc))) from None
+            if finished_clip_edit(folder) == made:  # else an edit began meanwhile: its job writes the clip again
+                atomic.write_json(note, {"edit": made})
             return out
-        try:
-            write_session_clip(folder, out)  # (to a temporary name, renamed when whole)
-        except UserError as exc:
-            raise ApiError(409, self.private(str(exc))) from None
-        if finished_clip_edit(folder) == made:  # else an edit began meanwhile: its job writes the clip again
-            atomic.write_json(note, {"edit": made})
-        return out
 
     def _clip_note(self, sid: str) -> Path:
         return self.uploads / f"{sid}-edited.json"
