@@ -23,7 +23,8 @@ recognises as the person, within its 0.6 rule of the followed frames' mean descr
   like for like (--photo-frames N)
              the same drag made as a photo on N face frames spread over the edited ones, on the face followed
              there: the clip's identity on those frames beside those photo edits' (where the keyframe's face is
-             small, a drag on it changes its descriptor less than the same drag on a close shot's)
+             small, a drag on it changes its descriptor less than the same drag on a close shot's), and TG-ID over
+             those frames' pairs, the clip's beside that of the frames each edited as a photo
 
     python scripts/eval_video.py CLIPS_DIR [--seconds 3] [--work DIR] [--json out.json] [--figure out.jpg]
                                  [--gif out.gif] [--figure-clip NAME] [--pivot-steps N --tune-steps N --steps N]
@@ -168,8 +169,8 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
     tg = float(sim(de[pick][ii], de[pick][jj]).mean() / sim(ds[pick][ii], ds[pick][jj]).mean()) if len(ii) else 1.0
     src_t, src_a = timestamps(clip)
     out_t, out_a = timestamps(out)
-    faces = {f["frame"]: {"identity": f["identity"], "box": _box(rects[f["frame"]]), "changed": f["changed"]}
-             for f in per_frame}
+    faces = {f["frame"]: {"identity": f["identity"], "box": _box(rects[f["frame"]]), "changed": f["changed"],
+                          "d_s": f["d_s"], "d_e": f["d_e"]} for f in per_frame}
     return {
         "face_frames": len(per_frame), "frames": len(rows),
         "identity": float(np.mean([f["identity"] for f in per_frame])), "identity_photo": photo_id,
@@ -204,7 +205,7 @@ def photo_frames(det: Dlib, clip: Path, faces: dict[int, dict], keyframe: int, c
 
     order = sorted(i for i in faces if i != keyframe and faces[i]["changed"])
     picks = sorted({order[int(k)] for k in np.linspace(0, len(order) - 1, count + 2)[1:-1]}) if order else []
-    clip_ids, photo_ids = [], []
+    clip_ids, photo_ids, photo_desc = [], [], []
     for i, _, rgb in frames(clip):
         if i not in picks:
             continue
@@ -215,10 +216,22 @@ def photo_frames(det: Dlib, clip: Path, faces: dict[int, dict], keyframe: int, c
                      face_at=((x0 + x1) / 2, (y0 + y1) / 2), overwrite=True), settings)
         e = np.asarray(Image.open(out).convert("RGB"))
         r = _rect(det.dlib, faces[i]["box"])
-        photo_ids.append(float(np.linalg.norm(det.descriptor(e, det.shape(e, r)) - det.descriptor(rgb, det.shape(rgb, r)))))
+        photo_desc.append(det.descriptor(e, det.shape(e, r)))
+        photo_ids.append(float(np.linalg.norm(photo_desc[-1] - det.descriptor(rgb, det.shape(rgb, r)))))
         clip_ids.append(faces[i]["identity"])
+    ds = np.stack([faces[i]["d_s"] for i in picks]) if picks else np.zeros((0, 128))
+    ii, jj = np.triu_indices(len(picks), 1)
+
+    def tg(de: np.ndarray) -> float:
+        """TG-ID over the picked frames' pairs (edited / source)."""
+        sim = lambda a, b: 1 - np.linalg.norm(a - b, axis=-1)  # noqa: E731
+        return float(sim(de[ii], de[jj]).mean() / sim(ds[ii], ds[jj]).mean()) if len(ii) else float("nan")
+
     return {"photo_frames": picks, "identity_on_photo_frames": [float(np.mean(clip_ids)) if clip_ids else float("nan"),
-                                                                 float(np.mean(photo_ids)) if photo_ids else float("nan")]}
+                                                                 float(np.mean(photo_ids)) if photo_ids else float("nan")],
+            # TG-ID over those frames' pairs: the clip's, and that of the frames each edited as a photo
+            "tg_id_on_photo_frames": [tg(np.stack([faces[i]["d_e"] for i in picks])) if picks else float("nan"),
+                                      tg(np.stack(photo_desc)) if photo_desc else float("nan")]}
 
 
 def main() -> None:
@@ -239,6 +252,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, help="VideoConfig.workers (processes fitting the frames, in runs)")
     ap.add_argument("--run-seconds", type=float, help="VideoConfig.run_seconds (runs started afresh this often)")
     ap.add_argument("--crop-smoothing", type=float, help="VideoConfig.crop_smoothing_s (the crop's Gaussian, s)")
+    ap.add_argument("--field-window", type=int, help="VideoConfig.field_window (neighbours' fields averaged each side)")
     ap.add_argument("--same-person", type=float, help="VideoConfig.same_person (0: a face lost is never found again)")
     ap.add_argument("--clip", action="append", help="only this clip of the folder (file name; repeatable)")
     ap.add_argument("--photo-frames", type=int, default=0,
@@ -263,7 +277,7 @@ def main() -> None:
     config = VideoConfig(**{k: v for k, v in (("tune_frames", a.tune_frames), ("workers", a.workers),
                                                  ("run_seconds", a.run_seconds),
                                                  ("crop_smoothing_s", a.crop_smoothing),
-                                                 ("same_person", a.same_person))
+                                                 ("same_person", a.same_person), ("field_window", a.field_window))
                             if v is not None})
     det = Dlib()
     rows = []
@@ -381,8 +395,9 @@ def _table(rows: list[dict]) -> None:
     for r in rows:
         if r.get("photo_frames"):
             c, p = r["identity_on_photo_frames"]
-            print(f"{r['clip']}: identity like for like on frames {r['photo_frames']}: the clip {c:.3f}, the same drag "
-                  f"as a photo on each {p:.3f}")
+            tc, tp = r["tg_id_on_photo_frames"]
+            print(f"{r['clip']}: like for like on frames {r['photo_frames']}: identity the clip {c:.3f}, the same drag "
+                  f"as a photo on each {p:.3f}; TG-ID over those frames the clip {tc:.3f}, the photo edits {tp:.3f}")
 
 
 if __name__ == "__main__":
