@@ -252,6 +252,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, help="VideoConfig.workers (processes fitting the frames, in runs)")
     ap.add_argument("--run-seconds", type=float, help="VideoConfig.run_seconds (runs started afresh this often)")
     ap.add_argument("--crop-smoothing", type=float, help="VideoConfig.crop_smoothing_s (the crop's Gaussian, s)")
+    ap.add_argument("--motion-cap", type=float, help="VideoConfig.motion_cap (a frame's motion at most this times "
+                                                      "the keyframe's at the same place of the face; 0: no limit)")
     ap.add_argument("--field-window", type=int, help="VideoConfig.field_window (neighbours' fields averaged each side)")
     ap.add_argument("--same-person", type=float, help="VideoConfig.same_person (0: a face lost is never found again)")
     ap.add_argument("--clip", action="append", help="only this clip of the folder (file name; repeatable)")
@@ -277,7 +279,8 @@ def main() -> None:
     config = VideoConfig(**{k: v for k, v in (("tune_frames", a.tune_frames), ("workers", a.workers),
                                                  ("run_seconds", a.run_seconds),
                                                  ("crop_smoothing_s", a.crop_smoothing),
-                                                 ("same_person", a.same_person), ("field_window", a.field_window))
+                                                 ("same_person", a.same_person), ("field_window", a.field_window),
+                                                 ("motion_cap", a.motion_cap))
                             if v is not None})
     det = Dlib()
     rows = []

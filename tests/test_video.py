@@ -823,6 +823,33 @@ def test_runs_break_where_the_face_was_lost_and_at_the_keyframe():
     assert plan_runs([3, 4], 3, 30.0, 3.0, 8) == [[3], [4]]  # no more runs than frames
 
 
+def test_no_frame_moves_a_part_of_the_face_more_than_the_keyframe_did():
+    """The same offset on another pose may make the generator move more of the face than the drag did: each frame's
+    motion is held to the keyframe's at the same place of the face, carried there by the landmarks."""
+    from dragedit.pipeline.core.video_fields import cap_motion
+
+    size = 128
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+
+    def blob(x, y, peak):  # motion to the right, a Gaussian bump around (x, y)
+        b = np.zeros((size, size, 2), np.float32)
+        b[..., 0] = peak * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 6.0 ** 2))
+        return b
+
+    rng = np.random.default_rng(0)
+    lm = rng.uniform(30, 100, (68, 2))
+    key = blob(40, 60, 2.0)
+    # twice the keyframe's motion where it moved: held to it (plus the slack)
+    got = cap_motion(blob(40, 60, 4.0), key, lm, lm, 1.0, 0.25)
+    assert abs(float(np.linalg.norm(got, axis=2).max()) - 2.25) < 0.05
+    # less than the keyframe's: untouched
+    assert np.array_equal(cap_motion(blob(40, 60, 1.5), key, lm, lm, 1.0, 0.25), blob(40, 60, 1.5))
+    # the face 12 px to the right in this frame's crop: the keyframe's motion goes with it
+    moved = blob(52, 60, 2.0)
+    assert np.allclose(cap_motion(moved, key, lm, lm + [12, 0], 1.0, 0.25), moved, atol=0.1)
+    assert np.linalg.norm(cap_motion(moved, key, lm, lm, 1.0, 0.25), axis=2).max() < 1.9  # (had it not gone)
+
+
 def test_nothing_is_carried_over_a_cut_where_the_face_is_on_both_sides():
     """A jump cut with the face followed on both sides (found again by who it is): no run of pivots, crop
     smoothing or field averaging crosses it. The crops on each side are those of that side alone."""

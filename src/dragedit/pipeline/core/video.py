@@ -13,7 +13,8 @@ reuses everything, and a second edit reuses the alignment, the tuning, the face 
 - `video/fields/NNNNNN`: the frame's pivot (fitted from its neighbour's, in runs of at most 3 s that each
   start from the keyframe's pivot, across processes with `workers`: `video_fields.py`), its renders at the
   pivot and at the pivot plus the offset, and the motion between them;
-- `video/frames/NNNNNN`: the frame's edited patch, moved by its field averaged with its neighbours' (no flicker).
+- `video/frames/NNNNNN`: the frame's edited patch, moved by its field averaged with its neighbours' (no flicker)
+  and held to the keyframe's motion at the same place of the face (another pose never gets a larger edit).
 Frames are decoded one at a time; only the changed patch of each frame is kept on disk. The job's types are
 `video_types.py`'s, what every frame takes from the keyframe's edit `video_keyframe.py`'s, and the fields
 stage (runs of frames, in this process or across processes) `video_fields.py`'s.

@@ -1,6 +1,7 @@
 """A clip's per-frame stages, in this process or across worker processes: `video/fields/NNNNNN` (each followed
 frame's pivot, its renders at the pivot and at the pivot plus the keyframe's offset, and the motion between
-them) and `video/frames/NNNNNN` (the frame's own pixels moved by its field, the changed patch kept).
+them) and `video/frames/NNNNNN` (the frame's own pixels moved by its field, averaged with its neighbours' and held
+to the keyframe's motion at the same place of the face, the changed patch kept).
 
 A frame's pivot is fitted from its neighbour's (a short fit: a face moves little from one frame to the next).
 Followed so over a long clip it drifts (on a 9 s clip where the head turns, TG-ID fell to 0.972 of the
@@ -264,7 +265,8 @@ def make_patches(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_n
 def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int, rgb: np.ndarray | None,
                 cached: Cached) -> dict:
     """Frame i's `video/frames/NNNNNN` stage: its own pixels moved by its field averaged with its neighbours'
-    (1-2-1, no flicker), the changed patch kept; the entry's `bbox` says where it goes (None: nothing moved).
+    (1-2-1, no flicker) and held to the keyframe's motion (`cap_motion`), the changed patch kept; the entry's
+    `bbox` says where it goes (None: nothing moved).
     `rgb` (the frame) is only read to compute it: a look-up passes None."""
     from PIL import Image
 
@@ -279,6 +281,9 @@ def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int,
               if j in frames and shot_of(j, cuts) == shot_of(i, cuts)]  # never a field from another shot
     inputs = {**frame_inputs(s, plan, key), "frame": i,
               "fields": {str(j): s.stages[L.video_field_stage(j)]["key"] for j in window}}
+    capped = cfg.motion_cap > 0 and i != plan.keyframe and plan.keyframe in frames
+    if capped:
+        inputs["keyframe_field"] = s.stages[L.video_field_stage(plan.keyframe)]["key"]
 
     def compute():
         weights = [2.0 ** -abs(j - i) for j in window]  # 1, 2, 1 for a window of one each side
@@ -288,6 +293,10 @@ def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int,
         region = _field(s, i)[1]
         b = b * (region > 0)[..., None]  # the smoothing never moves pixels outside this frame's region
         crop, inside, p2c = crop_frame(rgb, frames[i], key.size)
+        if capped:
+            k = frames[plan.keyframe]
+            b = cap_motion(b, _field(s, plan.keyframe)[0], crop_landmarks(k, np.linalg.inv(np.asarray(k["c2p"]))),
+                           crop_landmarks(frames[i], p2c), cfg.motion_cap, cfg.motion_slack * key.size)
         recon = np.asarray(Image.open(field_dir / "recon.png").convert("RGB"))
         edited_px = np.asarray(Image.open(field_dir / "edited.png").convert("RGB"))
         _, lost = key.at_frame(crop_landmarks(frames[i], p2c))
@@ -302,7 +311,30 @@ def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int,
         save_image(wp.photo[y0:y1, x0:x1], out / "patch.png")
         return [out / "patch.png"], {"bbox": bbox, "changed_pixels": wp.stats["changed_pixels"]}
 
-    return cached(name, inputs, {"composite": settings.composite.to_dict(), "window": cfg.field_window}, compute)
+    params = {"composite": settings.composite.to_dict(), "window": cfg.field_window}
+    if capped:
+        params["cap"] = [cfg.motion_cap, cfg.motion_slack]
+    return cached(name, inputs, params, compute)
+
+
+def cap_motion(b: np.ndarray, key_field: np.ndarray, key_landmarks: np.ndarray, landmarks: np.ndarray, cap: float,
+               slack: float) -> np.ndarray:
+    """A frame's field (crop px) no larger anywhere than `cap` times the keyframe's motion at the same place of the
+    face plus `slack`: the keyframe's motion size is carried into the frame's crop by the similarity that takes
+    its landmarks onto the frame's, and widened by a few pixels, so a face part the keyframe's edit moved may move
+    as much here, wherever the pose puts it."""
+    import cv2
+
+    size = b.shape[0]
+    M, _ = cv2.estimateAffinePartial2D(np.asarray(key_landmarks, np.float32), np.asarray(landmarks, np.float32))
+    mag = np.linalg.norm(key_field, axis=2).astype(np.float32)
+    if M is not None:
+        mag = cv2.warpAffine(mag, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    reach = max(1, int(round(0.03 * size)))
+    mag = cv2.dilate(mag, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+    limit = cap * mag + slack
+    have = np.linalg.norm(b, axis=2)
+    return (b * np.minimum(1.0, limit / np.maximum(have, 1e-9))[..., None]).astype(np.float32)
 
 
 def _patch_frames(s: Session, plan: VideoPlan, track: dict, key: Keyframe, part: list[int], cached: Cached) -> None:

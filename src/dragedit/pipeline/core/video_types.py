@@ -28,6 +28,12 @@ class VideoConfig:
     pivot_resolution: int = 128
     crop_smoothing_s: float = 0.03  # Gaussian sigma, in seconds, over the crop's centre and axes (the keyframe kept)
     field_window: int = 1  # each frame's motion is averaged with this many neighbours on each side (1, 2, 1)
+    # no frame's motion is larger than the keyframe's at the same place of the face (its crop, the keyframe's motion
+    # carried there by the landmarks) times this, plus `motion_slack` of the crop size: the same offset on another
+    # pose may make the generator move more of the face than the drag did (two_faces_360p, a three-quarter turn at
+    # the end of its close shot). 0: no limit
+    motion_cap: float = 1.0
+    motion_slack: float = 0.002
     min_face_px: int = 40  # a face box narrower than this (photo px) is left untouched
     follow_distance: float = 0.5  # a face in the next frame is the same one within this fraction of its box
     # where the face was lost (a cut, the person gone), a face whose dlib descriptor lies within this of the
@@ -64,7 +70,8 @@ class VideoConfig:
             raise FieldError("backend", self.backend, "use local or ray")
         if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
             raise FieldError("crf", self.crf, "use a whole number from 0 (lossless) to 51; 18 is near the source")
-        for name in ("pivot_lr", "crop_smoothing_s", "follow_distance", "run_seconds", "same_person"):
+        for name in ("pivot_lr", "crop_smoothing_s", "follow_distance", "run_seconds", "same_person", "motion_cap",
+                     "motion_slack"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise FieldError(name, value, "use a finite number, 0 or more")
