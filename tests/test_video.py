@@ -732,7 +732,7 @@ def test_the_server_edits_a_clip(clip, edited, tmp_path):
         assert res.status_code == 400 and "\n" not in res.json()["error"] and str(tmp_path) not in res.text
 
 
-def test_the_server_opens_a_clip_session_the_cli_made(clip, edited, tmp_path):
+def test_the_server_opens_a_clip_session_the_cli_made(clip, edited, tmp_path, monkeypatch):
     """A clip session made by `dragedit edit CLIP --session` under the server's root opens as a clip: its keyframe
     is the picture, its faces the keyframe's, and an edit there reuses the session's alignment, tuning and track;
     a session whose clip has gone is a one-line 404."""
@@ -764,6 +764,18 @@ def test_the_server_opens_a_clip_session_the_cli_made(clip, edited, tmp_path):
         cli_frames = _frames(tmp_path / "cli.mp4")
         assert max(np.abs(a.astype(int) - b).mean() for a, b in zip(cli_frames, _frames(edited[0] / "out.mkv"))) < 2
         assert client.get("/api/sessions/s/clip").content == cli.content  # kept, not written again
+        import errno
+
+        import dragedit.pipeline.core.video as video_module
+
+        def full(folder, output, crf=None):
+            raise OSError(errno.ENOSPC, "No space left on device", str(output))
+
+        (root / "uploads" / "s-edited.json").unlink()  # to be written again, on a full disk
+        with monkeypatch.context() as m:
+            m.setattr(video_module, "write_session_clip", full)
+            res = client.get("/api/sessions/s/clip")
+        assert res.status_code == 507 and "no space left" in res.json()["error"] and str(root) not in res.text
         key = client.get("/api/sessions/s/keyframe")
         assert key.status_code == 200
         assert np.array_equal(np.asarray(Image.open(__import__("io").BytesIO(key.content)).convert("RGB")),

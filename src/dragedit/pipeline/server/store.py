@@ -196,6 +196,11 @@ class SessionStore:
                 write_session_clip(folder, out)  # (to a temporary name, renamed when whole)
             except UserError as exc:
                 raise ApiError(409, self.private(str(exc))) from None
+            except OSError as exc:  # a full or read-only disk under uploads/: the server's operator to fix
+                said = atomic.write_error(out, exc)
+                if not isinstance(said, UserError):
+                    raise
+                raise ApiError(507, self.private(str(said))) from None
             if finished_clip_edit(folder) == made:  # else an edit began meanwhile: its job writes the clip again
                 atomic.write_json(note, {"edit": made})
             return out
