@@ -145,6 +145,11 @@ def test_a_clip_session_writes_its_edit_again_from_what_it_keeps(clip, edited, t
     assert sha(tmp_path / "again.mkv") == sha(root / "out.mkv")
     s = tmp_path / "s"
     shutil.copytree(root / "s", s)
+    patch = next((s / "video" / "frames").glob("*/patch.png"))
+    patch.unlink()  # a patch deleted since: no whole edit (not a traceback when it is written)
+    assert finished_clip_edit(s) is None
+    shutil.rmtree(s)
+    shutil.copytree(root / "s", s)
     data = json.loads((s / "session.json").read_text())
     frame = sorted(k for k in data["stages"] if k.startswith("video/frames/"))[2]
     del data["stages"][frame]  # killed before this frame's patch was committed

@@ -373,6 +373,8 @@ def finished_clip_edit(folder: str | os.PathLike) -> str | None:
             e = s.stages.get(L.video_frame_stage(i))
             if not e or e.get("inputs", {}).get("track") != track_sha:
                 return None
+            if not all((s.folder / rel).is_file() for rel in e.get("outputs", {})):  # a patch deleted since
+                return None
             keys.append(e.get("key"))
             edits.add(e["inputs"].get("edit"))
     if not frames or len(edits) != 1:
@@ -384,12 +386,12 @@ def _followed(s: Session) -> tuple[str | None, list[int]]:
     """(the track's SHA-256, the frames it follows) as committed and intact; (None, []) before the track."""
     import json
 
-    sha = s.stages.get(L.VIDEO_TRACK, {}).get("outputs", {}).get(L.TRACK_JSON)
-    path = s.path(L.TRACK_JSON)
-    if not sha or not path.is_file() or file_sha256(path) != sha:
+    entry = s.stages.get(L.VIDEO_TRACK)
+    if not entry or not s.manifest.lookup(L.VIDEO_TRACK, entry.get("key")):  # (its outputs checked intact there)
         return None, []
     try:
-        return sha, sorted(int(k) for k in json.loads(path.read_text())["frames"])
+        frames = json.loads(s.path(L.TRACK_JSON).read_text())["frames"]
+        return entry["outputs"][L.TRACK_JSON], sorted(int(k) for k in frames)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None, []
 
