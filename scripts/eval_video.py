@@ -29,7 +29,7 @@ recognises as the person, within its 0.6 rule of the followed frames' mean descr
     python scripts/eval_video.py CLIPS_DIR [--seconds 3] [--work DIR] [--json out.json] [--figure out.jpg]
                                  [--gif out.gif] [--figure-clip NAME] [--pivot-steps N --tune-steps N --steps N]
                                  [--tune-frames N --companion-weight W] [--clip NAME] [--keyframe SECONDS]
-                                 [--same-person D] [--photo-frames N]
+                                 [--same-person D] [--photo-frames N] [--motion-cap C] [--keyframe-share S]
 """
 from __future__ import annotations
 
@@ -254,6 +254,8 @@ def main() -> None:
     ap.add_argument("--crop-smoothing", type=float, help="VideoConfig.crop_smoothing_s (the crop's Gaussian, s)")
     ap.add_argument("--motion-cap", type=float, help="VideoConfig.motion_cap (a frame's motion at most this times "
                                                       "the keyframe's at the same place of the face; 0: no limit)")
+    ap.add_argument("--keyframe-share", type=float, help="VideoConfig.keyframe_share (each frame's motion this share "
+                                                          "the keyframe's, carried to its face; 0: its own)")
     ap.add_argument("--field-window", type=int, help="VideoConfig.field_window (neighbours' fields averaged each side)")
     ap.add_argument("--same-person", type=float, help="VideoConfig.same_person (0: a face lost is never found again)")
     ap.add_argument("--clip", action="append", help="only this clip of the folder (file name; repeatable)")
@@ -280,7 +282,8 @@ def main() -> None:
                                                  ("run_seconds", a.run_seconds),
                                                  ("crop_smoothing_s", a.crop_smoothing),
                                                  ("same_person", a.same_person), ("field_window", a.field_window),
-                                                 ("motion_cap", a.motion_cap))
+                                                 ("motion_cap", a.motion_cap),
+                                                 ("keyframe_share", a.keyframe_share))
                             if v is not None})
     det = Dlib()
     rows = []

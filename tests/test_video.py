@@ -840,31 +840,67 @@ def test_runs_break_where_the_face_was_lost_and_at_the_keyframe():
     assert plan_runs([3, 4], 3, 30.0, 3.0, 8) == [[3], [4]]  # no more runs than frames
 
 
+def _motion_blob(x: float, y: float, peak: float, size: int = 128) -> np.ndarray:
+    """A field moving to the right, a Gaussian bump around (x, y)."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    b = np.zeros((size, size, 2), np.float32)
+    b[..., 0] = peak * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 6.0 ** 2))
+    return b
+
+
 def test_no_frame_moves_a_part_of_the_face_more_than_the_keyframe_did():
     """The same offset on another pose may make the generator move more of the face than the drag did: each frame's
     motion is held to the keyframe's at the same place of the face, carried there by the landmarks."""
-    from dragedit.pipeline.core.video_fields import cap_motion
+    from dragedit.pipeline.core.video_fields import cap_motion, face_similarity
 
-    size = 128
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-
-    def blob(x, y, peak):  # motion to the right, a Gaussian bump around (x, y)
-        b = np.zeros((size, size, 2), np.float32)
-        b[..., 0] = peak * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 6.0 ** 2))
-        return b
-
+    blob = _motion_blob
     rng = np.random.default_rng(0)
     lm = rng.uniform(30, 100, (68, 2))
+    same, right = face_similarity(lm, lm), face_similarity(lm, lm + [12, 0])
     key = blob(40, 60, 2.0)
     # twice the keyframe's motion where it moved: held to it (plus the slack)
-    got = cap_motion(blob(40, 60, 4.0), key, lm, lm, 1.0, 0.25)
+    got = cap_motion(blob(40, 60, 4.0), key, same, 1.0, 0.25)
     assert abs(float(np.linalg.norm(got, axis=2).max()) - 2.25) < 0.05
     # less than the keyframe's: untouched
-    assert np.array_equal(cap_motion(blob(40, 60, 1.5), key, lm, lm, 1.0, 0.25), blob(40, 60, 1.5))
+    assert np.array_equal(cap_motion(blob(40, 60, 1.5), key, same, 1.0, 0.25), blob(40, 60, 1.5))
     # the face 12 px to the right in this frame's crop: the keyframe's motion goes with it
     moved = blob(52, 60, 2.0)
-    assert np.allclose(cap_motion(moved, key, lm, lm + [12, 0], 1.0, 0.25), moved, atol=0.1)
-    assert np.linalg.norm(cap_motion(moved, key, lm, lm, 1.0, 0.25), axis=2).max() < 1.9  # (had it not gone)
+    assert np.allclose(cap_motion(moved, key, right, 1.0, 0.25), moved, atol=0.1)
+    assert np.linalg.norm(cap_motion(moved, key, same, 1.0, 0.25), axis=2).max() < 1.9  # (had it not gone)
+
+
+def test_the_keyframes_motion_is_carried_to_each_frames_face():
+    """Each frame's motion is mostly the keyframe's, put where the frame's face is: moved with it, and turned and
+    scaled with it (a face turned a quarter in the crop moves down where the keyframe's moved right)."""
+    from dragedit.pipeline.core.video_fields import carry_motion, face_similarity
+
+    rng = np.random.default_rng(1)
+    lm = rng.uniform(30, 100, (68, 2))
+    key = _motion_blob(40, 60, 2.0)
+    assert np.allclose(carry_motion(key, face_similarity(lm, lm)), key, atol=1e-3)
+    assert np.allclose(carry_motion(key, face_similarity(lm, lm + [12, -5])), _motion_blob(52, 55, 2.0), atol=0.02)
+    # half as large a face, about the crop's corner: the bump at (20, 30), half as wide and half as long
+    half = carry_motion(key, face_similarity(lm, lm * 0.5))
+    peak = np.unravel_index(np.argmax(np.linalg.norm(half, axis=2)), half.shape[:2])
+    assert tuple(peak) == (30, 20) and abs(float(half[30, 20, 0]) - 1.0) < 0.05 and abs(float(half[30, 20, 1])) < 1e-3
+    # a quarter turn about the crop's centre (x, y) -> (127 - y, x): motion to the right becomes motion down
+    turn = np.stack([127 - lm[:, 1], lm[:, 0]], axis=1)
+    turned = carry_motion(key, face_similarity(lm, turn))
+    y, x = 40, 127 - 60
+    assert abs(float(turned[y, x, 1]) - 2.0) < 0.05 and abs(float(turned[y, x, 0])) < 0.05
+    # landmarks that tell nothing (all on one point): no similarity, and the keyframe's field as it is
+    flat = np.full((68, 2), 50.0)
+    assert face_similarity(flat, flat) is None and np.array_equal(carry_motion(key, None), key)
+
+
+def test_the_keyframes_share_of_the_motion_is_a_number_from_0_to_1():
+    from dragedit.common.errors import FieldError
+    from dragedit.pipeline.core.video import VideoConfig
+
+    assert VideoConfig().keyframe_share == 0.75 and VideoConfig(keyframe_share=0).keyframe_share == 0
+    for bad in (1.5, -0.1, float("nan"), True, "half"):
+        with pytest.raises(FieldError, match="keyframe share"):
+            VideoConfig(keyframe_share=bad)
 
 
 def test_nothing_is_carried_over_a_cut_where_the_face_is_on_both_sides():

@@ -1,7 +1,7 @@
 """A clip's per-frame stages, in this process or across worker processes: `video/fields/NNNNNN` (each followed
 frame's pivot, its renders at the pivot and at the pivot plus the keyframe's offset, and the motion between
-them) and `video/frames/NNNNNN` (the frame's own pixels moved by its field, averaged with its neighbours' and held
-to the keyframe's motion at the same place of the face, the changed patch kept).
+them) and `video/frames/NNNNNN` (the frame's own pixels moved by its field, averaged with its neighbours', drawn
+towards the keyframe's motion carried to the frame's face and held to it, the changed patch kept).
 
 A frame's pivot is fitted from its neighbour's (a short fit: a face moves little from one frame to the next).
 Followed so over a long clip it drifts (on a 9 s clip where the head turns, TG-ID fell to 0.972 of the
@@ -265,8 +265,8 @@ def make_patches(s: Session, plan: VideoPlan, track: dict, key: Keyframe, edit_n
 def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int, rgb: np.ndarray | None,
                 cached: Cached) -> dict:
     """Frame i's `video/frames/NNNNNN` stage: its own pixels moved by its field averaged with its neighbours'
-    (1-2-1, no flicker) and held to the keyframe's motion (`cap_motion`), the changed patch kept; the entry's
-    `bbox` says where it goes (None: nothing moved).
+    (1-2-1, no flicker), mixed with the keyframe's motion carried to this frame's face (`carry_motion`) and held to
+    it (`cap_motion`), the changed patch kept; the entry's `bbox` says where it goes (None: nothing moved).
     `rgb` (the frame) is only read to compute it: a look-up passes None."""
     from PIL import Image
 
@@ -281,8 +281,9 @@ def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int,
               if j in frames and shot_of(j, cuts) == shot_of(i, cuts)]  # never a field from another shot
     inputs = {**frame_inputs(s, plan, key), "frame": i,
               "fields": {str(j): s.stages[L.video_field_stage(j)]["key"] for j in window}}
-    capped = cfg.motion_cap > 0 and i != plan.keyframe and plan.keyframe in frames
-    if capped:
+    # the keyframe's own patch is the photo edit's: only the other frames are drawn to its motion
+    held = (cfg.motion_cap > 0 or cfg.keyframe_share > 0) and i != plan.keyframe and plan.keyframe in frames
+    if held:
         inputs["keyframe_field"] = s.stages[L.video_field_stage(plan.keyframe)]["key"]
 
     def compute():
@@ -293,10 +294,15 @@ def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int,
         region = _field(s, i)[1]
         b = b * (region > 0)[..., None]  # the smoothing never moves pixels outside this frame's region
         crop, inside, p2c = crop_frame(rgb, frames[i], key.size)
-        if capped:
+        if held:
             k = frames[plan.keyframe]
-            b = cap_motion(b, _field(s, plan.keyframe)[0], crop_landmarks(k, np.linalg.inv(np.asarray(k["c2p"]))),
-                           crop_landmarks(frames[i], p2c), cfg.motion_cap, cfg.motion_slack * key.size)
+            M = face_similarity(crop_landmarks(k, np.linalg.inv(np.asarray(k["c2p"]))), crop_landmarks(frames[i], p2c))
+            key_field = _field(s, plan.keyframe)[0]
+            if cfg.keyframe_share > 0:
+                carried = carry_motion(key_field, M) * (region > 0)[..., None]
+                b = (1 - cfg.keyframe_share) * b + cfg.keyframe_share * carried
+            if cfg.motion_cap > 0:
+                b = cap_motion(b, key_field, M, cfg.motion_cap, cfg.motion_slack * key.size)
         recon = np.asarray(Image.open(field_dir / "recon.png").convert("RGB"))
         edited_px = np.asarray(Image.open(field_dir / "edited.png").convert("RGB"))
         _, lost = key.at_frame(crop_landmarks(frames[i], p2c))
@@ -312,21 +318,44 @@ def frame_patch(s: Session, plan: VideoPlan, track: dict, key: Keyframe, i: int,
         return [out / "patch.png"], {"bbox": bbox, "changed_pixels": wp.stats["changed_pixels"]}
 
     params = {"composite": settings.composite.to_dict(), "window": cfg.field_window}
-    if capped:
+    if held and cfg.motion_cap > 0:
         params["cap"] = [cfg.motion_cap, cfg.motion_slack]
+    if held and cfg.keyframe_share > 0:
+        params["keyframe_share"] = cfg.keyframe_share
     return cached(name, inputs, params, compute)
 
 
-def cap_motion(b: np.ndarray, key_field: np.ndarray, key_landmarks: np.ndarray, landmarks: np.ndarray, cap: float,
-               slack: float) -> np.ndarray:
+def face_similarity(key_landmarks: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """The similarity (2x3) taking the keyframe crop's landmarks onto a frame crop's: where a part of the keyframe's
+    face is in the frame's crop (None where it cannot be told; the crops are aligned alike, so nearly the identity)."""
+    import cv2
+
+    M, _ = cv2.estimateAffinePartial2D(np.asarray(key_landmarks, np.float32), np.asarray(landmarks, np.float32))
+    return M
+
+
+def carry_motion(key_field: np.ndarray, M: np.ndarray | None) -> np.ndarray:
+    """The keyframe's field (crop px) where similarity `M` puts the keyframe's face in a frame's crop, its vectors
+    turned and scaled with the face: the edit the user saw, on this frame's face. Its own field is the same offset
+    on another pivot, which the generator may turn into another motion (less of the mouth, more of the jaw)."""
+    import cv2
+
+    if M is None:
+        return key_field.astype(np.float32)
+    size = key_field.shape[0]
+    moved = cv2.warpAffine(np.ascontiguousarray(key_field, np.float32), M, (size, size), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT)
+    return (moved @ np.asarray(M[:, :2], np.float32).T).astype(np.float32)
+
+
+def cap_motion(b: np.ndarray, key_field: np.ndarray, M: np.ndarray | None, cap: float, slack: float) -> np.ndarray:
     """A frame's field (crop px) no larger anywhere than `cap` times the keyframe's motion at the same place of the
-    face plus `slack`: the keyframe's motion size is carried into the frame's crop by the similarity that takes
-    its landmarks onto the frame's, and widened by a few pixels, so a face part the keyframe's edit moved may move
-    as much here, wherever the pose puts it."""
+    face plus `slack`: the keyframe's motion size is carried into the frame's crop by similarity `M`
+    (`face_similarity`) and widened by a few pixels, so a face part the keyframe's edit moved may move as much
+    here, wherever the pose puts it."""
     import cv2
 
     size = b.shape[0]
-    M, _ = cv2.estimateAffinePartial2D(np.asarray(key_landmarks, np.float32), np.asarray(landmarks, np.float32))
     mag = np.linalg.norm(key_field, axis=2).astype(np.float32)
     if M is not None:
         mag = cv2.warpAffine(mag, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
