@@ -7,7 +7,8 @@ dlib finds the face (followed from the keyframe by box overlap; where that loses
 recognises as the person, within its 0.6 rule of the followed frames' mean descriptor):
 
   identity   dlib face-recognition ResNet distance, edited frame vs source frame (0.6 = another person); the
-             photo edit's on the keyframe beside it (the JSON's identity_edited: over the frames the edit changed)
+             photo edit's on the keyframe beside it (the JSON's identity_edited: over the frames the edit changed;
+             identity_within_target: the share of face frames within 0.03 of the photo edit's)
   TL-ID      STIT's temporal identity consistency over adjacent frames: mean similarity (1 - distance) of the
              edited clip's consecutive descriptors / the source's (1 = as consistent as the source)
   TG-ID      the same over every pair of frames (sampled)
@@ -46,6 +47,7 @@ from benchlib import Dlib  # a sibling module (the script's folder is on the pat
 
 SMILE = ["@mouth_left:-4%,-8%", "@mouth_right:4%,-8%"]
 CORNERS = (48, 54)
+IDENTITY_TARGET = 0.03  # the issue's: identity on every face frame no worse than the photo edit's + this
 SAME_PERSON = 0.6  # dlib's face-recognition rule: two descriptors of one person lie within 0.6
 
 
@@ -176,6 +178,8 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
         "identity": float(np.mean([f["identity"] for f in per_frame])), "identity_photo": photo_id,
         # the same over the face frames the edit changed only (a frame left as it was counts 0 above)
         "identity_edited": float(np.mean([f["identity"] for f in per_frame if f["changed"]] or [np.nan])),
+        # frame by frame: the share of face frames whose identity is within the target (the photo edit's + 0.03)
+        "identity_within_target": float(np.mean([f["identity"] <= photo_id + IDENTITY_TARGET for f in per_frame])),
         "tl_id": tl, "tg_id": tg,
         # TG-ID's pairs as mean descriptor distances, source and edited (where the source's pairs are far apart, as
         # across shots, a small change of distance is a large change of the ratio)
