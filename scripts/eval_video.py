@@ -11,7 +11,8 @@ recognises as the person, within its 0.6 rule of the followed frames' mean descr
              identity_within_target: the share of face frames within 0.03 of the photo edit's)
   TL-ID      STIT's temporal identity consistency over adjacent frames: mean similarity (1 - distance) of the
              edited clip's consecutive descriptors / the source's (1 = as consistent as the source)
-  TG-ID      the same over every pair of frames (sampled)
+  TG-ID      the same over pairs of 60 frames spread evenly (the JSON's tg_id_all_pairs: over every pair of
+             face frames; over few frames the figure moves with the frames picked)
   motion     OpenCV's pyramidal Lucas-Kanade from the source frame's mouth corners (dlib 48, 54) to the
              edited frame: the edit's size in px, median over frames; its ratio to the photo edit's on the
              keyframe with each frame's motion scaled to the keyframe's face size (from dlib's landmarks)
@@ -169,6 +170,8 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
     pick = np.linspace(0, len(ds) - 1, min(len(ds), 60)).astype(int)
     ii, jj = np.triu_indices(len(pick), 1)
     tg = float(sim(de[pick][ii], de[pick][jj]).mean() / sim(ds[pick][ii], ds[pick][jj]).mean()) if len(ii) else 1.0
+    ai, aj = np.triu_indices(len(ds), 1)
+    tg_all = float(sim(de[ai], de[aj]).mean() / sim(ds[ai], ds[aj]).mean()) if len(ai) else 1.0
     src_t, src_a = timestamps(clip)
     out_t, out_a = timestamps(out)
     faces = {f["frame"]: {"identity": f["identity"], "box": _box(rects[f["frame"]]), "changed": f["changed"],
@@ -180,7 +183,7 @@ def measure_clip(det: Dlib, clip: Path, out: Path, keyframe: int, key_box, photo
         "identity_edited": float(np.mean([f["identity"] for f in per_frame if f["changed"]] or [np.nan])),
         # frame by frame: the share of face frames whose identity is within the target (the photo edit's + 0.03)
         "identity_within_target": float(np.mean([f["identity"] <= photo_id + IDENTITY_TARGET for f in per_frame])),
-        "tl_id": tl, "tg_id": tg,
+        "tl_id": tl, "tg_id": tg, "tg_id_all_pairs": tg_all,
         # TG-ID's pairs as mean descriptor distances, source and edited (where the source's pairs are far apart, as
         # across shots, a small change of distance is a large change of the ratio)
         "tg_pair_distance": [float(np.linalg.norm(ds[pick][ii] - ds[pick][jj], axis=-1).mean()) if len(ii) else 0.0,
