@@ -893,6 +893,36 @@ def test_the_keyframes_motion_is_carried_to_each_frames_face():
     assert face_similarity(flat, flat) is None and np.array_equal(carry_motion(key, None), key)
 
 
+@pytest.mark.slow
+def test_the_keyframes_share_is_in_each_frames_patch_and_only_the_patches_change_with_it(clip, edited, tmp_path):
+    """The fixture's session (share 0.75) edited again with each frame's own motion alone (share 0): every field
+    and the keyframe's patch are reused, every other followed frame's patch is made again, and those frames
+    change while the keyframe stays the photo edit."""
+    import shutil
+
+    from dragedit.pipeline.cli import options as O
+    from dragedit.pipeline.cli.main import build_parser
+    from dragedit.pipeline.core.library import edit_request
+    from dragedit.pipeline.core.video import VideoConfig, edit_video
+
+    root, first = edited
+    s = tmp_path / "s"
+    shutil.copytree(root / "s", s)
+    settings = O.settings_from(build_parser().parse_args(["edit", str(clip), *FAST]))  # the fixture's, as the CLI
+    res = edit_video(clip, [edit_request(*SMILE[1::2])], tmp_path / "own.mkv", session=s, settings=settings,
+                     config=VideoConfig(keyframe_share=0))
+    patches = {int(k.rsplit("/", 1)[1]): v for k, v in json.loads((s / "session.json").read_text())["stages"].items()
+               if k.startswith("video/frames/")}
+    followed = len(patches)
+    assert res.stages == {"keyframe reused": 1, "track reused": 1, "fields reused": followed, "frames reused": 1,
+                          "frames computed": followed - 1}, res.stages
+    assert all("keyframe_share" not in v["params"] for v in patches.values())
+    before, after = _frames(root / "out.mkv"), _frames(tmp_path / "own.mkv")
+    key = first["keyframe"]
+    assert np.array_equal(before[key], after[key])
+    assert any(not np.array_equal(before[i], after[i]) for i in patches if i != key)
+
+
 def test_the_keyframes_share_of_the_motion_is_a_number_from_0_to_1():
     from dragedit.common.errors import FieldError
     from dragedit.pipeline.core.video import VideoConfig
